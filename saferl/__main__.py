@@ -1,0 +1,3 @@
+from saferl.cli import main
+
+main()

@@ -1,0 +1,121 @@
+"""Shared plumbing of the command modules: streams, error handling, exit codes.
+
+Every command module builds a ``typer.Typer`` app and calls :func:`run_app`; commands read
+their output streams from ``ctx.obj`` (a :class:`Streams`) and return an int.  Errors the
+user caused become one line on stderr and exit code 2; nothing here prints a traceback
+for bad input.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+import click
+import typer
+
+from saferl.errors import InputError, MissingDependencyError, SaferlError, UnsupportedError
+
+EXIT_OK = 0
+EXIT_UNSAFE = 1
+EXIT_ERROR = 2
+EXIT_UNKNOWN = 3
+
+
+@dataclass(frozen=True)
+class Streams:
+    """Where a command writes: the payload to ``out``, diagnostics to ``err``."""
+
+    out: TextIO
+    err: TextIO
+
+    def error(self, prog: str, message: str) -> int:
+        """Write ``prog: error: message`` as one line on stderr and return exit code 2."""
+        self.err.write(f"{prog}: error: {' '.join(str(message).split())}\n")
+        self.err.flush()
+        return EXIT_ERROR
+
+
+def streams(ctx: typer.Context) -> Streams:
+    """The streams a command should write to."""
+    obj = ctx.obj
+    if isinstance(obj, Streams):
+        return obj
+    return Streams(sys.stdout, sys.stderr)
+
+
+def new_app(help_text: str) -> typer.Typer:
+    """A typer app configured the saferl way (no shell-completion options, no rich tracebacks)."""
+    return typer.Typer(
+        help=help_text,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+        no_args_is_help=False,
+        rich_markup_mode=None,
+    )
+
+
+def run_app(app: typer.Typer, prog: str, argv: list[str], out: TextIO, err: TextIO) -> int:
+    """Run a typer ``app`` on ``argv``; map exceptions to exit codes and one-line messages."""
+    s = Streams(out, err)
+    try:
+        with contextlib.redirect_stdout(out):
+            result = app(args=argv, prog_name=prog, standalone_mode=False, obj=s)
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except click.exceptions.NoArgsIsHelpError as exc:  # pragma: no cover - click >= 8.2
+        err.write(str(exc.ctx.get_help() if exc.ctx else exc) + "\n")
+        return EXIT_ERROR
+    except click.UsageError as exc:
+        return s.error(prog, f"{exc.format_message()} (see '{prog} --help')")
+    except click.ClickException as exc:
+        return s.error(prog, exc.format_message())
+    except click.exceptions.Abort:
+        return s.error(prog, "aborted")
+    except KeyboardInterrupt:
+        err.write(f"{prog}: interrupted\n")
+        return 130
+    except (InputError, MissingDependencyError, UnsupportedError) as exc:
+        return s.error(prog, str(exc))
+    except SaferlError as exc:
+        return s.error(prog, f"tool error: {exc}")
+    if isinstance(result, int):
+        return result
+    return EXIT_OK
+
+
+def read_text_file(path: Path, what: str) -> str:
+    """Read a user-supplied text file, turning every OS or decoding failure into InputError."""
+    from saferl.errors import Location
+
+    loc = Location(str(path))
+    if path.is_dir():
+        raise InputError(f"{what} is a directory, not a file", loc)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise InputError(f"{what} not found", loc) from None
+    except OSError as exc:
+        raise InputError(f"cannot read {what}: {exc.strerror}", loc) from None
+    if b"\x00" in data:
+        raise InputError(f"{what} is binary, not text", loc, hint="pass a text file")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{what} is not valid UTF-8 (byte {exc.start})", loc) from None
+
+
+def write_output(text: str, output: Path | None, out: TextIO) -> None:
+    """Write a payload to ``output`` if given, else to ``out``."""
+    if output is None:
+        out.write(text)
+        if not text.endswith("\n"):
+            out.write("\n")
+        return
+    try:
+        output.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"cannot write output: {exc.strerror}", None) from None
