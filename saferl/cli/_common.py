@@ -14,8 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-import click
 import typer
+
+try:  # typer >= 0.20 vendors click as typer._click
+    from typer._click import exceptions as _click_exc
+except ImportError:  # pragma: no cover - older typer on real click
+    from click import exceptions as _click_exc  # type: ignore[no-redef]
 
 from saferl.errors import InputError, MissingDependencyError, SaferlError, UnsupportedError
 
@@ -64,16 +68,13 @@ def run_app(app: typer.Typer, prog: str, argv: list[str], out: TextIO, err: Text
     try:
         with contextlib.redirect_stdout(out):
             result = app(args=argv, prog_name=prog, standalone_mode=False, obj=s)
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         return int(exc.exit_code)
-    except click.exceptions.NoArgsIsHelpError as exc:  # pragma: no cover - click >= 8.2
-        err.write(str(exc.ctx.get_help() if exc.ctx else exc) + "\n")
-        return EXIT_ERROR
-    except click.UsageError as exc:
+    except _click_exc.UsageError as exc:
         return s.error(prog, f"{exc.format_message()} (see '{prog} --help')")
-    except click.ClickException as exc:
+    except _click_exc.ClickException as exc:
         return s.error(prog, exc.format_message())
-    except click.exceptions.Abort:
+    except typer.Abort:
         return s.error(prog, "aborted")
     except KeyboardInterrupt:
         err.write(f"{prog}: interrupted\n")

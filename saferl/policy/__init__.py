@@ -1,0 +1,105 @@
+"""The .pol policy language: parse, print, digest and evaluate policies.
+
+Example:
+    >>> from saferl.policy import parse_policy, format_policy
+    >>> p = parse_policy("policy p\\nobs x: float32\\nact a: discrete {l = 0, r = 1}\\nif x <= 0 { a = l } else { a = r }\\n")
+    >>> print(format_policy(p), end="")
+    policy p
+    obs x: float32
+    act a: discrete {l = 0, r = 1}
+    <BLANKLINE>
+    if x <= 0 {
+      a = l
+    } else {
+      a = r
+    }
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from saferl.errors import InputError, Location, PolicyParseError
+from saferl.policy.ast import Program
+from saferl.policy.evaluate import ProgramPolicy, compile_program, interpret
+from saferl.policy.lexer import tokenize
+from saferl.policy.parser import parse_program
+from saferl.policy.printer import format_program, program_digest
+
+__all__ = [
+    "Program",
+    "ProgramPolicy",
+    "parse_policy",
+    "load_policy",
+    "format_policy",
+    "policy_digest",
+    "read_policy_text",
+    "interpret",
+    "compile_program",
+]
+
+
+def _family_keyword(text: str, path: str) -> str | None:
+    toks = tokenize(text, path)
+    if len(toks) >= 3 and toks[0].text == "policy" and toks[2].kind == "NAME":
+        return toks[2].text
+    return None
+
+
+def parse_policy(text: str, path: str = "<string>") -> Any:
+    """Parse .pol text of any family: a :class:`Program` or a gridworld subgoal program."""
+    if _family_keyword(text, path) == "gridworld":
+        try:
+            from saferl.gridworld.polfile import parse_subgoal_pol
+        except ImportError:  # pragma: no cover - the gridworld package ships with saferl
+            raise PolicyParseError("gridworld programs are not supported by this build", Location(path, 1, 1)) from None
+        return parse_subgoal_pol(text, path)
+    return parse_program(text, path)
+
+
+def read_policy_text(path: str | Path) -> str:
+    """Read a policy file as text; every failure is an InputError with the path."""
+    p = Path(path)
+    loc = Location(str(p))
+    if p.is_dir():
+        raise PolicyParseError("is a directory, not a policy file", loc)
+    try:
+        data = p.read_bytes()
+    except FileNotFoundError:
+        raise PolicyParseError("policy file not found", loc) from None
+    except OSError as exc:
+        raise PolicyParseError(f"cannot read policy file: {exc.strerror}", loc) from None
+    if b"\x00" in data:
+        raise PolicyParseError("binary data, not a .pol text file", Location(str(p), 1, 1))
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise PolicyParseError(f"not valid UTF-8 (byte {exc.start})", Location(str(p), line, 1)) from None
+    if not text.strip():
+        raise PolicyParseError("empty policy file", Location(str(p), 1, 1), hint="a .pol file starts with 'policy NAME'")
+    return text
+
+
+def load_policy(path: str | Path) -> Any:
+    """Read and parse a .pol file."""
+    return parse_policy(read_policy_text(path), str(path))
+
+
+def format_policy(policy: Any) -> str:
+    """Canonical text of a policy of any family."""
+    if isinstance(policy, Program):
+        return format_program(policy)
+    from saferl.gridworld.polfile import format_subgoal_pol
+
+    return format_subgoal_pol(policy)
+
+
+def policy_digest(policy: Any) -> str:
+    """Stable content digest of a policy (``sha256:…`` of its canonical text)."""
+    if isinstance(policy, Program):
+        return program_digest(policy)
+    return str(policy.digest())
+
+

@@ -1,0 +1,439 @@
+"""The .pol abstract syntax tree: frozen dataclasses, positions excluded from equality.
+
+A :class:`Program` has named observation and action declarations and a body of
+statements.  Decision trees are programs whose body is nested ``if`` statements with
+assignments at the leaves; PROPEL programs add arithmetic and ``pid`` controllers.
+
+Every numeric constant (and every discrete leaf) of the body is a *parameter*: its id is
+its pre-order index, so that repair can turn it into a solver symbol and write a new value
+back with :meth:`Program.with_values`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Union
+
+__all__ = [
+    "Span", "Num", "Obs", "Label", "Neg", "BinOp", "Call", "Pid", "Expr",
+    "Compare", "BoolOp", "Not", "BoolConst", "Cond",
+    "Assign", "If", "Stmt", "ObsDecl", "ActDecl", "Program", "Param",
+    "CALL_ARITY", "pid_state_names",
+]
+
+
+@dataclass(frozen=True)
+class Span:
+    """1-based line and column of a node's first token."""
+
+    line: int = 0
+    col: int = 0
+
+
+_NOSPAN = Span()
+
+
+def _span() -> Span:
+    return field(default=_NOSPAN, compare=False, repr=False)  # type: ignore[return-value]
+
+
+# -- expressions ---------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Num:
+    """A float64 constant, printed with ``repr`` so the text round-trips exactly."""
+
+    value: float
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class Obs:
+    """A reference to a declared observation."""
+
+    name: str
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class Label:
+    """A discrete action value referred to by its label (``left``)."""
+
+    name: str
+    value: int
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class Neg:
+    operand: Expr
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class BinOp:
+    """``left op right`` with op one of ``+ - * /`` (division only by a non-zero constant)."""
+
+    op: str
+    left: Expr
+    right: Expr
+    span: Span = _span()
+
+
+#: built-in functions and their arity (None: two or more)
+CALL_ARITY: dict[str, int | None] = {"abs": 1, "min": None, "max": None, "clip": 3}
+
+
+@dataclass(frozen=True)
+class Call:
+    func: str
+    args: tuple[Expr, ...]
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class Pid:
+    """A stateful PID controller: error = target - signal, integral += error,
+    output = kp*error + ki*integral + kd*(error - prev_error); its state starts at 0, 0.
+
+    ``site`` numbers the pid calls of a program in source order; its state variables are
+    ``pid<site>.integral`` and ``pid<site>.prev_error``.
+    """
+
+    signal: Expr
+    target: Num
+    kp: Num
+    ki: Num
+    kd: Num
+    site: int
+    span: Span = _span()
+
+
+Expr = Union[Num, Obs, Label, Neg, BinOp, Call, Pid]
+
+
+# -- conditions ----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Compare:
+    """``left op right`` with op one of ``< <= > >= == !=``."""
+
+    op: str
+    left: Expr
+    right: Expr
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class BoolOp:
+    """``and`` / ``or`` over two or more operands."""
+
+    op: str
+    operands: tuple[Cond, ...]
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class Not:
+    operand: Cond
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class BoolConst:
+    value: bool
+    span: Span = _span()
+
+
+Cond = Union[Compare, BoolOp, Not, BoolConst]
+
+
+# -- statements and declarations -----------------------------------------------------
+
+@dataclass(frozen=True)
+class Assign:
+    """``action = expr``."""
+
+    target: str
+    value: Expr
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class If:
+    """``if c1 { … } elif c2 { … } else { … }``; ``orelse`` may be empty."""
+
+    branches: tuple[tuple[Cond, tuple[Stmt, ...]], ...]
+    orelse: tuple[Stmt, ...]
+    span: Span = _span()
+
+
+Stmt = Union[Assign, If]
+
+
+@dataclass(frozen=True)
+class ObsDecl:
+    """``obs name: float32 [in [low, high]]``: an observation and its element type.
+
+    The range is documentation and a default domain; specs declare the verified domain.
+    """
+
+    name: str
+    dtype: str = "float32"
+    low: float | None = None
+    high: float | None = None
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class ActDecl:
+    """``act name: discrete {l0 = 0, …}`` or ``act name: continuous [low, high]``."""
+
+    name: str
+    kind: str
+    labels: tuple[tuple[str, int], ...] = ()
+    low: float | None = None
+    high: float | None = None
+    span: Span = _span()
+
+    def label_of(self, value: int) -> str | None:
+        """The label of a discrete value, if it has one."""
+        for name, v in self.labels:
+            if v == value:
+                return name
+        return None
+
+
+@dataclass(frozen=True)
+class Param:
+    """A repairable constant: id, kind (threshold, leaf, gain, target, constant), value, position."""
+
+    id: int
+    kind: str
+    value: float
+    span: Span
+    action: str | None = None
+    node: object = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class Program:
+    """A whole .pol policy of the tree/program family."""
+
+    name: str
+    observations: tuple[ObsDecl, ...]
+    actions: tuple[ActDecl, ...]
+    body: tuple[Stmt, ...]
+    span: Span = _span()
+
+    # -- lookups ---------------------------------------------------------------------
+    @property
+    def obs_names(self) -> tuple[str, ...]:
+        return tuple(o.name for o in self.observations)
+
+    @property
+    def action_names(self) -> tuple[str, ...]:
+        return tuple(a.name for a in self.actions)
+
+    def action(self, name: str) -> ActDecl:
+        for a in self.actions:
+            if a.name == name:
+                return a
+        raise KeyError(name)
+
+    def observation(self, name: str) -> ObsDecl:
+        for o in self.observations:
+            if o.name == name:
+                return o
+        raise KeyError(name)
+
+    @property
+    def pid_sites(self) -> int:
+        """How many pid controllers the program has."""
+        return sum(1 for node in walk(self.body) if isinstance(node, Pid))
+
+    @property
+    def state_names(self) -> tuple[str, ...]:
+        return pid_state_names(self.pid_sites)
+
+    @property
+    def family(self) -> str:
+        """``tree`` when the body is only ifs over constant comparisons and constant leaves."""
+        for node in walk(self.body):
+            if isinstance(node, (Pid, BinOp, Call, Neg)):
+                return "program"
+            if isinstance(node, Compare) and not (
+                isinstance(node.left, Obs) and isinstance(node.right, Num)
+            ):
+                return "program"
+        return "tree"
+
+    # -- parameters ------------------------------------------------------------------
+    def parameters(self) -> tuple[Param, ...]:
+        """Every constant of the body in pre-order, with the role it plays."""
+        params: list[Param] = []
+        _collect_params(self.body, params, None)
+        return tuple(params)
+
+    def with_values(self, values: Mapping[int, float]) -> Program:
+        """A copy with parameter ``id`` set to ``values[id]`` (discrete leaves take ints)."""
+        labels = {a.name: dict((v, n) for n, v in a.labels) for a in self.actions}
+        counter = [0]
+        body = _rewrite_block(self.body, values, counter, labels)
+        return replace(self, body=body)
+
+
+def pid_state_names(sites: int) -> tuple[str, ...]:
+    """State variable names of ``sites`` pid controllers."""
+    names: list[str] = []
+    for k in range(sites):
+        names += [f"pid{k}.integral", f"pid{k}.prev_error"]
+    return tuple(names)
+
+
+# -- traversal -----------------------------------------------------------------------
+
+def walk(body: tuple[Stmt, ...]) -> Iterator[object]:
+    """Every node under ``body`` in pre-order (statements, conditions, expressions)."""
+    for stmt in body:
+        yield from _walk_node(stmt)
+
+
+def _walk_node(node: object) -> Iterator[object]:
+    yield node
+    if isinstance(node, Assign):
+        yield from _walk_node(node.value)
+    elif isinstance(node, If):
+        for cond, block in node.branches:
+            yield from _walk_node(cond)
+            for s in block:
+                yield from _walk_node(s)
+        for s in node.orelse:
+            yield from _walk_node(s)
+    elif isinstance(node, Neg | Not):
+        yield from _walk_node(node.operand)
+    elif isinstance(node, BinOp | Compare):
+        yield from _walk_node(node.left)
+        yield from _walk_node(node.right)
+    elif isinstance(node, Call):
+        for a in node.args:
+            yield from _walk_node(a)
+    elif isinstance(node, BoolOp):
+        for o in node.operands:
+            yield from _walk_node(o)
+    elif isinstance(node, Pid):
+        for part in (node.signal, node.target, node.kp, node.ki, node.kd):
+            yield from _walk_node(part)
+
+
+def _collect_params(body: tuple[Stmt, ...], out: list[Param], action: str | None) -> None:
+    for stmt in body:
+        if isinstance(stmt, Assign):
+            _collect_expr(stmt.value, out, stmt.target, top=True)
+        else:
+            for cond, block in stmt.branches:
+                _collect_cond(cond, out)
+                _collect_params(block, out, action)
+            _collect_params(stmt.orelse, out, action)
+
+
+def _collect_cond(cond: Cond, out: list[Param]) -> None:
+    if isinstance(cond, Compare):
+        for side in (cond.left, cond.right):
+            if isinstance(side, Num):
+                out.append(Param(len(out), "threshold", side.value, side.span, None, side))
+            else:
+                _collect_expr(side, out, None, top=False)
+    elif isinstance(cond, BoolOp):
+        for o in cond.operands:
+            _collect_cond(o, out)
+    elif isinstance(cond, Not):
+        _collect_cond(cond.operand, out)
+
+
+def _collect_expr(e: Expr, out: list[Param], action: str | None, top: bool) -> None:
+    if isinstance(e, Num):
+        out.append(Param(len(out), "leaf" if top else "constant", e.value, e.span, action, e))
+    elif isinstance(e, Label):
+        out.append(Param(len(out), "leaf", float(e.value), e.span, action, e))
+    elif isinstance(e, Neg):
+        _collect_expr(e.operand, out, action, False)
+    elif isinstance(e, BinOp) and e.op == "/" and isinstance(e.right, Num):
+        _collect_expr(e.left, out, action, False)
+        out.append(Param(len(out), "divisor", e.right.value, e.right.span, action, e.right))
+    elif isinstance(e, BinOp):
+        _collect_expr(e.left, out, action, False)
+        _collect_expr(e.right, out, action, False)
+    elif isinstance(e, Call):
+        for a in e.args:
+            _collect_expr(a, out, action, False)
+    elif isinstance(e, Pid):
+        _collect_expr(e.signal, out, action, False)
+        for role, num in (("target", e.target), ("gain", e.kp), ("gain", e.ki), ("gain", e.kd)):
+            out.append(Param(len(out), role, num.value, num.span, action, num))
+
+
+def _rewrite_block(
+    body: tuple[Stmt, ...], values: Mapping[int, float], c: list[int],
+    labels: Mapping[str, Mapping[int, str]],
+) -> tuple[Stmt, ...]:
+    out: list[Stmt] = []
+    for stmt in body:
+        if isinstance(stmt, Assign) and isinstance(stmt.value, Label):
+            v = _take(values, c)
+            if v is not None:
+                value = int(v)
+                name = labels.get(stmt.target, {}).get(value, str(value))
+                stmt = replace(stmt, value=replace(stmt.value, value=value, name=name))
+            out.append(stmt)
+        elif isinstance(stmt, Assign):
+            out.append(replace(stmt, value=_rewrite_expr(stmt.value, values, c)))
+        else:
+            branches = []
+            for cond, block in stmt.branches:
+                cond2 = _rewrite_cond(cond, values, c)
+                branches.append((cond2, _rewrite_block(block, values, c, labels)))
+            orelse = _rewrite_block(stmt.orelse, values, c, labels)
+            out.append(replace(stmt, branches=tuple(branches), orelse=orelse))
+    return tuple(out)
+
+
+def _rewrite_cond(cond: Cond, values: Mapping[int, float], c: list[int]) -> Cond:
+    if isinstance(cond, Compare):
+        return replace(cond, left=_rewrite_expr(cond.left, values, c), right=_rewrite_expr(cond.right, values, c))
+    if isinstance(cond, BoolOp):
+        return replace(cond, operands=tuple(_rewrite_cond(o, values, c) for o in cond.operands))
+    if isinstance(cond, Not):
+        return replace(cond, operand=_rewrite_cond(cond.operand, values, c))
+    return cond
+
+
+def _take(values: Mapping[int, float], c: list[int]) -> float | None:
+    k = c[0]
+    c[0] += 1
+    return values.get(k)
+
+
+def _rewrite_num(num: Num, values: Mapping[int, float], c: list[int]) -> Num:
+    v = _take(values, c)
+    return num if v is None else replace(num, value=float(v))
+
+
+def _rewrite_expr(e: Expr, values: Mapping[int, float], c: list[int]) -> Expr:
+    if isinstance(e, Num):
+        return _rewrite_num(e, values, c)
+    if isinstance(e, Neg):
+        return replace(e, operand=_rewrite_expr(e.operand, values, c))
+    if isinstance(e, BinOp):
+        return replace(e, left=_rewrite_expr(e.left, values, c), right=_rewrite_expr(e.right, values, c))
+    if isinstance(e, Call):
+        return replace(e, args=tuple(_rewrite_expr(a, values, c) for a in e.args))
+    if isinstance(e, Pid):
+        signal = _rewrite_expr(e.signal, values, c)
+        target = _rewrite_num(e.target, values, c)
+        kp = _rewrite_num(e.kp, values, c)
+        ki = _rewrite_num(e.ki, values, c)
+        kd = _rewrite_num(e.kd, values, c)
+        return replace(e, signal=signal, target=target, kp=kp, ki=ki, kd=kd)
+    return e

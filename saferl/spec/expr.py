@@ -1,0 +1,342 @@
+"""saferl's own expression grammar for specs (never Python ``eval``).
+
+    cond   := or ;  or := and ('or' and)* ;  and := not ('and' not)* ;
+    not    := 'not' not | 'true' | 'false' | '(' cond ')' | sum CMP sum
+    sum    := term (('+'|'-') term)* ;  term := unary (('*'|'/') unary)*
+    unary  := '-' unary | atom
+    atom   := NUMBER | NAME [index] ["'"] | FUNC '(' args ')' | '(' sum ')'
+            | 'sum' '(' NAME '=' INT '..' INT ',' sum ')'
+    index  := '[' 't' (('-'|'+') (INT | NAME))* ']'
+
+``x[t-k]`` is observation or action ``x`` k steps ago (history properties); ``x'`` is ``x``
+in the second run of a two-run smoothness property.  ``sum(k = 0..5, e)`` is unrolled at
+load time, so the result holds no bound variables.  Names stay unresolved here; binding
+against a policy happens in :mod:`saferl.spec.bind`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Union
+
+from saferl.errors import Location, SpecError
+from saferl.policy.lexer import Token, tokenize
+from saferl.policy.parser import MAX_ABS_CONSTANT
+
+__all__ = [
+    "SNum", "SVar", "SNeg", "SBin", "SCall", "SCmp", "SBool", "SNot", "SConst",
+    "SExpr", "parse_spec_expr", "variables", "FUNCS",
+]
+
+FUNCS = {"abs": 1, "min": None, "max": None}
+_CMP = ("<", "<=", ">", ">=", "==", "!=")
+
+
+@dataclass(frozen=True)
+class SNum:
+    value: float
+
+
+@dataclass(frozen=True)
+class SVar:
+    """A name at ``lag`` steps before t (0 = now) in run ``copy`` (0, or 1 when primed)."""
+
+    name: str
+    lag: int = 0
+    copy: int = 0
+    loc: Location | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class SNeg:
+    operand: SExpr
+
+
+@dataclass(frozen=True)
+class SBin:
+    op: str
+    left: SExpr
+    right: SExpr
+
+
+@dataclass(frozen=True)
+class SCall:
+    func: str
+    args: tuple[SExpr, ...]
+
+
+@dataclass(frozen=True)
+class SCmp:
+    op: str
+    left: SExpr
+    right: SExpr
+
+
+@dataclass(frozen=True)
+class SBool:
+    op: str
+    operands: tuple[SExpr, ...]
+
+
+@dataclass(frozen=True)
+class SNot:
+    operand: SExpr
+
+
+@dataclass(frozen=True)
+class SConst:
+    value: bool
+
+
+SExpr = Union[SNum, SVar, SNeg, SBin, SCall, SCmp, SBool, SNot, SConst]
+
+
+def variables(e: SExpr) -> list[SVar]:
+    """Every variable occurrence in ``e``."""
+    if isinstance(e, SVar):
+        return [e]
+    if isinstance(e, SNeg | SNot):
+        return variables(e.operand)
+    if isinstance(e, SBin | SCmp):
+        return variables(e.left) + variables(e.right)
+    if isinstance(e, SCall):
+        return [v for a in e.args for v in variables(a)]
+    if isinstance(e, SBool):
+        return [v for o in e.operands for v in variables(o)]
+    return []
+
+
+class _P:
+    def __init__(self, text: str, path: str, line: int, col: int):
+        self.path = path
+        self.toks = tokenize(
+            text, path, line_offset=line - 1, col_offset=col - 1, error=SpecError, dotted_names=True
+        )
+        self.i = 0
+        self.bound: dict[str, int] = {}
+
+    @property
+    def tok(self) -> Token:
+        return self.toks[self.i]
+
+    def loc(self, t: Token | None = None) -> Location:
+        t = t or self.tok
+        return Location(self.path, t.line, t.col)
+
+    def err(self, msg: str, t: Token | None = None, hint: str | None = None) -> SpecError:
+        return SpecError(msg, self.loc(t), hint=hint)
+
+    def desc(self, t: Token) -> str:
+        return "end of expression" if t.kind == "EOF" else repr(t.text)
+
+    def at(self, text: str) -> bool:
+        return self.tok.text == text and self.tok.kind in ("OP", "NAME")
+
+    def accept(self, text: str) -> bool:
+        if self.at(text):
+            self.i += 1
+            return True
+        return False
+
+    def expect(self, text: str, hint: str | None = None) -> Token:
+        if not self.at(text):
+            raise self.err(f"expected {text!r}, found {self.desc(self.tok)}", hint=hint)
+        t = self.tok
+        self.i += 1
+        return t
+
+    def integer(self) -> int:
+        neg = self.accept("-")
+        t = self.tok
+        if t.kind != "NUMBER" or not t.text.isdigit():
+            raise self.err(f"expected an integer, found {self.desc(t)}")
+        self.i += 1
+        return -int(t.text) if neg else int(t.text)
+
+    # conditions
+    def cond(self) -> SExpr:
+        ops = [self.and_()]
+        while self.accept("or"):
+            ops.append(self.and_())
+        return ops[0] if len(ops) == 1 else SBool("or", tuple(ops))
+
+    def and_(self) -> SExpr:
+        ops = [self.not_()]
+        while self.accept("and"):
+            ops.append(self.not_())
+        return ops[0] if len(ops) == 1 else SBool("and", tuple(ops))
+
+    def not_(self) -> SExpr:
+        if self.accept("not"):
+            return SNot(self.not_())
+        if self.accept("true"):
+            return SConst(True)
+        if self.accept("false"):
+            return SConst(False)
+        if self.at("("):
+            save = self.i
+            self.i += 1
+            try:
+                inner = self.cond()
+                self.expect(")")
+            except SpecError:
+                self.i = save
+            else:
+                if self.tok.text not in _CMP and self.tok.text not in ("+", "-", "*", "/"):
+                    return inner
+                self.i = save
+        left = self.sum_()
+        t = self.tok
+        if t.kind != "OP" or t.text not in _CMP:
+            raise self.err(f"expected a comparison, found {self.desc(t)}", hint="e.g. 'pole_angle > 0.05'")
+        self.i += 1
+        right = self.sum_()
+        if self.tok.text in _CMP:
+            raise self.err("comparisons do not chain", hint="write 'a < b and b < c'")
+        return SCmp(t.text, left, right)
+
+    # arithmetic
+    def sum_(self) -> SExpr:
+        left = self.term()
+        while self.tok.kind == "OP" and self.tok.text in ("+", "-"):
+            op = self.tok.text
+            self.i += 1
+            left = SBin(op, left, self.term())
+        return left
+
+    def term(self) -> SExpr:
+        left = self.unary()
+        while self.tok.kind == "OP" and self.tok.text in ("*", "/"):
+            t = self.tok
+            self.i += 1
+            right = self.unary()
+            if t.text == "/" and not (isinstance(right, SNum) and right.value != 0):
+                raise self.err("division is only allowed by a non-zero constant", t)
+            left = SBin(t.text, left, right)
+        return left
+
+    def unary(self) -> SExpr:
+        if self.accept("-"):
+            inner = self.unary()
+            return SNum(-inner.value) if isinstance(inner, SNum) else SNeg(inner)
+        return self.atom()
+
+    def atom(self) -> SExpr:
+        t = self.tok
+        if t.kind == "NUMBER":
+            self.i += 1
+            value = float(t.text)
+            if not abs(value) <= MAX_ABS_CONSTANT:
+                raise self.err(f"constant {t.text} is too large", t)
+            return SNum(value)
+        if self.accept("("):
+            e = self.sum_()
+            self.expect(")", hint="unbalanced parenthesis")
+            return e
+        if t.kind != "NAME":
+            raise self.err(f"expected an expression, found {self.desc(t)}")
+        self.i += 1
+        if t.text == "sum" and self.at("("):
+            return self.sum_call(t)
+        if t.text in FUNCS and self.at("("):
+            self.i += 1
+            args = [self.sum_()]
+            while self.accept(","):
+                args.append(self.sum_())
+            self.expect(")", hint=f"close the call to {t.text}")
+            arity = FUNCS[t.text]
+            if (arity is None and len(args) < 2) or (arity is not None and len(args) != arity):
+                raise self.err(f"{t.text}() takes {'two or more arguments' if arity is None else arity}, got {len(args)}", t)
+            return SCall(t.text, tuple(args))
+        if self.at("("):
+            raise self.err(f"unknown function {t.text!r}", t, hint="functions: abs, min, max, sum")
+        if t.text in self.bound:
+            return SNum(float(self.bound[t.text]))
+        lag = 0
+        if self.accept("["):
+            lag = self.index()
+        copy = 1 if self.accept("'") else 0
+        return SVar(t.text, lag, copy, self.loc(t))
+
+    def index(self) -> int:
+        t = self.tok
+        if not self.accept("t"):
+            raise self.err(f"expected 't' in a history index, found {self.desc(t)}", hint="write x[t] or x[t-1]")
+        lag = 0
+        while self.tok.text in ("-", "+"):
+            sign = -1 if self.tok.text == "-" else 1
+            self.i += 1
+            n = self.tok
+            if n.kind == "NUMBER" and n.text.isdigit():
+                amount = int(n.text)
+            elif n.kind == "NAME" and n.text in self.bound:
+                amount = self.bound[n.text]
+            else:
+                raise self.err(f"expected an integer or a sum index, found {self.desc(n)}")
+            self.i += 1
+            lag -= sign * amount
+        self.expect("]", hint="close the history index")
+        if lag < 0:
+            raise self.err("history indices cannot look into the future", t, hint="use t or t-k")
+        if lag > 1000:
+            raise self.err("history window too long (more than 1000 steps)", t)
+        return lag
+
+    def sum_call(self, fn: Token) -> SExpr:
+        self.expect("(")
+        var = self.tok
+        if var.kind != "NAME":
+            raise self.err("expected the index name of sum(k = lo..hi, expr)", var)
+        self.i += 1
+        self.expect("=", hint="sum(k = 0..5, expr)")
+        lo = self.integer()
+        self.expect("..", hint="sum(k = 0..5, expr)")
+        hi = self.integer()
+        self.expect(",", hint="sum(k = 0..5, expr)")
+        if hi < lo or hi - lo > 1000:
+            raise self.err(f"empty or too long range {lo}..{hi}", fn)
+        start = self.i
+        terms: list[SExpr] = []
+        for k in range(lo, hi + 1):
+            self.i = start
+            self.bound[var.text] = k
+            terms.append(self.sum_())
+        del self.bound[var.text]
+        self.expect(")", hint="close sum(...)")
+        out = terms[0]
+        for term in terms[1:]:
+            out = SBin("+", out, term)
+        return out
+
+
+def parse_spec_expr(text: str, path: str, line: int, col: int, *, condition: bool = True) -> SExpr:
+    """Parse a condition (or, with ``condition=False``, an arithmetic expression).
+
+    ``line``/``col`` locate the first character of ``text`` in the YAML file.
+    """
+    p = _P(text, path, line, col)
+    if p.tok.kind == "EOF":
+        raise p.err("empty expression")
+    e = p.cond() if condition else p.sum_()
+    if p.tok.kind != "EOF":
+        raise p.err(f"unexpected {p.desc(p.tok)}", hint="operators: + - * /, comparisons, and/or/not")
+    return e
+
+
+def shift(e: SExpr, by: int) -> SExpr:
+    """``e`` with every lag increased by ``by``."""
+    if isinstance(e, SVar):
+        return replace(e, lag=e.lag + by)
+    if isinstance(e, SNeg):
+        return SNeg(shift(e.operand, by))
+    if isinstance(e, SNot):
+        return SNot(shift(e.operand, by))
+    if isinstance(e, SBin):
+        return SBin(e.op, shift(e.left, by), shift(e.right, by))
+    if isinstance(e, SCmp):
+        return SCmp(e.op, shift(e.left, by), shift(e.right, by))
+    if isinstance(e, SCall):
+        return SCall(e.func, tuple(shift(a, by) for a in e.args))
+    if isinstance(e, SBool):
+        return SBool(e.op, tuple(shift(o, by) for o in e.operands))
+    return e

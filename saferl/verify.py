@@ -1,0 +1,253 @@
+"""Verify a policy against a spec: one :class:`~saferl.results.PropertyResult` per property.
+
+Soundness rules kept here:
+
+* SAFE only when the solver answered unsat; ``unknown`` and timeouts are UNKNOWN;
+* with ``cross_check``, cvc5 must agree with z3 on sat/unsat, else :class:`SolverError`;
+* every counterexample is replayed on the concrete evaluator (float32 observations,
+  float64 arithmetic) before it is reported; one that does not replay is an
+  :class:`InternalError`, never a finding.
+
+Example:
+    >>> from saferl.policy import parse_policy
+    >>> from saferl.spec import parse_spec
+    >>> p = parse_policy("policy p\\nobs x: float32\\nact a: continuous\\na = 2 * x\\n")
+    >>> s = parse_spec("properties:\\n  - {id: small, kind: bounds, action: a, range: [-1, 1]}\\nobservations: {x: [-0.5, 0.5]}\\n")
+    >>> verify_policy(p, s).verdict
+    <Verdict.SAFE: 'SAFE'>
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass
+from fractions import Fraction
+
+import numpy as np
+from pysmt.fnode import FNode
+
+from saferl.errors import InternalError, SolverError
+from saferl.policy.ast import Assign, Program, walk
+from saferl.policy.evaluate import interpret
+from saferl.policy.printer import program_digest
+from saferl.results import Counterexample, PropertyResult, Step, Verdict, VerifyResult
+from saferl.smt.encode import ProgramEncoder
+from saferl.smt.floats import round_f32
+from saferl.smt.props import Frame, encode_property, step_label
+from saferl.spec.bind import Binding, bind_spec, property_condition
+from saferl.spec.evaluate import eval_sexpr
+from saferl.spec.expr import SVar, variables
+from saferl.spec.load import Property, Spec
+
+__all__ = ["verify_policy", "VerifyOptions", "replay", "Concrete"]
+
+DEFAULT_TIMEOUT_S = 10.0
+
+
+@dataclass(frozen=True)
+class VerifyOptions:
+    """How to verify: the time limit per property and solver, and cvc5 cross-checking."""
+
+    timeout_s: float | None = None
+    cross_check: bool = False
+    solver: str = "z3"
+
+
+@dataclass
+class Concrete:
+    """Concrete values of a frame: observations per step, initial state."""
+
+    obs: dict[str, dict[str, float]]
+    initial_state: tuple[float, ...]
+
+
+def decode(frame: Frame, model: Mapping[FNode, Fraction], program: Program) -> Concrete:
+    """Round a model to runtime values: float32 observations, float64 state."""
+    obs: dict[str, dict[str, float]] = {}
+    for lbl in frame.obs_labels:
+        obs[lbl] = {}
+        for decl in program.observations:
+            q = model.get(frame.obs[lbl][decl.name], Fraction(0))
+            obs[lbl][decl.name] = round_f32(q) if decl.dtype == "float32" else float(q)
+    state = tuple(float(model.get(s, Fraction(0))) for s in frame.initial_state)
+    return Concrete(obs, state)
+
+
+def replay(
+    prop: Property, binding: Binding, frame: Frame, values: Concrete, spec: Spec
+) -> tuple[bool, list[Step], dict[str, dict[str, int]]]:
+    """Run the program concretely on ``values``; is the property violated there?
+
+    Returns (violated, steps for the report, executed assignment lines per step).
+    """
+    program = binding.program
+    for lbl in frame.obs_labels:  # domains hold for the rounded values too
+        for name, (lo, hi) in spec.domains.items():
+            if not lo <= values.obs[lbl][name] <= hi:
+                return False, [], {}
+    for name, (lo, hi) in spec.state.items():
+        if not lo <= values.initial_state[program.state_names.index(name)] <= hi:
+            return False, [], {}
+    acts: dict[str, dict[str, int | float]] = {}
+    state_in: dict[str, tuple[float, ...]] = {}
+    lines: dict[str, dict[str, int]] = {}
+    state = values.initial_state
+    for lbl in frame.exec_labels:
+        state_in[lbl] = values.initial_state if frame.mode == "two-run" else state
+        a, nxt, trace = interpret(program, values.obs[lbl], state_in[lbl])
+        acts[lbl] = a
+        lines[lbl] = trace.lines
+        if frame.mode != "two-run":
+            state = nxt
+
+    def lookup(v: SVar) -> float:
+        kind = binding.kind_of(v.name)
+        if kind == "label":
+            return binding.labels[v.name]
+        lbl = step_label(v.lag, v.copy, frame.mode)
+        if kind == "obs":
+            return values.obs[lbl][v.name]
+        if kind == "action":
+            return float(acts[lbl][v.name])
+        return state_in[lbl][program.state_names.index(v.name)]
+
+    when, require = property_condition(prop, binding)
+    violated = bool(eval_sexpr(when, lookup)) and not bool(eval_sexpr(require, lookup))
+    steps = []
+    for lbl in frame.obs_labels:
+        st = state_in.get(lbl, ())
+        steps.append(
+            Step(
+                lbl,
+                dict(values.obs[lbl]),
+                dict(acts.get(lbl, {})),
+                dict(zip(program.state_names, st, strict=False)) if st else {},
+            )
+        )
+    return violated, steps, lines
+
+
+def _nearby(values: Concrete, program: Program, seed: int) -> list[Concrete]:
+    """Float32 neighbours of a point (a few ulps per coordinate), for replay retries."""
+    rng = random.Random(seed)
+    out: list[Concrete] = []
+    keys = [(lbl, d.name) for lbl in values.obs for d in program.observations if d.dtype == "float32"]
+    for (lbl, name), k in itertools.product(keys, (1, -1, 2, -2, 4, -4)):
+        v = np.float32(values.obs[lbl][name])
+        for _ in range(abs(k)):
+            v = np.nextafter(v, np.float32(np.inf if k > 0 else -np.inf), dtype=np.float32)
+        obs = {lb: dict(d) for lb, d in values.obs.items()}
+        obs[lbl][name] = float(v)
+        out.append(Concrete(obs, values.initial_state))
+        if len(out) > 400:
+            break
+    for _ in range(200):
+        obs = {lb: dict(d) for lb, d in values.obs.items()}
+        for lbl, name in keys:
+            v = np.float32(obs[lbl][name])
+            for _ in range(rng.randint(0, 3)):
+                v = np.nextafter(v, np.float32(rng.choice((np.inf, -np.inf))), dtype=np.float32)
+            obs[lbl][name] = float(v)
+        out.append(Concrete(obs, values.initial_state))
+    return out
+
+
+def _policy_line(prop: Property, program: Program, lines: Mapping[str, Mapping[str, int]] | None) -> int:
+    """The .pol line a result points at: the assignment of the action the property is about."""
+    names = [prop.action] if prop.action else []
+    for e in (prop.require, prop.when):
+        if e is not None:
+            names += [v.name for v in variables(e) if v.name in program.action_names]
+    if not names:
+        names = list(program.action_names)
+    target = names[0]
+    if lines:
+        for lbl in ("t", "b", "a", *reversed(list(lines))):
+            if lbl in lines and target in lines[lbl]:
+                return lines[lbl][target]
+    for node in walk(program.body):
+        if isinstance(node, Assign) and node.target == target:
+            return node.span.line
+    return program.span.line or 1
+
+
+def _check_property(prop: Property, spec: Spec, binding: Binding, options: VerifyOptions) -> PropertyResult:
+    from saferl.smt.solve import solve
+
+    program = binding.program
+    timeout = options.timeout_s or prop.timeout_s or spec.timeout_s or DEFAULT_TIMEOUT_S
+    encoder = ProgramEncoder(program)
+    formula, frame = encode_property(prop, spec, binding, encoder)
+    symbols = frame.free_symbols()
+    common = {
+        "property_id": prop.id,
+        "kind": prop.kind,
+        "spec_line": prop.line,
+        "description": prop.description,
+        "solver": options.solver,
+        "cross_checked": options.cross_check,
+    }
+    outcome = solve(formula, symbols, options.solver, timeout)
+    elapsed = outcome.time_s
+    if options.cross_check:
+        other_name = "cvc5" if options.solver == "z3" else "z3"
+        other = solve(formula, symbols, other_name, timeout)
+        elapsed += other.time_s
+        if {outcome.status, other.status} == {"sat", "unsat"}:
+            raise SolverError(
+                f"solvers disagree on property {prop.id!r}: {options.solver} says {outcome.status}, "
+                f"{other_name} says {other.status}"
+            )
+        if outcome.status == "unknown" and other.status != "unknown":
+            outcome = other
+        elif outcome.status == "unsat" and other.status == "unknown":
+            return PropertyResult(
+                **common, verdict=Verdict.UNKNOWN, solver_time_s=elapsed,
+                message=f"{options.solver} proved it but {other_name} could not confirm ({other.reason})",
+                policy_line=_policy_line(prop, program, None),
+            )
+    if outcome.status == "unsat":
+        return PropertyResult(
+            **common, verdict=Verdict.SAFE, solver_time_s=elapsed, message="proved",
+            policy_line=_policy_line(prop, program, None),
+        )
+    if outcome.status == "unknown":
+        return PropertyResult(
+            **common, verdict=Verdict.UNKNOWN, solver_time_s=elapsed, message=outcome.reason,
+            policy_line=_policy_line(prop, program, None),
+        )
+    values = decode(frame, outcome.model, program)
+    candidates = [values, *_nearby(values, program, seed=len(prop.id))]
+    for cand in candidates:
+        violated, steps, lines = replay(prop, binding, frame, cand, spec)
+        if violated:
+            cex = Counterexample(prop.id, tuple(steps), replayed=True, detail=_detail(prop, steps))
+            return PropertyResult(
+                **common, verdict=Verdict.UNSAFE, solver_time_s=elapsed, counterexample=cex,
+                message="violated (counterexample replayed)", policy_line=_policy_line(prop, program, lines),
+            )
+    raise InternalError(
+        f"the solver's counterexample to {prop.id!r} did not replay on the concrete evaluator "
+        "(a float-rounding corner the encoding does not model); please report it"
+    )
+
+
+def _detail(prop: Property, steps: list[Step]) -> str:
+    last = steps[-1] if steps else None
+    if last is None:
+        return ""
+    acts = ", ".join(f"{k}={v}" for k, v in last.actions.items())
+    return f"at {last.label}: {acts}" if acts else ""
+
+
+def verify_policy(
+    program: Program, spec: Spec, options: VerifyOptions | None = None, *,
+    policy_path: str = "<policy>",
+) -> VerifyResult:
+    """Check every property of ``spec`` on ``program``."""
+    opts = options or VerifyOptions()
+    binding = bind_spec(spec, program)
+    results = tuple(_check_property(p, spec, binding, opts) for p in spec.properties)
+    return VerifyResult(policy_path, spec.path, program.name, program_digest(program), spec.name, results)
