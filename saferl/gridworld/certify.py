@@ -1,0 +1,247 @@
+"""The certifier: run a subgoal program from the start point with exact arithmetic.
+
+Every move is checked: the rule exists, a target is reachable inside the region's cone,
+the move ends on an edge of the current region that is shared with a neighbour (never the
+outer boundary), and the agent does not stop or loop.  The path length is compared with
+the backward tree's depth (the shortest path length) when asked.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any
+
+from saferl.gridworld.geometry import (
+    Point,
+    clip_segment_to_cone,
+    cone_allows,
+    cone_letters,
+    format_point,
+    lex_order,
+    point_on_segment,
+    segment_point,
+)
+from saferl.gridworld.instance import GridWorld
+from saferl.gridworld.program import Segment, SubgoalProgram, Target
+
+__all__ = ["StepFailure", "CertifyResult", "run_program", "certify_program"]
+
+_HALF = Fraction(1, 2)
+
+
+@dataclass(frozen=True)
+class StepFailure:
+    """Why a run was refuted: the step (0-based), the point, the rule and the reason."""
+
+    step: int
+    point: Point
+    block: int
+    rule: str
+    reason: str
+
+    def to_record(self) -> dict[str, Any]:
+        """Plain dict for JSON."""
+        return {
+            "step": self.step,
+            "point": format_point(self.point),
+            "block": self.block + 1,
+            "rule": self.rule,
+            "reason": self.reason,
+        }
+
+
+@dataclass(frozen=True)
+class CertifyResult:
+    """The outcome of certifying a program on a grid.
+
+    ``certified`` is True exactly when the target was reached with every move checked
+    (and, if ``require_shortest``, the path is shortest).
+    """
+
+    certified: bool
+    reached: bool
+    moves: int
+    path: tuple[Point, ...]
+    failure: StepFailure | None
+    shortest_length: int | None = None
+    shortest: bool | None = None
+    tree_capped: bool = False
+    seconds: float = 0.0
+    program_instructions: int = 0
+    program_bytes: int = 0
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    def to_record(self) -> dict[str, Any]:
+        """Plain dict for JSON."""
+        return {
+            "certified": self.certified,
+            "reached": self.reached,
+            "moves": self.moves,
+            "shortest_length": self.shortest_length,
+            "shortest": self.shortest,
+            "tree_capped": self.tree_capped,
+            "failure": self.failure.to_record() if self.failure else None,
+            "seconds": round(self.seconds, 6),
+            "program_instructions": self.program_instructions,
+            "program_bytes": self.program_bytes,
+            "path": [format_point(p) for p in self.path],
+            "notes": list(self.notes),
+        }
+
+
+def _seg_text(s: Segment) -> str:
+    return f"[{format_point(s.a)} -- {format_point(s.b)}]"
+
+
+def _reachable_point(p: Point, t: Target, cone: int) -> Point | None:
+    a, b = t.goal.unordered()
+    rng = clip_segment_to_cone(a, b, p, cone)
+    if rng is None:
+        return None
+    s0, s1 = rng
+    if t.prefer == "max":
+        return segment_point(a, b, s1)
+    if t.prefer == "min":
+        return segment_point(a, b, s0)
+    return segment_point(a, b, (s0 + s1) * _HALF)
+
+
+def run_program(
+    grid: GridWorld, program: SubgoalProgram, max_moves: int = 1000, edges: list[int] | None = None
+) -> tuple[bool, list[Point], StepFailure | None]:
+    """Execute ``program`` on ``grid``; returns (reached, path points, first failure).
+
+    If ``edges`` is given, the half-edge stood on before each move is appended to it.
+    """
+    p = program.start
+    path = [p]
+    start_h = grid.half_edge(program.start_edge.a, program.start_edge.b)
+    if start_h < 0:
+        return False, path, StepFailure(0, p, 0, "start", f"start edge {_seg_text(program.start_edge)} is not a half-edge of the grid")
+    if not point_on_segment(p, grid.he_start[start_h], grid.he_end[start_h]):
+        return False, path, StepFailure(0, p, 0, "start", "the start point is not on the start edge")
+    if program.size != grid.size:
+        return False, path, StepFailure(0, p, 0, "start", f"program is for size {program.size}, grid has size {grid.size}")
+    if grid.he_region[start_h] == grid.target:
+        return True, path, None
+    # index the rules of each block by the half-edge they stand on
+    tables: list[dict[int, tuple[int, tuple[Target, ...]]]] = []
+    for bi, block in enumerate(program.blocks):
+        table: dict[int, tuple[int, tuple[Target, ...]]] = {}
+        for ri, rule in enumerate(block.rules):
+            h = grid.half_edge(rule.source.a, rule.source.b)
+            if h < 0:
+                return False, path, StepFailure(0, p, bi, _seg_text(rule.source),
+                                                f"rule {ri + 1} of block {bi + 1} stands on {_seg_text(rule.source)}, which is not a half-edge of the grid")
+            table[h] = (ri, rule.targets)
+        tables.append(table)
+    untils = [b.until.unordered() if b.until is not None else None for b in program.blocks]
+    pointers: dict[tuple[int, int], int] = {}
+    h = start_h
+    b = 0
+    seen: set[Any] = set()
+    for step in range(max_moves):
+        region = grid.he_region[h]
+        cone = grid.cones[region]
+        if b + 1 < len(program.blocks) and untils[b] == lex_order(grid.he_start[h], grid.he_end[h]):
+            b += 1
+        if not program.blocks:
+            return False, path, StepFailure(step, p, 0, "-", "the program has no block")
+        state = (p, h, b, tuple(sorted(pointers.items())))
+        if state in seen:
+            return False, path, StepFailure(step, p, b, grid.describe_edge(h), "the run loops forever (this state was seen before)")
+        seen.add(state)
+        entry = tables[b].get(h)
+        rule_text = f"block {b + 1}, from {grid.describe_edge(h)}"
+        if entry is None:
+            return False, path, StepFailure(step, p, b, rule_text, f"no rule for the edge {grid.describe_edge(h)} in block {b + 1}")
+        ri, targets = entry
+        if not targets:
+            return False, path, StepFailure(step, p, b, rule_text, "the rule has no target")
+        key = (b, h)
+        i = pointers.get(key, 0)
+        q = None
+        if i + 1 < len(targets):
+            q = _reachable_point(p, targets[i + 1], cone)
+            if q is not None:
+                i += 1
+                pointers[key] = i
+        target = targets[i]
+        if q is None:
+            q = _reachable_point(p, target, cone)
+        rule_text = f"block {b + 1}, from {grid.describe_edge(h)}, target {i + 1}: reach {_seg_text(target.goal)} prefer {target.prefer}"
+        if q is None:
+            return False, path, StepFailure(step, p, b, rule_text,
+                                            f"no point of the target is reachable from {format_point(p)} with moves {cone_letters(cone) or 'none'}")
+        # the edge the move ends on, as a half-edge of the current region
+        e = grid.half_edge(target.edge.a, target.edge.b)
+        if e < 0:
+            return False, path, StepFailure(step, p, b, rule_text, f"{_seg_text(target.edge)} is not an edge of the grid")
+        if grid.he_region[e] != region:
+            o = grid.he_opp[e]
+            if o < 0 or grid.he_region[o] != region:
+                return False, path, StepFailure(step, p, b, rule_text,
+                                                f"the edge {_seg_text(target.edge)} is not a side of the current region")
+            crossed = o
+        else:
+            crossed = e
+        if not point_on_segment(q, grid.he_start[crossed], grid.he_end[crossed]):
+            return False, path, StepFailure(step, p, b, rule_text,
+                                            f"the chosen point {format_point(q)} is not on the edge {grid.describe_edge(crossed)}")
+        if grid.he_opp[crossed] < 0:
+            return False, path, StepFailure(step, p, b, rule_text,
+                                            f"the move to {format_point(q)} goes through the outer boundary {grid.describe_edge(crossed)}")
+        # q == p is allowed: an agent standing on a vertex of the crossed edge steps across it
+        if not cone_allows(cone, p, q):
+            return False, path, StepFailure(step, p, b, rule_text,
+                                            f"the move to {format_point(q)} is outside the cone {cone_letters(cone) or 'none'}")
+        # p lies on the closed convex region (invariant) and q on its edge: the segment is inside
+        path.append(q)
+        if edges is not None:
+            edges.append(h)
+        p = q
+        h = grid.he_opp[crossed]
+        if grid.he_region[h] == grid.target:
+            return True, path, None
+    return False, path, StepFailure(max_moves, p, b, grid.describe_edge(h), f"the target is not reached within {max_moves} moves")
+
+
+def certify_program(
+    grid: GridWorld,
+    program: SubgoalProgram,
+    *,
+    max_moves: int = 1000,
+    check_shortest: bool = True,
+    depth_cap: int = 1000,
+    require_shortest: bool = False,
+) -> CertifyResult:
+    """Run and check ``program`` on ``grid``; compare with the shortest path if asked."""
+    t0 = time.perf_counter()
+    reached, path, failure = run_program(grid, program, max_moves)
+    moves = len(path) - 1
+    shortest_len: int | None = None
+    shortest: bool | None = None
+    capped = False
+    notes: list[str] = []
+    if reached and check_shortest:
+        from saferl.gridworld.tree import shortest_path_length
+
+        start_h = grid.half_edge(program.start_edge.a, program.start_edge.b)
+        info = shortest_path_length(grid, program.start, grid.he_region[start_h], depth_cap=depth_cap)
+        shortest_len = info.length
+        capped = info.capped
+        if shortest_len is not None:
+            shortest = moves == shortest_len
+            if moves < shortest_len:
+                notes.append("the run is shorter than the tree's depth: a tool error")
+        elif capped:
+            notes.append(f"the backward tree hit its depth cap {depth_cap} before reaching the start")
+    certified = reached and (shortest is not False or not require_shortest)
+    return CertifyResult(
+        certified=certified, reached=reached, moves=moves, path=tuple(path), failure=failure,
+        shortest_length=shortest_len, shortest=shortest, tree_capped=capped,
+        seconds=time.perf_counter() - t0, program_instructions=program.n_instructions(),
+        program_bytes=program.size_bytes(), notes=tuple(notes),
+    )
