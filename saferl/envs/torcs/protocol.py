@@ -53,18 +53,11 @@ REQUIRED_SENSORS = (
 )  # fmt: skip
 
 
-def _number(text: str) -> str:
-    value = float(text)
-    if value == int(value) and abs(value) < 1e15:
-        return str(int(value))
-    return repr(value)
-
-
 def format_init(angles: tuple[float, ...] = DEFAULT_ANGLES, client_id: str = "SCR") -> str:
     """The identification message: ``SCR(init a1 ... a19)``."""
     if len(angles) != 19:
         raise ScrProtocolError(f"the SCR init message needs 19 angles, got {len(angles)}")
-    return f"{client_id}(init {' '.join(_number(str(a)) for a in angles)})"
+    return f"{client_id}(init {' '.join('%.9g' % a for a in angles)})"
 
 
 def format_action(
@@ -77,10 +70,8 @@ def format_action(
     meta: int = 0,
 ) -> str:
     """An action message, fields in the protocol's order."""
-    return (
-        f"(accel {_number(str(accel))})(brake {_number(str(brake))})(gear {int(gear)})"
-        f"(steer {_number(str(steer))})(clutch {_number(str(clutch))})"
-        f"(focus {_number(str(focus))})(meta {int(meta)})"
+    return "(accel %.9g)(brake %.9g)(gear %d)(steer %.9g)(clutch %.9g)(focus %.9g)(meta %d)" % (
+        accel, brake, int(gear), steer, clutch, focus, int(meta),
     )
 
 
