@@ -66,10 +66,12 @@ def encode_property(
         exec_labels = ["a", "b"]
         obs_labels = ["a", "b"]
     else:
-        exec_lag = _max_lag(prop, binding, ("action", "state"))
-        window = max(prop.window, exec_lag, _max_lag(prop, binding, ("obs",)))
+        # The program runs at every step of the window, from a free state at its oldest
+        # step: PID state then links the steps as it does at run time (and the free start
+        # state over-approximates every reachable one).
+        window = max(prop.window, _max_lag(prop, binding, ("obs", "action", "state")))
         obs_labels = [step_label(k, 0, mode) for k in range(window, -1, -1)]
-        exec_labels = [step_label(k, 0, mode) for k in range(exec_lag, -1, -1)]
+        exec_labels = list(obs_labels)
     frame = Frame(mode, exec_labels, obs_labels)
     constraints: list[FNode] = []
     for lbl in obs_labels:

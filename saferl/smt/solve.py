@@ -17,6 +17,7 @@ from fractions import Fraction
 
 from pysmt.exceptions import SolverReturnedUnknownResultError
 from pysmt.fnode import FNode
+from pysmt.oracles import get_logic
 from pysmt.shortcuts import Solver
 
 from saferl.errors import SolverError
@@ -53,7 +54,8 @@ def solve(
         raise SolverError(f"unknown solver {solver!r}; solvers: {', '.join(SOLVERS)}")
     start = time.perf_counter()
     try:
-        with Solver(name=solver, random_seed=SEED, solver_options=_options(solver, timeout_s)) as s:
+        logic = get_logic(formula)
+        with Solver(name=solver, logic=logic, random_seed=SEED, solver_options=_options(solver, timeout_s)) as s:
             s.add_assertion(formula)
             try:
                 sat = s.solve()
