@@ -1,0 +1,139 @@
+"""``saferl extract``: turn a neural oracle into a decision tree or a PID program (.pol).
+
+Example:
+    saferl extract --oracle oracles/cartpole-ppo --env CartPole-v1 --kind tree \\
+        --max-leaves 8 -o policies/extracted/cartpole-viper.pol
+"""
+
+from __future__ import annotations
+
+import json
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any, TextIO
+
+import typer
+
+from saferl.cli._common import new_app, run_app, streams
+from saferl.errors import InputError
+
+app = new_app("Extract a decision tree (VIPER) or a PID program from a neural oracle.")
+
+
+class Kind(str, Enum):
+    tree = "tree"
+    program = "program"
+
+
+class Format(str, Enum):
+    text = "text"
+    json = "json"
+
+
+def load_oracle(path: Path) -> Any:
+    """A saferl model directory, or a stable-baselines3 .zip (read without unpickling)."""
+    if path.suffix == ".zip" and not path.is_dir():
+        from saferl.learn.sb3 import load_sb3_zip
+
+        return load_sb3_zip(path)
+    from saferl.learn.model import load_model
+
+    return load_model(path)
+
+
+@app.command()
+def extract(
+    ctx: typer.Context,
+    oracle: Annotated[Path, typer.Option("--oracle", help="model directory (saferl train -o) or SB3 .zip")],
+    env: Annotated[str, typer.Option("--env", help="gymnasium id")],
+    output: Annotated[Path, typer.Option("-o", "--output", help=".pol file to write")],
+    kind: Annotated[Kind, typer.Option("--kind", help="tree (VIPER) or program (PID synthesis)")] = Kind.tree,
+    max_depth: Annotated[int | None, typer.Option("--max-depth", help="tree depth limit")] = None,
+    max_leaves: Annotated[int | None, typer.Option("--max-leaves", help="tree leaf limit (default 8 for discrete, 32 for continuous)")] = None,
+    max_terms: Annotated[int, typer.Option("--max-terms", help="pid controllers per program branch")] = 2,
+    iters: Annotated[int | None, typer.Option("--iters", help="DAgger iterations")] = None,
+    episodes: Annotated[int, typer.Option("--episodes", help="episodes scoring the result")] = 100,
+    seed: Annotated[int, typer.Option("--seed", help="random seed")] = 0,
+    fmt: Annotated[Format, typer.Option("--format", help="text (a table on stderr) or json (on stdout)")] = Format.text,
+) -> int:
+    """Extract, write the .pol file and report fidelity, return and size."""
+    s = streams(ctx)
+    from saferl.learn.envs import env_signature
+
+    sig = env_signature(env)
+    for name, value in (("--max-depth", max_depth), ("--max-leaves", max_leaves), ("--iters", iters)):
+        if value is not None and value < 1:
+            raise InputError(f"{name} must be at least 1")
+    if max_leaves is not None and max_leaves < 2:
+        raise InputError("--max-leaves must be at least 2")
+    if episodes < 1:
+        raise InputError("--episodes must be at least 1")
+    if output.is_dir():
+        raise InputError("output is a directory", hint="pass a .pol file name")
+    policy = load_oracle(oracle)
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+
+    console = Console(file=s.err)
+    with Progress(
+        TextColumn(f"extract {kind.value} {env}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TextColumn("{task.fields[msg]}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("extract", total=1, msg="")
+
+        def progress(done: int, total: int, msg: str) -> None:
+            bar.update(task, completed=done, total=total, msg=msg)
+
+        if kind is Kind.tree:
+            from saferl.extract.viper import ViperConfig, extract_tree
+
+            vcfg = ViperConfig.for_env(env, seed=seed)
+            vcfg.final_episodes = episodes
+            if max_depth is not None:
+                vcfg.max_depth = max_depth
+            if max_leaves is not None:
+                vcfg.max_leaves = max_leaves
+            if iters is not None:
+                vcfg.iters = iters
+            result = extract_tree(policy, env, vcfg, progress)
+        else:
+            if sig.discrete:
+                raise InputError(f"PID programs need a continuous action; {env} is discrete", hint="use --kind tree")
+            from saferl.extract.synth import ProgramConfig, extract_program
+
+            pcfg = ProgramConfig(seed=seed, final_episodes=episodes, max_terms=max_terms)
+            if iters is not None:
+                pcfg.iters = iters
+            result = extract_program(policy, env, pcfg, progress)
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(result.pol_text, encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"cannot write output: {exc.strerror}", hint=str(output)) from None
+    record = {"env": env, "oracle": str(oracle), "output": str(output), "seed": seed, **result.to_record()}
+    if fmt is Format.json:
+        s.out.write(json.dumps(record) + "\n")
+        return 0
+    table = Table(title=f"saferl extract: {env} ({kind.value})")
+    for col in ("fidelity", "return", "size", "wall s", "output"):
+        table.add_column(col)
+    table.add_row(
+        f"{result.fidelity:.3f}",
+        f"{result.mean_return:.2f} +- {result.std_return:.2f} ({result.episodes} ep)",
+        f"{result.size} {result.size_unit}",
+        f"{result.wall_seconds:.1f}",
+        str(output),
+    )
+    Console(file=s.out, width=120).print(table)
+    return 0
+
+
+def run(argv: list[str], out: TextIO, err: TextIO) -> int:
+    """Entry point used by the saferl dispatcher."""
+    return run_app(app, "saferl extract", argv, out, err)

@@ -1,0 +1,266 @@
+"""Program synthesis in PROPEL's PID language, by imitation of a neural oracle.
+
+Verma et al., "Imitation-Projected Programmatic Reinforcement Learning" (NeurIPS 2019)
+project a neural policy onto programs of the form ``if b then π1 else π2`` over PID
+controllers.  This module does that projection for one continuous action:
+
+1. *Shapes.*  A program is either one branch or ``if obs[c] <= τ { B1 } else { B2 }``;
+   a branch is ``clip(bias + Σ pid(obs[s], 0, kp, ki, kd), low, high)`` over a subset of at
+   most ``max_terms`` observations.  Conditions range over every observation and a few
+   quantiles of it.
+2. *Constants.*  With the targets fixed at 0, a pid term's error, integral and difference
+   depend only on the observations the branch ran on, so (bias, kp, ki, kd) enter the
+   output linearly: least squares fits them, and ``scipy.optimize.least_squares`` then
+   refines them through the clip.  The data are trajectories aggregated by DAgger: each
+   round rolls out the chosen program and labels its states with the oracle.
+3. *Choice.*  The ``top_k`` shapes with the lowest imitation error are rolled out and the
+   one with the best return is kept; the best program over all rounds wins.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from saferl.errors import InputError, MissingDependencyError
+from saferl.extract.programs import PidBranch, PidProgram, PidTerm, PolHeader
+from saferl.extract.rollout import collect, fidelity
+from saferl.extract.viper import ExtractResult, check_oracle, header_for
+from saferl.learn.envs import env_signature
+
+__all__ = ["ProgramConfig", "extract_program"]
+
+
+@dataclass
+class ProgramConfig:
+    """Settings of :func:`extract_program`."""
+
+    iters: int = 6
+    """DAgger rounds (the first uses the oracle's own trajectories)"""
+    episodes_per_iter: int = 5
+    """rollouts gathered per round"""
+    max_terms: int = 2
+    """pid controllers per branch"""
+    conditions: bool = True
+    """also try ``if obs <= τ`` programs"""
+    thresholds: int = 7
+    """quantiles tried as τ for each observation"""
+    integral: bool = False
+    """fit the integral gains too (off: ki = 0, PD controllers)"""
+    top_k: int = 6
+    """shapes rolled out per round to choose by return"""
+    eval_episodes: int = 5
+    """episodes scoring each rolled-out shape"""
+    final_episodes: int = 100
+    """episodes scoring the chosen program"""
+    seed: int = 0
+    """seed of the rollouts"""
+
+
+@dataclass(frozen=True)
+class _Trajectory:
+    states: np.ndarray  # float32 (T, obs_dim)
+    labels: np.ndarray  # float64 (T,)
+
+
+def _branch_features(
+    trajs: list[_Trajectory], mask_per_traj: list[np.ndarray], signals: tuple[int, ...], integral: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """Design matrix [1, e, (I), D per signal] over the steps where the branch ran."""
+    cols_per = 3 if integral else 2
+    rows: list[np.ndarray] = []
+    ys: list[np.ndarray] = []
+    for traj, mask in zip(trajs, mask_per_traj, strict=True):
+        x = traj.states[mask].astype(np.float64)
+        if len(x) == 0:
+            continue
+        feats = np.empty((len(x), 1 + cols_per * len(signals)))
+        feats[:, 0] = 1.0
+        for k, s in enumerate(signals):
+            err = -x[:, s]
+            prev = np.concatenate([[0.0], err[:-1]])
+            base = 1 + cols_per * k
+            feats[:, base] = err
+            if integral:
+                feats[:, base + 1] = np.cumsum(err)
+            feats[:, base + cols_per - 1] = err - prev
+        rows.append(feats)
+        ys.append(traj.labels[mask])
+    if not rows:
+        return np.zeros((0, 1 + cols_per * len(signals))), np.zeros(0)
+    return np.concatenate(rows), np.concatenate(ys)
+
+
+def _fit_branch(
+    feats: np.ndarray, y: np.ndarray, low: float, high: float
+) -> tuple[np.ndarray, float]:
+    """Least squares through the clip; return (coefficients, mean squared error)."""
+    if len(y) == 0:
+        return np.zeros(feats.shape[1]), 0.0
+    scale = np.maximum(np.abs(feats).max(axis=0), 1e-9)
+    a = feats / scale
+    coef, *_ = np.linalg.lstsq(a, y, rcond=None)
+
+    def residual(c: np.ndarray) -> np.ndarray:
+        return np.clip(a @ c, low, high) - y
+
+    if np.mean(np.abs(residual(coef))) > 1e-9:
+        try:
+            from scipy.optimize import least_squares
+        except ImportError:
+            raise MissingDependencyError("scipy", "learn") from None
+        # a smooth surrogate of the clip keeps gradients alive on saturated samples
+        mid, half = (high + low) / 2.0, (high - low) / 2.0
+
+        def soft(c: np.ndarray) -> np.ndarray:
+            return mid + half * np.tanh((a @ c - mid) / half) - y
+
+        fitted = least_squares(soft, coef, method="lm" if len(y) > len(coef) else "trf", max_nfev=200)
+        if np.mean(residual(fitted.x) ** 2) < np.mean(residual(coef) ** 2):
+            coef = fitted.x
+    mse = float(np.mean(residual(coef) ** 2))
+    return coef / scale, mse
+
+
+def _branch_from(coef: np.ndarray, signals: tuple[int, ...], integral: bool) -> PidBranch:
+    cols_per = 3 if integral else 2
+    terms = []
+    for k, s in enumerate(signals):
+        base = 1 + cols_per * k
+        kp = float(coef[base])
+        ki = float(coef[base + 1]) if integral else 0.0
+        kd = float(coef[base + cols_per - 1])
+        terms.append(PidTerm(s, 0.0, kp, ki, kd))
+    return PidBranch(tuple(terms), float(coef[0]))
+
+
+def _masks(trajs: list[_Trajectory], cond: int | None, tau: float, side: bool) -> list[np.ndarray]:
+    if cond is None:
+        return [np.ones(len(t.states), dtype=bool) for t in trajs]
+    # the runtime compares the float32 observation with the float64 threshold exactly
+    return [(t.states[:, cond].astype(np.float64) <= tau) == side for t in trajs]
+
+
+def _candidates(
+    trajs: list[_Trajectory], header: PolHeader, cfg: ProgramConfig
+) -> list[tuple[float, PidProgram]]:
+    """Every shape fitted to the data, with its imitation error (lowest first)."""
+    low, high = float(header.low or 0.0), float(header.high or 0.0)
+    n_obs = len(header.obs_names)
+    subsets = [s for r in range(1, cfg.max_terms + 1) for s in itertools.combinations(range(n_obs), r)]
+    total = sum(len(t.labels) for t in trajs)
+
+    def best_branch(masks: list[np.ndarray]) -> tuple[float, PidBranch, int]:
+        best: tuple[float, PidBranch, int] | None = None
+        for signals in subsets:
+            feats, y = _branch_features(trajs, masks, signals, cfg.integral)
+            coef, mse = _fit_branch(feats, y, low, high)
+            # prefer fewer controllers unless more clearly help
+            score = mse * (1.0 + 0.02 * len(signals))
+            if best is None or score < best[0]:
+                best = (score, _branch_from(coef, signals, cfg.integral), len(y))
+        assert best is not None
+        return best
+
+    out: list[tuple[float, PidProgram]] = []
+    mse, branch, _ = best_branch(_masks(trajs, None, 0.0, True))
+    out.append((mse, PidProgram(header, branch)))
+    if cfg.conditions:
+        all_states = np.concatenate([t.states for t in trajs]).astype(np.float64)
+        for cond in range(n_obs):
+            qs = np.unique(np.quantile(all_states[:, cond], np.linspace(0, 1, cfg.thresholds + 2)[1:-1]))
+            for tau in qs:
+                tau = float(np.float32(tau))
+                m1, b1, n1 = best_branch(_masks(trajs, cond, tau, True))
+                m2, b2, n2 = best_branch(_masks(trajs, cond, tau, False))
+                if n1 == 0 or n2 == 0:
+                    continue
+                mse = (m1 * n1 + m2 * n2) / total
+                out.append((mse, PidProgram(header, b1, cond, tau, b2)))
+    out.sort(key=lambda item: item[0])
+    return out
+
+
+def extract_program(
+    oracle: Any,
+    env_id: str,
+    config: ProgramConfig | None = None,
+    progress: Callable[[int, int, str], None] | None = None,
+) -> ExtractResult:
+    """Synthesise a PID program imitating ``oracle``; return the best by return."""
+    cfg = config or ProgramConfig()
+    if cfg.iters < 1 or cfg.episodes_per_iter < 1 or cfg.top_k < 1 or cfg.final_episodes < 1:
+        raise InputError("iterations, episode counts and top-k must be at least 1")
+    if cfg.max_terms < 1:
+        raise InputError("a branch needs at least one pid term (--max-terms >= 1)")
+    check_oracle(oracle, env_id)
+    if oracle.discrete:
+        raise InputError(f"PID programs need a continuous action; {env_id} is discrete", hint="use --kind tree")
+    start = time.perf_counter()
+    sig = env_signature(env_id)
+    span = float(sig.action_high or 1.0) - float(sig.action_low or 0.0)
+    header = header_for(oracle, env_id, f"{env_id.split('-')[0].lower()}_pid")
+
+    trajs: list[_Trajectory] = []
+    student: Any = oracle
+    best: tuple[float, PidProgram] | None = None
+    history: list[dict[str, float]] = []
+    for it in range(cfg.iters):
+        visited = collect(student, env_id, cfg.episodes_per_iter, cfg.seed * 100_000 + it * 1_000)
+        labels = oracle.act_batch(visited.states)[:, 0].astype(np.float64)
+        for ep in np.unique(visited.episode):
+            mask = visited.episode == ep
+            trajs.append(_Trajectory(visited.states[mask], labels[mask]))
+        ranked = _candidates(trajs, header, cfg)[: cfg.top_k]
+        round_best: tuple[float, PidProgram] | None = None
+        for _, program in ranked:
+            scored = collect(program, env_id, cfg.eval_episodes, 7_000_000 + cfg.seed * 1_000)
+            if round_best is None or scored.mean_return > round_best[0]:
+                round_best = (scored.mean_return, program)
+        assert round_best is not None
+        if best is None or round_best[0] > best[0]:
+            best = round_best
+        student = round_best[1]
+        history.append({"iter": it, "samples": sum(len(t.labels) for t in trajs), "return": round_best[0], "size": student.size})
+        if progress is not None:
+            progress(it + 1, cfg.iters, f"return {round_best[0]:.1f} size {student.size}")
+    assert best is not None
+    program = best[1]
+    final = collect(program, env_id, cfg.final_episodes, 9_000_000 + cfg.seed * 1_000)
+    fid = fidelity(np.asarray([_replay(program, final.states, final.episode)]).reshape(-1), oracle.act_batch(final.states)[:, 0], False, span)
+    comment = (
+        f"PID program for {env_id}: {program.size} controllers+conditions, fidelity {fid:.3f}, "
+        f"return {final.mean_return:.2f} +- {final.std_return:.2f} over {cfg.final_episodes} episodes"
+    )
+    program = PidProgram(PolHeader(**{**header.__dict__, "comment": comment}), program.then, program.cond, program.threshold, program.other)
+    return ExtractResult(
+        policy=program,
+        pol_text=program.to_pol(),
+        kind="program",
+        mean_return=final.mean_return,
+        std_return=final.std_return,
+        episodes=cfg.final_episodes,
+        fidelity=fid,
+        size=program.size,
+        size_unit="pid+if",
+        wall_seconds=time.perf_counter() - start,
+        history=history,
+    )
+
+
+def _replay(program: PidProgram, states: np.ndarray, episode: np.ndarray) -> np.ndarray:
+    """The program's actions along recorded trajectories (state reset at each episode)."""
+    out = np.empty(len(states))
+    current = None
+    for i, (obs, ep) in enumerate(zip(states, episode, strict=True)):
+        if ep != current:
+            program.reset()
+            current = ep
+        out[i] = float(program.act(obs)[0])
+    program.reset()
+    return out
