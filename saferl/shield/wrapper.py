@@ -1,0 +1,535 @@
+"""The runtime shield: a ``gymnasium.Wrapper`` that only lets spec-satisfying actions through.
+
+Example:
+    >>> import gymnasium as gym
+    >>> from saferl.policy import load_policy
+    >>> from saferl.spec import load_spec
+    >>> env = Shield(gym.make("CartPole-v1"), load_spec("specs/cartpole/pole_follow.yaml"),
+    ...              fallback=load_policy("policies/cartpole/near_optimal.pol"))   # doctest: +SKIP
+    >>> obs, info = env.reset(seed=0)                                              # doctest: +SKIP
+    >>> obs, reward, terminated, truncated, info = env.step(0)                     # doctest: +SKIP
+    >>> info["saferl"].intervened                                                  # doctest: +SKIP
+    False
+
+On every ``step(action)`` the proposed action is checked against the spec's monitored
+properties at the current observation (and history); a rejected action is replaced — by
+its projection into the allowed interval (continuous actions), else by the verified
+fallback program's action — and the step is recorded in ``info["saferl"]``
+(:class:`~saferl.shield.records.ShieldRecord`).  Invalid actions (NaN, out of the space,
+wrong type) are replaced by the fallback and never reach the environment.  The fallback
+is proved (``verify_policy``) against every monitored property when the shield is built.
+
+There is no look-ahead: specs declare no dynamics model yet, so the shield enforces the
+spec's properties step by step and does not check that the next state stays in a safe
+set.  See docs/shield.md.
+"""
+
+from __future__ import annotations
+
+import collections
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from typing import Any, Protocol
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from saferl.errors import InputError, InternalError, UnsupportedError
+from saferl.policy.ast import Program
+from saferl.policy.evaluate import compile_program
+from saferl.results import Verdict, VerifyResult
+from saferl.shield.compile import CompiledChecks, compile_checks
+from saferl.shield.records import EpisodeStats, ShieldRecord
+from saferl.spec.bind import bind_spec
+from saferl.spec.load import Spec
+
+__all__ = ["Shield", "Policy", "UnverifiedFallbackError"]
+
+
+class Policy(Protocol):
+    """Anything that can act: ``act(obs) -> action``."""
+
+    def act(self, obs: Any) -> Any: ...
+
+
+class UnverifiedFallbackError(InputError):
+    """The fallback program is not proved SAFE against a property the shield relies on."""
+
+
+class Shield(gym.Wrapper):  # type: ignore[type-arg]
+    """Veto every action that would break ``spec``; substitute a safe one; record it.
+
+    Args:
+        env: the environment; its observation space must be a flat ``Box`` with one entry
+            per observation the fallback declares (in declaration order); its action
+            space a ``Discrete`` (one discrete action) or a ``Box`` of shape ``(k,)``
+            (``k`` continuous actions).
+        spec: the spec whose properties are enforced (see :attr:`monitored`).
+        fallback: the verified .pol program whose action replaces a rejected one.
+        allow_unverified: run even if the fallback is not proved SAFE (the proof is then
+            skipped; :attr:`proof` is ``None``).
+        proof: a :class:`~saferl.results.VerifyResult` of ``fallback`` against ``spec``
+            computed earlier (checked: same program digest, every monitored property
+            SAFE); without it the shield runs ``verify_policy`` once.
+        verify_options: options for that run.
+        projection: try clamping a rejected continuous action into the interval the
+            properties allow before falling back to the program.
+
+    Raises:
+        UnverifiedFallbackError: the fallback is not SAFE on a monitored property.
+        InputError: spec, program and environment do not fit together.
+        UnsupportedError: an action space the shield cannot handle.
+    """
+
+    def __init__(
+        self,
+        env: gym.Env,  # type: ignore[type-arg]
+        spec: Spec,
+        fallback: Program,
+        *,
+        allow_unverified: bool = False,
+        proof: VerifyResult | None = None,
+        verify_options: Any = None,
+        projection: bool = True,
+    ):
+        super().__init__(env)
+        if not isinstance(spec, Spec):
+            raise InputError(f"spec must be a saferl Spec (load_spec), got {type(spec).__name__}")
+        if not isinstance(fallback, Program):
+            raise InputError(f"fallback must be a .pol Program (load_policy), got {type(fallback).__name__}")
+        self.safety_spec = spec
+        self.fallback = fallback
+        binding = bind_spec(spec, fallback)
+        self._setup_spaces(env, fallback)
+        self.checks: CompiledChecks = compile_checks(spec, binding, self._continuous)
+        self.proof = None if allow_unverified else self._prove(proof, verify_options)
+        self.verified = self.proof is not None
+        self.projection = projection and self.checks.intervals is not None
+        self._fb_step = compile_program(fallback)
+        self._stateful = bool(fallback.state_names)
+        self._ps: list[float] = [0.0] * len(fallback.state_names)
+        self._h: collections.deque[Any] = collections.deque(maxlen=max(self.checks.window, 1))
+        self._o: list[float] | None = None
+        self._obs: Any = None
+        self.last_policy_error: BaseException | None = None
+        self._ids = self.checks.ids
+        self._zero_counters()
+        self._closed = EpisodeStats(0, 0, 0)
+        self._episodes = 0
+        self._fast: Callable[[Any], Any] | None = self._make_fast_step()
+
+    # -- set-up -----------------------------------------------------------------------
+    def _setup_spaces(self, env: gym.Env, program: Program) -> None:  # type: ignore[type-arg]
+        ospace = env.observation_space
+        n_obs = len(program.observations)
+        if not isinstance(ospace, spaces.Box) or ospace.shape != (n_obs,):
+            raise InputError(
+                f"the environment's observation space is {ospace}; the fallback program "
+                f"{program.name!r} declares {n_obs} observations (a Box of shape ({n_obs},) is needed)"
+            )
+        odt = np.dtype(ospace.dtype)
+        f32 = [d.dtype == "float32" for d in program.observations]
+        if odt == np.float32 or not any(f32):
+            self._to_list: Callable[[Any], list[float]] = _tolist_as(odt)
+        elif all(f32):
+            self._to_list = _tolist_as(np.dtype(np.float32))
+        else:
+            self._to_list = _mixed_cast(f32)
+        aspace = env.action_space
+        acts = program.actions
+        if isinstance(aspace, spaces.Discrete):
+            if len(acts) != 1 or acts[0].kind != "discrete":
+                raise InputError(
+                    f"the environment has a Discrete action space; the fallback program {program.name!r} "
+                    "must declare exactly one discrete action"
+                )
+            start, n = int(aspace.start), int(aspace.n)
+            for label, value in acts[0].labels:
+                if not start <= value < start + n:
+                    raise InputError(
+                        f"label {label!r} = {value} of action {acts[0].name!r} is outside the environment's "
+                        f"actions {start}..{start + n - 1}"
+                    )
+            self._discrete = True
+            self._start, self._n = start, n
+            self._continuous = [False]
+        elif isinstance(aspace, spaces.Box):
+            if len(aspace.shape) != 1 or aspace.shape[0] != len(acts) or any(a.kind != "continuous" for a in acts):
+                raise InputError(
+                    f"the environment's action space is {aspace}; the fallback program {program.name!r} "
+                    f"declares {len(acts)} action(s) — one continuous action per entry is needed"
+                )
+            self._discrete = False
+            self._adtype = np.dtype(aspace.dtype)
+            self._ashape = aspace.shape
+            self._alow = [float(x) for x in np.asarray(aspace.low, dtype=np.float64).reshape(-1)]
+            self._ahigh = [float(x) for x in np.asarray(aspace.high, dtype=np.float64).reshape(-1)]
+            self._continuous = [True] * len(acts)
+        else:
+            raise UnsupportedError(f"the shield handles Discrete and flat Box action spaces, not {aspace}")
+
+    def _prove(self, proof: VerifyResult | None, options: Any) -> VerifyResult:
+        from saferl.policy.printer import program_digest
+
+        if proof is None:
+            from saferl.verify import verify_policy
+
+            ids = set(self.checks.ids)
+            sub = replace(self.safety_spec, properties=tuple(p for p in self.safety_spec.properties if p.id in ids))
+            proof = verify_policy(self.fallback, sub, options)
+        elif proof.policy_digest != program_digest(self.fallback):
+            raise UnverifiedFallbackError(
+                f"the proof given is for another program (digest {proof.policy_digest}), "
+                f"not the fallback {self.fallback.name!r}"
+            )
+        verdicts = {r.property_id: r.verdict for r in proof.results}
+        for pid in self.checks.ids:
+            verdict = verdicts.get(pid)
+            if verdict is not Verdict.SAFE:
+                shown = "not checked" if verdict is None else verdict.value
+                raise UnverifiedFallbackError(
+                    f"the fallback {self.fallback.name!r} is not proved against property {pid!r} "
+                    f"of spec {self.safety_spec.name!r} ({shown}); a substitution could break it",
+                    hint="repair the fallback until 'saferl verify' says SAFE, or pass allow_unverified=True "
+                    "(--allow-unverified)",
+                )
+        return proof
+
+    # -- counters ---------------------------------------------------------------------
+    def _zero_counters(self) -> None:
+        self._t = 0
+        self._ep_int = 0
+        self._ep_unsafe = 0
+        self._ep_prop: collections.Counter[str] = collections.Counter()
+        self._ep_reason: collections.Counter[str] = collections.Counter()
+        self._ep_source: collections.Counter[str] = collections.Counter()
+
+    def _episode_stats(self) -> EpisodeStats:
+        return EpisodeStats(
+            self._t, self._ep_int, self._ep_unsafe,
+            dict(self._ep_prop), dict(self._ep_reason), dict(self._ep_source),
+        )
+
+    def _fold_episode(self) -> EpisodeStats:
+        """Close the current episode's counters: add them to the totals, start afresh."""
+        ep = self._episode_stats()
+        if ep.steps:
+            self._closed = _add(self._closed, ep)
+            self._episodes += 1
+        self._zero_counters()
+        return ep
+
+    def _finish(self, rec: ShieldRecord) -> ShieldRecord:
+        return rec._replace(episode=self._fold_episode())
+
+    @property
+    def episode_stats(self) -> EpisodeStats:
+        """Counters of the episode in progress."""
+        return self._episode_stats()
+
+    @property
+    def totals(self) -> EpisodeStats:
+        """Counters over every step since the shield was built."""
+        return _add(self._closed, self._episode_stats())
+
+    @property
+    def episodes(self) -> int:
+        """Episodes finished (terminated, truncated, or abandoned by a reset)."""
+        return self._episodes
+
+    @property
+    def monitored(self) -> tuple[str, ...]:
+        """Ids of the properties the shield enforces."""
+        return self.checks.ids
+
+    @property
+    def unmonitored(self) -> tuple[tuple[str, str], ...]:
+        """(id, why) of properties the shield cannot enforce at run time."""
+        return self.checks.unmonitored
+
+    @property
+    def observation(self) -> Any:
+        """The last observation the environment returned (what the policy should act on)."""
+        return self._obs
+
+    # -- gymnasium API ----------------------------------------------------------------
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
+        """Reset the environment, the history, the fallback's state and the episode counters."""
+        obs, info = self.env.reset(seed=seed, options=options)
+        self._fold_episode()
+        self._obs = obs
+        self._o = self._to_list(obs)
+        self._h.clear()
+        self._ps[:] = [0.0] * len(self._ps)
+        if self._fast is not None:
+            # the generated fast path replaces the method on this instance (one call less per step)
+            self.step = self._fast  # type: ignore[method-assign]
+        return obs, info
+
+    def step(self, action: Any) -> tuple[Any, Any, bool, bool, dict[str, Any]]:
+        """Check ``action``, substitute a safe one if needed, step the environment."""
+        return self._step(action, False)
+
+    def step_with(self, policy: Policy) -> tuple[Any, Any, bool, bool, dict[str, Any]]:
+        """Ask ``policy`` for an action on the current observation and step with it.
+
+        An exception from ``policy.act`` is caught (kept in :attr:`last_policy_error`) and
+        the fallback acts instead (reason ``policy-error``).
+        """
+        if self._o is None:
+            raise gym.error.ResetNeeded("call reset() before step_with()")
+        try:
+            action = policy.act(self._obs)
+        except Exception as exc:  # the policy's failure must never stop the shield
+            self.last_policy_error = exc
+            return self._step(None, True)
+        return self.step(action)
+
+    def action_masks(self) -> np.ndarray:
+        """For a Discrete space: which actions satisfy every monitored property now.
+
+        For use with maskable algorithms.  When no action does (only possible outside the
+        spec's verified domain), the fallback's action alone is allowed.
+        """
+        if not self._discrete:
+            raise UnsupportedError("action_masks() needs a Discrete action space")
+        if self._o is None:
+            raise gym.error.ResetNeeded("call reset() before action_masks()")
+        o, h, s = self._o, self._h, tuple(self._ps)
+        check = self.checks.check
+        mask = np.array([check(o, (v,), h, s) == 0 for v in range(self._start, self._start + self._n)], dtype=bool)
+        if not mask.any():
+            fb = int(self._fb_step(*o, list(self._ps))[0])
+            mask[fb - self._start] = True
+        return mask
+
+    # -- the step ---------------------------------------------------------------------
+    def _step(self, action: Any, policy_error: bool) -> tuple[Any, Any, bool, bool, dict[str, Any]]:
+        o = self._o
+        if o is None:
+            raise gym.error.ResetNeeded("call reset() before step()")
+        h = self._h
+        s_in = tuple(self._ps)
+        fb = self._fb_step(*o, self._ps) if self._stateful else None  # state follows every step
+        pid: str | None = None
+        cand: tuple[Any, ...] | None = None
+        if policy_error:
+            proposed: Any = None
+            reason: str | None = "policy-error"
+        else:
+            cand = self._validate(action)
+            proposed = _plain_action(action)
+            reason = None if cand is not None else "invalid-action"
+        if cand is not None:
+            k = self.checks.check(o, cand, h, s_in)
+            if k:
+                reason, pid = "violation", self._ids[k - 1]
+        if reason is None:
+            executed, source = cand, "policy"
+        else:
+            executed, source = self._substitute(o, h, s_in, cand if reason == "violation" else None, fb)
+        if executed is None:  # unreachable: a missing candidate always has a reason
+            raise InternalError("the shield lost its candidate action")
+        obs, reward, terminated, truncated, info = self.env.step(self._env_action(executed))
+        if self.checks.window:
+            h.append((o, executed, s_in))
+        self._obs = obs
+        self._o = self._to_list(obs)
+        self._t += 1
+        shown = executed[0] if len(executed) == 1 else executed
+        if reason is None:
+            rec = ShieldRecord(shown, shown, False, None, None, "policy")
+        else:
+            self._ep_int += 1
+            self._ep_reason[reason] += 1
+            self._ep_source[source] += 1
+            if pid is not None:
+                self._ep_prop[pid] += 1
+            if source == "unsafe-fallback":
+                self._ep_unsafe += 1
+            rec = ShieldRecord(proposed, shown, True, pid, reason, source)
+        if terminated or truncated:
+            rec = self._finish(rec)
+        info["saferl"] = rec
+        return obs, reward, terminated, truncated, info
+
+    def _substitute(
+        self, o: list[float], h: Any, s_in: tuple[float, ...], proposed: tuple[Any, ...] | None, fb: tuple[Any, ...] | None
+    ) -> tuple[tuple[Any, ...], str]:
+        check = self.checks.check
+        if self.projection and proposed is not None:
+            p = self._project(o, proposed, h, s_in)
+            if p is not None and check(o, p, h, s_in) == 0:
+                return p, "projection"
+        if fb is None:
+            fb = self._fb_step(*o, list(self._ps))
+        fit = self._fit(fb)
+        if check(o, fit, h, s_in) == 0:
+            return fit, "fallback"
+        if self._discrete:
+            for v in range(self._start, self._start + self._n):
+                if check(o, (v,), h, s_in) == 0:
+                    return (v,), "search"
+        elif self.projection:
+            p = self._project(o, fit, h, s_in)
+            if p is not None and check(o, p, h, s_in) == 0:
+                return p, "fallback-projection"
+        return fit, "unsafe-fallback"
+
+    def _validate(self, action: Any) -> tuple[Any, ...] | None:
+        """The action as a tuple of executable values, or None if it is not in the space."""
+        if self._discrete:
+            if isinstance(action, int | np.integer):
+                v = int(action)
+            elif isinstance(action, np.ndarray) and action.shape == () and np.issubdtype(action.dtype, np.integer):
+                v = int(action)
+            else:
+                return None
+            return (v,) if self._start <= v < self._start + self._n else None
+        try:
+            with np.errstate(over="ignore", invalid="ignore"):
+                arr = np.asarray(action, dtype=self._adtype)
+        except (TypeError, ValueError, OverflowError):
+            return None
+        if arr.shape != self._ashape:
+            return None
+        vals = arr.reshape(-1).tolist()
+        for v, lo, hi in zip(vals, self._alow, self._ahigh, strict=True):
+            if not (lo <= v <= hi) or not math.isfinite(v):
+                return None
+        return tuple(vals)
+
+    def _fit(self, fb: Sequence[float]) -> tuple[Any, ...]:
+        """The fallback's actions as executable values (continuous: clipped into the box)."""
+        if self._discrete:
+            return (int(fb[0]),)
+        return tuple(self._cast_into(min(max(v, lo), hi), lo, hi) for v, lo, hi in zip(fb, self._alow, self._ahigh, strict=True))
+
+    def _cast_into(self, x: float, lo: float, hi: float) -> float:
+        """``x`` (inside [lo, hi]) cast to the action dtype, nudged back inside if rounding left."""
+        t = self._adtype.type
+        y = float(t(x))
+        if y > hi:
+            y = float(np.nextafter(t(y), t(-np.inf)))
+        elif y < lo:
+            y = float(np.nextafter(t(y), t(np.inf)))
+        return y
+
+    def _project(self, o: list[float], base: tuple[Any, ...], h: Any, s_in: tuple[float, ...]) -> tuple[Any, ...] | None:
+        intervals = self.checks.intervals
+        if intervals is None:
+            return None
+        iv = intervals(o, base, h, s_in)
+        out = []
+        for v, (lo, hi), blo, bhi in zip(base, iv, self._alow, self._ahigh, strict=True):
+            lo, hi = max(lo, blo), min(hi, bhi)
+            if not lo <= hi:
+                return None
+            out.append(self._cast_into(min(max(v, lo), hi), lo, hi))
+        return tuple(out)
+
+    def _env_action(self, executed: tuple[Any, ...]) -> Any:
+        if self._discrete:
+            return executed[0]
+        return np.array(executed, dtype=self._adtype).reshape(self._ashape)
+
+    # -- the generated fast path --------------------------------------------------------
+    def _make_fast_step(self) -> Callable[[Any], Any] | None:
+        """Straight-line ``step`` for the common case: Discrete, stateless, no history.
+
+        Everything that is not a valid action satisfying every property goes to the
+        general path (:meth:`_step`), which re-checks from scratch.  Records of steps
+        without an intervention are built once per action value and shared.
+        """
+        if not self._discrete or self._stateful or self.checks.window or self.checks.uses_state:
+            return None
+        n_obs = len(self.fallback.observations)
+        start, end = self._start, self._start + self._n
+        lines = [
+            "def step(action):",
+            "    if action.__class__ is int or action.__class__ is _i64:",
+            "        a0 = int(action)",
+            f"        if {start} <= a0 < {end}:",
+        ]
+        unpack = ", ".join(f"o{i}" for i in range(n_obs))
+        lines.append(f"            {unpack}, = shield._o" if n_obs else "            pass")
+        for m in self.checks.monitored:
+            test = f"not {m.require_src}" if m.when_src == "True" else f"{m.when_src} and not {m.require_src}"
+            lines.append(f"            if {test}:")
+            lines.append("                return general(action, False)")
+        rec_index = "a0" if start == 0 else f"a0 - {start}"
+        lines += [
+            "            obs, reward, terminated, truncated, info = env_step(a0)",
+            "            shield._obs = obs",
+            "            shield._o = to_list(obs)",
+            "            shield._t += 1",
+            f"            rec = passed[{rec_index}]",
+            "            if terminated or truncated:",
+            "                rec = finish(rec)",
+            "            info['saferl'] = rec",
+            "            return obs, reward, terminated, truncated, info",
+            "    return general(action, False)",
+        ]
+        src = "\n".join(lines) + "\n"
+        passed = [ShieldRecord(v, v, False, None, None, "policy") for v in range(start, end)]
+        namespace: dict[str, Any] = {
+            "__builtins__": {"int": int, "abs": abs, "min": min, "max": max},
+            "_i64": np.int64, "shield": self, "general": self._step, "env_step": self.env.step,
+            "to_list": self._to_list, "passed": passed, "finish": self._finish,
+            "_INF": math.inf, "_NAN": math.nan,
+        }
+        local: dict[str, Any] = {}
+        exec(compile(src, f"<shield-step:{self.safety_spec.name}>", "exec"), namespace, local)
+        fn: Callable[[Any], Any] = local["step"]
+        fn.__doc__ = src
+        return fn
+
+
+def _add(a: EpisodeStats, b: EpisodeStats) -> EpisodeStats:
+    def merge(x: Any, y: Any) -> dict[str, int]:
+        out = collections.Counter(dict(x))
+        out.update(dict(y))
+        return dict(out)
+
+    return EpisodeStats(
+        a.steps + b.steps, a.interventions + b.interventions, a.unsafe_steps + b.unsafe_steps,
+        merge(a.by_property, b.by_property), merge(a.by_reason, b.by_reason), merge(a.by_source, b.by_source),
+    )
+
+
+def _tolist_as(dtype: np.dtype) -> Callable[[Any], list[float]]:  # type: ignore[type-arg]
+    if dtype == np.float32 or dtype == np.float64:
+        dtype = np.dtype(dtype.type)  # the canonical instance, so that 'is' matches arrays' dtype
+
+        def convert(obs: Any) -> list[float]:
+            if obs.__class__ is np.ndarray and obs.dtype is dtype:
+                return obs.tolist()  # type: ignore[no-any-return]
+            return np.asarray(obs, dtype=dtype).reshape(-1).tolist()  # type: ignore[no-any-return]
+        return convert
+
+    def convert_any(obs: Any) -> list[float]:
+        return np.asarray(obs, dtype=np.float64).reshape(-1).tolist()  # type: ignore[no-any-return]
+    return convert_any
+
+
+def _mixed_cast(f32: list[bool]) -> Callable[[Any], list[float]]:
+    def convert(obs: Any) -> list[float]:
+        vals = np.asarray(obs, dtype=np.float64).reshape(-1).tolist()
+        return [float(np.float32(v)) if c else v for v, c in zip(vals, f32, strict=True)]
+    return convert
+
+
+def _plain_action(action: Any) -> Any:
+    """The proposed action as a plain Python value for the record."""
+    if isinstance(action, bool | int | float):
+        return action
+    if isinstance(action, np.generic):
+        return action.item()
+    if isinstance(action, np.ndarray) and action.dtype.kind in "biuf" and action.size <= 64:
+        vals = action.reshape(-1).tolist()
+        return vals[0] if len(vals) == 1 else tuple(vals)
+    if isinstance(action, list | tuple) and all(isinstance(x, int | float) for x in action):
+        return action[0] if len(action) == 1 else tuple(action)
+    return repr(action)[:200]
