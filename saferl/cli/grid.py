@@ -63,6 +63,7 @@ def generate(
     size: int = typer.Option(10, "--size", help="Side N of the square [0, N]^2."),
     chords: int = typer.Option(5, "--chords", help="Number of random chords."),
     seed: int = typer.Option(0, "--seed", help="Random seed (same seed, same instance)."),
+    far: bool = typer.Option(False, "--far", help="Put the target in the region farthest from the start."),
 ) -> int:
     """Write a seeded random instance (reachable target) in our JSON format."""
     from saferl.errors import InputError
@@ -71,7 +72,7 @@ def generate(
 
     if not 1 <= size <= 10000 or not 0 <= chords <= 500:
         raise InputError("--size must be in 1..10000 and --chords in 0..500")
-    g = generate_grid(size=size, n_chords=chords, seed=seed)
+    g = generate_grid(size=size, n_chords=chords, seed=seed, far_target=far)
     write_output(grid_to_json(g), output, streams(ctx).out)
     return EXIT_OK
 

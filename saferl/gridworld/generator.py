@@ -71,9 +71,13 @@ def generate_grid(
     *,
     start: Point | None = None,
     require_reachable: bool = True,
+    far_target: bool = False,
     max_tries: int = 50,
 ) -> GridWorld:
     """A random instance; the same arguments always give the same grid.
+
+    ``far_target`` picks the region whose centre lies farthest from the start (longer
+    paths) instead of a random one.
 
     Example:
         >>> g = generate_grid(size=8, n_chords=4, seed=3)
@@ -107,6 +111,14 @@ def generate_grid(
         if not choices:
             continue
         target = rng.choice(choices)
+        if far_target:
+            def dist2(i: int) -> Fraction:
+                k = len(polys[i])
+                cx = sum((v[0] for v in polys[i]), Fraction(0)) / k - p0[0]
+                cy = sum((v[1] for v in polys[i]), Fraction(0)) / k - p0[1]
+                return cx * cx + cy * cy
+
+            target = max(choices, key=dist2)
         grid = build_from_polygons(size, polys, cones, target, p0, "<generated>")
         if not require_reachable:
             return grid

@@ -180,6 +180,7 @@ def build_from_polygons(
     for r, poly in enumerate(polygons):
         if len(poly) < 3:
             raise _err(f"region {r} has {len(poly)} vertices; a region needs at least 3", path)
+        _check_region(poly, r, path)
         base = len(starts)
         k = len(poly)
         cycle = []
@@ -255,26 +256,7 @@ def validate_grid(grid: GridWorld, path: str = "<grid>") -> None:
                            "boundary (counter-clockwise)", path, hint="a gap or overlap in the tiling")
     total = Fraction(0)
     for r, cycle in enumerate(grid.regions):
-        pts = [S[h] for h in cycle]
-        k = len(pts)
-        if k < 3:
-            raise _err(f"region {r} has only {k} edges", path)
-        area2 = Fraction(0)
-        for j in range(k):
-            a, b, c = pts[j - 1], pts[j], pts[(j + 1) % k]
-            turn = cross(a, b, c)
-            if turn < 0:
-                raise _err(f"region {r} is not convex (or not counter-clockwise) at {format_point(b)}", path,
-                           hint="regions must be convex polygons listed counter-clockwise")
-            if turn == 0 and (b[0] - a[0]) * (c[0] - b[0]) + (b[1] - a[1]) * (c[1] - b[1]) < 0:
-                raise _err(f"region {r} doubles back at {format_point(b)}", path)
-            area2 += b[0] * c[1] - c[0] * b[1]
-        if area2 <= 0:
-            raise _err(f"region {r} has no positive area (is it clockwise?)", path)
-        # a convex cycle that turns left everywhere but winds twice would be a star
-        if _winding_exceeds_once(pts):
-            raise _err(f"region {r} winds around more than once (not a simple polygon)", path)
-        total += area2 / 2
+        total += _check_region([S[h] for h in cycle], r, path)
         c = grid.cones[r]
         if not isinstance(c, int) or isinstance(c, bool) or not 0 <= c <= 15:
             raise _err(f"region {r} has a malformed cone {c!r}", path)
@@ -294,6 +276,31 @@ def validate_grid(grid: GridWorld, path: str = "<grid>") -> None:
     if grid.start_edge >= 0 and not point_on_segment(p, S[grid.start_edge], E[grid.start_edge]):
         raise _err(f"start point {format_point(p)} is not on the start half-edge {grid.describe_edge(grid.start_edge)}",
                    path)
+
+
+def _check_region(pts: list[Point], r: int, path: str) -> Fraction:
+    """Check that region ``r`` is convex and counter-clockwise; return its area."""
+    k = len(pts)
+    if k < 3:
+        raise _err(f"region {r} has only {k} edges", path)
+    area2 = Fraction(0)
+    for j in range(k):
+        a, b, c = pts[j - 1], pts[j], pts[(j + 1) % k]
+        if a == b:
+            raise _err(f"region {r} repeats the vertex {format_point(b)}", path)
+        turn = cross(a, b, c)
+        if turn < 0:
+            raise _err(f"region {r} is not convex (or not counter-clockwise) at {format_point(b)}", path,
+                       hint="regions must be convex polygons listed counter-clockwise")
+        if turn == 0 and (b[0] - a[0]) * (c[0] - b[0]) + (b[1] - a[1]) * (c[1] - b[1]) < 0:
+            raise _err(f"region {r} doubles back at {format_point(b)}", path)
+        area2 += b[0] * c[1] - c[0] * b[1]
+    if area2 <= 0:
+        raise _err(f"region {r} has no positive area (is it clockwise?)", path)
+    # a cycle that turns left everywhere but winds twice would be a star
+    if _winding_exceeds_once(pts):
+        raise _err(f"region {r} winds around more than once (not a simple polygon)", path)
+    return area2 / 2
 
 
 def _winding_exceeds_once(pts: list[Point]) -> bool:

@@ -55,9 +55,10 @@ def _tokenize(text: str, path: str) -> list[_Tok]:
     while pos < len(text):
         m = _TOKEN.match(text, pos)
         if m is None:
-            ch = text[pos]
-            raise PolicyParseError(f"unexpected character {ch!r}", Location(path, line, pos - line_start + 1),
-                                   hint="points are written (3/7, 2) and segments [(0, 1) -- (0, 2)]")
+            # reported when the parser reaches it, so earlier structural errors come first
+            toks.append(_Tok("bad", text[pos], line, pos - line_start + 1))
+            pos += 1
+            continue
         kind = m.lastgroup or ""
         if kind == "nl":
             line += 1
@@ -83,6 +84,9 @@ class _Parser:
 
     def next(self) -> _Tok:
         tok = self.toks[self.i]
+        if tok.kind == "bad":
+            raise self.fail(tok, f"unexpected character {tok.text!r}",
+                            hint="points are written (3/7, 2) and segments [(0, 1) -- (0, 2)]")
         if tok.kind != "eof":
             self.i += 1
         return tok
@@ -214,10 +218,7 @@ def parse_subgoal_pol(text: str, path: str = "<string>") -> SubgoalProgram:
 
 def is_subgoal_pol(text: str) -> bool:
     """Whether .pol text belongs to the gridworld family (``gridworld`` right after the header)."""
-    try:
-        toks = _tokenize(text, "<string>")
-    except PolicyParseError:
-        return False
+    toks = _tokenize(text, "<string>")
     return len(toks) >= 3 and toks[0].text == "policy" and toks[2].text == "gridworld"
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
+from pathlib import PurePath
 from typing import Any
 
 _STYLE = {"SAFE": "bold green", "UNSAFE": "bold red", "UNKNOWN": "bold yellow"}
@@ -35,7 +36,7 @@ def render_text(records: Sequence[dict[str, Any]], *, color: bool = False, width
             style = _STYLE[p["verdict"]]
             table.add_row(
                 p["id"], p["kind"], f"[{style}]{p['verdict']}[/]", f"{p['solver_time_s']:.3f} s",
-                f"{rec['policy']}:{p['policy_line']}", p["message"],
+                f"{PurePath(rec['policy']).name}:{p['policy_line']}", p["message"],
             )
         console.print(table)
         for p in rec["properties"]:

@@ -131,6 +131,8 @@ class Shield(gym.Wrapper):  # type: ignore[type-arg]
             )
         odt = np.dtype(ospace.dtype)
         f32 = [d.dtype == "float32" for d in program.observations]
+        # with float32 observations (or no float32 declaration) ndarray.tolist() is exact
+        self._plain_tolist = odt == np.float32 or (odt == np.float64 and not any(f32))
         if odt == np.float32 or not any(f32):
             self._to_list: Callable[[Any], list[float]] = _tolist_as(odt)
         elif all(f32):
@@ -445,12 +447,15 @@ class Shield(gym.Wrapper):  # type: ignore[type-arg]
         """
         if not self._discrete or self._stateful or self.checks.window or self.checks.uses_state:
             return None
+        if not self._plain_tolist:
+            return None
         n_obs = len(self.fallback.observations)
         start, end = self._start, self._start + self._n
         lines = [
             "def step(action):",
-            "    if action.__class__ is int or action.__class__ is _i64:",
-            "        a0 = int(action)",
+            "    cls = action.__class__",
+            "    if cls is int or cls is _i64:",
+            "        a0 = action if cls is int else int(action)",
             f"        if {start} <= a0 < {end}:",
         ]
         unpack = ", ".join(f"o{i}" for i in range(n_obs))
@@ -463,7 +468,10 @@ class Shield(gym.Wrapper):  # type: ignore[type-arg]
         lines += [
             "            obs, reward, terminated, truncated, info = env_step(a0)",
             "            shield._obs = obs",
-            "            shield._o = to_list(obs)",
+            "            try:",
+            "                shield._o = obs.tolist()",
+            "            except AttributeError:",
+            "                shield._o = to_list(obs)",
             "            shield._t += 1",
             f"            rec = passed[{rec_index}]",
             "            if terminated or truncated:",

@@ -54,7 +54,11 @@ def solve(
         raise SolverError(f"unknown solver {solver!r}; solvers: {', '.join(SOLVERS)}")
     start = time.perf_counter()
     try:
-        logic = get_logic(formula)
+        # z3 picks its own tactics; a too-specific logic (say QF_RDL) can make it answer
+        # unknown.  cvc5 needs to be told whether the arithmetic is linear.
+        logic = None
+        if solver == "cvc5":
+            logic = "QF_LRA" if get_logic(formula).theory.linear else "QF_NRA"
         with Solver(name=solver, logic=logic, random_seed=SEED, solver_options=_options(solver, timeout_s)) as s:
             s.add_assertion(formula)
             try:

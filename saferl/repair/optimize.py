@@ -1,0 +1,169 @@
+"""The repair problem: minimal weighted change subject to every counterexample point.
+
+Built with pySMT terms (the encoder's), solved with z3's ``Optimize`` (deterministic
+seed, a time limit; ``unknown`` is never read as an answer).  The objective is
+``Σ weight·|Δparam| + Σ flip cost·[discrete leaf changed] + behaviour``, where the
+behaviour term counts how much the actions change on visited states.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+import math
+from fractions import Fraction
+from typing import Any
+
+from pysmt.fnode import FNode
+from pysmt.shortcuts import TRUE, And, Equals, Or
+
+from saferl.repair.points import Point, PointConstraints, _z3_fraction, gap_terms
+from saferl.repair.space import ParamSpace
+from saferl.smt.encode import real
+
+__all__ = ["OptOutcome", "optimise", "conflict_core", "holds_all", "prettify"]
+
+
+
+@dataclass
+class OptOutcome:
+    """``status`` sat (``values`` set), unsat, or unknown (``reason``)."""
+
+    status: str
+    values: dict[int, float] = field(default_factory=dict)
+    cost: float = 0.0
+    reason: str = ""
+
+
+def _converter() -> Any:
+    from pysmt.shortcuts import get_env
+
+    return get_env().factory.Solver(name="z3").converter
+
+
+def _domain(space: ParamSpace, syms: Mapping[int, FNode]) -> list[FNode]:
+    out = []
+    for k, vals in space.discrete.items():
+        if k in syms:
+            out.append(Or([Equals(syms[k], real(v)) for v in vals]))
+    return out
+
+
+def optimise(
+    space: ParamSpace, pc: PointConstraints, points: Sequence[Point],
+    behaviour: Sequence[FNode] = (), timeout_s: float = 5.0,
+) -> OptOutcome:
+    """Minimise the weighted change of ``space`` so the property holds at every point."""
+    import z3
+
+    syms = pc.param_symbols
+    hard = [pc.holds_at(p) for p in points]
+    hard += _domain(space, syms)
+    formula = And(hard) if hard else TRUE()
+    gaps = gap_terms(And([formula, *behaviour])) if (hard or behaviour) else []
+    conv = _converter()
+    opt = z3.Optimize()
+    opt.set("timeout", max(1, int(timeout_s * 1000)))
+    opt.add(conv.convert(formula))
+    for g in gaps:
+        opt.add(conv.convert(g))
+    terms = []
+    for k in space.symbolic:
+        x = conv.convert(syms[k])
+        ref = z3.RealVal(str(Fraction(space.base[k])))
+        w = z3.RealVal(str(Fraction(space.weights[k]).limit_denominator(10**12)))
+        if k in space.discrete:
+            terms.append(z3.If(x == ref, z3.RealVal(0), w))
+        else:
+            d = z3.Real(f"dev{k}")
+            opt.add(d >= x - ref, d >= ref - x)
+            terms.append(w * d)
+    for b in behaviour:
+        terms.append(conv.convert(b))
+    cost = z3.Sum(terms) if terms else z3.RealVal(0)
+    opt.minimize(cost)
+    res = opt.check()
+    if res == z3.unsat:
+        return OptOutcome("unsat")
+    if res != z3.sat:
+        return OptOutcome("unknown", reason=f"z3 optimize: {opt.reason_unknown() or 'unknown'}")
+    m = opt.model()
+    values: dict[int, float] = {}
+    for k in space.symbolic:
+        q = _z3_fraction(m.eval(conv.convert(syms[k]), model_completion=True))
+        values[k] = float(int(round(q))) if k in space.discrete else float(q)
+    total = _z3_fraction(m.eval(cost, model_completion=True))
+    return OptOutcome("sat", values, float(total))
+
+
+def conflict_core(space: ParamSpace, pc: PointConstraints, points: Sequence[Point], timeout_s: float = 5.0) -> list[Point] | None:
+    """A subset of ``points`` no parameter values can satisfy together (exact, no gaps);
+    None when the points are jointly satisfiable or z3 cannot tell."""
+    import z3
+
+    conv = _converter()
+    s = z3.Solver()
+    s.set("timeout", max(1, int(timeout_s * 1000)))
+    for d in _domain(space, pc.param_symbols):
+        s.add(conv.convert(d))
+    tags = {}
+    for i, p in enumerate(points):
+        t = z3.Bool(f"point{i}")
+        tags[str(t)] = p
+        s.assert_and_track(conv.convert(pc.holds_at(p)), t)
+    if s.check() != z3.unsat:
+        return None
+    return [tags[str(t)] for t in s.unsat_core()]
+
+
+def holds_all(pc: PointConstraints, points: Sequence[Point], values: Mapping[int, float]) -> bool:
+    """Do the parameter ``values`` make the property hold at every point (exactly)?"""
+    subs = {pc.param_symbols[k]: real(v) for k, v in values.items() if k in pc.param_symbols}
+    for p in points:
+        f = pc.holds_at(p).substitute(subs).simplify()
+        if not f.is_true():
+            return False
+    return True
+
+
+def _simple_candidates(v: float, lo: float, hi: float) -> list[float]:
+    """Numbers with few significant digits in [lo, hi], simplest first, closest to v first."""
+    out: list[float] = []
+    for digits in range(1, 10):
+        cands = set()
+        for text in (f"{v:.{digits}g}",):
+            base = float(text)
+            cands.add(base)
+            # neighbours one unit in the last digit
+            if base != 0:
+                exp = math.floor(math.log10(abs(base))) - digits + 1
+                step = 10.0**exp
+                cands.update((float(f"{base - step:.{digits}g}"), float(f"{base + step:.{digits}g}")))
+        for c in sorted(cands, key=lambda c: abs(c - v)):
+            if lo <= c <= hi and c not in out:
+                out.append(c)
+    return out
+
+
+def prettify(
+    space: ParamSpace, pc: PointConstraints, points: Sequence[Point], values: dict[int, float],
+    tolerance: float = 0.02,
+) -> dict[int, float]:
+    """Round each moved continuous parameter to the simplest number within ``tolerance``
+    (relative to its scale) that still satisfies every point exactly."""
+    out = dict(values)
+    for k in space.symbolic:
+        if k in space.discrete:
+            continue
+        v = out[k]
+        if v == space.base[k] and k not in space.new:
+            continue
+        scale = space.scales.get(k, 1.0)
+        tol = tolerance * scale
+        for c in _simple_candidates(v, v - tol, v + tol):
+            trial = dict(out)
+            trial[k] = c
+            if holds_all(pc, points, trial):
+                out[k] = c
+                break
+    return out

@@ -1,0 +1,229 @@
+"""Counterexample points and the constraints they put on a program's parameters.
+
+A :class:`Point` is a concrete violation found by the verifier (observations per step and
+the PID state entering the oldest step).  Every repair must make the property hold at
+every point found so far, whatever the program's shape, so points outlive the candidate
+that produced them.  :func:`find_points` returns the verifier's counterexample plus the
+extreme points of the same violation (each coordinate pushed to its minimum and maximum),
+which tighten the constraints far faster than one point per round.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+
+from pysmt.fnode import FNode
+from pysmt.shortcuts import FALSE, TRUE, And, Not, Or, Plus
+
+from saferl.policy.ast import Program
+from saferl.repair.result import Witness
+from saferl.smt.encode import ProgramEncoder, real
+from saferl.smt.props import Frame, encode_property
+from saferl.spec.bind import Binding
+from saferl.spec.load import Property, Spec
+from saferl.verify import Concrete, decode, replay
+
+__all__ = ["Point", "PropertyCheck", "check_property", "PointConstraints", "relation_atoms", "gap_terms"]
+
+#: the width of the gap excluded next to each strict comparison over parameters, so that
+#: optima are attained (a tightening: any solution with gaps is a solution without them)
+GAP = Fraction(1, 2**30)
+
+
+@dataclass(frozen=True)
+class Point:
+    """A replayed violation of ``property_id``: observations per step, initial PID state."""
+
+    property_id: str
+    obs: tuple[tuple[str, tuple[tuple[str, float], ...]], ...]
+    initial_state: tuple[float, ...]
+
+    @staticmethod
+    def of(property_id: str, values: Concrete) -> Point:
+        obs = tuple((lbl, tuple(d.items())) for lbl, d in values.obs.items())
+        return Point(property_id, obs, tuple(values.initial_state))
+
+    def concrete(self) -> Concrete:
+        return Concrete({lbl: dict(d) for lbl, d in self.obs}, self.initial_state)
+
+    def witness(self, program: Program, frame: Frame | None = None) -> Witness:
+        obs = {lbl: dict(d) for lbl, d in self.obs}
+        state = dict(zip(program.state_names, self.initial_state, strict=False))
+        return Witness(self.property_id, obs, state)
+
+
+@dataclass(frozen=True)
+class PropertyCheck:
+    """The verdict of one property on one candidate: ``safe``, ``unsafe`` or ``unknown``."""
+
+    property_id: str
+    status: str
+    points: tuple[Point, ...] = ()
+    reason: str = ""
+
+
+def _replayed(prop: Property, spec: Spec, binding: Binding, frame: Frame, values: Concrete) -> bool:
+    violated, _, _ = replay(prop, binding, frame, values, spec)
+    return violated
+
+
+def _z3_optimize(timeout_s: float):  # type: ignore[no-untyped-def]
+    import z3
+
+    opt = z3.Optimize()
+    opt.set("timeout", max(1, int(timeout_s * 1000)))
+    return opt
+
+
+def check_property(
+    program: Program, prop: Property, spec: Spec, binding: Binding, timeout_s: float,
+    extremes: bool = True, deadline: float | None = None,
+) -> PropertyCheck:
+    """Is ``prop`` violated on ``program``?  If so, replayed counterexample points."""
+    from pysmt.shortcuts import get_env
+
+    from saferl.smt.solve import solve
+
+    encoder = ProgramEncoder(program)
+    formula, frame = encode_property(prop, spec, binding, encoder)
+    symbols = frame.free_symbols()
+    outcome = solve(formula, symbols, "z3", timeout_s)
+    if outcome.status == "unsat":
+        return PropertyCheck(prop.id, "safe")
+    if outcome.status == "unknown":
+        return PropertyCheck(prop.id, "unknown", reason=outcome.reason)
+    found: list[Point] = []
+    seen: set[Point] = set()
+
+    def add(values: Concrete) -> None:
+        if _replayed(prop, spec, binding, frame, values):
+            pt = Point.of(prop.id, values)
+            if pt not in seen:
+                seen.add(pt)
+                found.append(pt)
+
+    add(decode(frame, outcome.model, program))
+    if extremes:
+        import z3
+
+        conv = get_env().factory.Solver(name="z3").converter
+        zf = conv.convert(formula)
+        for sym in symbols:
+            if deadline is not None and time.perf_counter() > deadline:
+                break
+            zs = conv.convert(sym)
+            for sense in ("min", "max"):
+                opt = _z3_optimize(min(timeout_s, 2.0))
+                opt.add(zf)
+                h = opt.minimize(zs) if sense == "min" else opt.maximize(zs)
+                del h
+                if opt.check() != z3.sat:
+                    continue
+                m = opt.model()
+                model: dict[FNode, Fraction] = {}
+                for s in symbols:
+                    v = m.eval(conv.convert(s), model_completion=True)
+                    model[s] = _z3_fraction(v)
+                add(decode(frame, model, program))
+    if not found:  # the solver's model did not replay: let the verifier decide later
+        return PropertyCheck(prop.id, "unknown", reason="counterexample did not replay")
+    return PropertyCheck(prop.id, "unsafe", tuple(found))
+
+
+def _z3_fraction(v) -> Fraction:  # type: ignore[no-untyped-def]
+    import z3
+
+    if z3.is_rational_value(v):
+        return Fraction(v.numerator_as_long(), v.denominator_as_long())
+    if z3.is_algebraic_value(v):
+        return Fraction(v.approx(20).as_fraction())
+    return Fraction(str(v))
+
+
+def relation_atoms(formula: FNode) -> list[FNode]:
+    """Every ``<``/``<=``/``=`` over reals in ``formula``, including inside term if-then-elses."""
+    out: list[FNode] = []
+    seen: set[int] = set()
+    stack = [formula]
+    while stack:
+        n = stack.pop()
+        if n.node_id() in seen:
+            continue
+        seen.add(n.node_id())
+        if (n.is_le() or n.is_lt() or n.is_equals()) and not n.get_free_variables() == set():
+            out.append(n)
+        stack.extend(n.args())
+    return out
+
+
+def gap_terms(formula: FNode) -> list[FNode]:
+    """For each comparison over parameters, exclude the open gap of width :data:`GAP` on its
+    open side, so a strict inequality becomes a closed one and optima are attained."""
+    gaps = []
+    g = real(GAP)
+    for atom in relation_atoms(formula):
+        a, b = atom.arg(0), atom.arg(1)
+        if atom.is_le():  # complement a > b is open: require a <= b or a >= b + gap
+            gaps.append(Or(atom, _ge(a, Plus(b, g))))
+        elif atom.is_lt():  # atom open: a <= b - gap or a >= b
+            gaps.append(Or(_ge(b, Plus(a, g)), _ge(a, b)))
+        else:  # a != b is open on both sides
+            gaps.append(Or(atom, _ge(a, Plus(b, g)), _ge(b, Plus(a, g))))
+    return gaps
+
+
+def _ge(a: FNode, b: FNode) -> FNode:
+    from pysmt.shortcuts import GE
+
+    return GE(a, b)
+
+
+class PointConstraints:
+    """``property holds at point`` as formulas over one program's parameter symbols."""
+
+    def __init__(self, program: Program, spec: Spec, binding: Binding, symbolic: Iterable[int]):
+        self.program = program
+        self.spec = spec
+        self.binding = binding
+        self.encoder = ProgramEncoder(program, symbolic=tuple(symbolic))
+        self._props = {p.id: p for p in spec.properties}
+        self._encoded: dict[str, tuple[FNode, Frame]] = {}
+        self._cache: dict[Point, FNode] = {}
+
+    @property
+    def param_symbols(self) -> dict[int, FNode]:
+        return self.encoder.param_symbols
+
+    def holds_at(self, point: Point) -> FNode:
+        """A formula over the parameter symbols: the property of ``point`` holds there."""
+        hit = self._cache.get(point)
+        if hit is not None:
+            return hit
+        out = self._holds_at(point)
+        self._cache[point] = out
+        return out
+
+    def _holds_at(self, point: Point) -> FNode:
+        pid = point.property_id
+        if pid not in self._encoded:
+            self._encoded[pid] = encode_property(self._props[pid], self.spec, self.binding, self.encoder)
+        formula, frame = self._encoded[pid]
+        subs: dict[FNode, FNode] = {}
+        values = dict(point.obs)
+        for lbl in frame.obs_labels:
+            for name, sym in frame.obs[lbl].items():
+                subs[sym] = real(dict(values[lbl])[name])
+        for sym, v in zip(frame.initial_state, point.initial_state, strict=True):
+            subs[sym] = real(v)
+        violated = formula.substitute(subs).simplify()
+        if violated.is_false():
+            return TRUE()
+        if violated.is_true():
+            return FALSE()
+        return Not(violated).simplify()
+
+    def all_hold(self, points: Sequence[Point]) -> FNode:
+        return And([self.holds_at(p) for p in points])

@@ -1,0 +1,82 @@
+"""Exact geometry and the hand-written gmpy2 mpq codec."""
+
+from __future__ import annotations
+
+from fractions import Fraction as F
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from saferl.gridworld.geometry import (
+    clip_segment_to_cone,
+    cone_allows,
+    cone_from_letters,
+    cone_letters,
+    parse_fraction,
+    point_on_segment,
+)
+from saferl.gridworld.mpq import decode_mpq, encode_mpq
+
+fractions = st.fractions(max_denominator=10**40).map(lambda x: x * 10**30)
+
+
+def test_mpq_known_values() -> None:
+    assert decode_mpq("\x03\x00") == 0
+    assert decode_mpq("\x03\x01\x01\x00\x00\x00\x03\x01") == 3
+    assert decode_mpq("\x03\x02\x01\x00\x00\x00\x05\x07") == F(-5, 7)
+
+
+@given(fractions)
+def test_mpq_round_trip(x: F) -> None:
+    assert decode_mpq(encode_mpq(x)) == x
+
+
+@pytest.mark.parametrize("bad", ["", "\x03", "\x04\x01", "\x03\x05\x01\x00\x00\x00\x03\x01", "\x03\x01\x09\x00\x00\x00\x03\x01",
+                                 "\x03\x01\x01\x00\x00\x00\x03\x00", "\u0394\x01"])
+def test_mpq_rejects_garbage(bad: str) -> None:
+    with pytest.raises(ValueError):
+        decode_mpq(bad)
+
+
+def test_cones() -> None:
+    assert cone_letters(cone_from_letters("du")) == "UD"
+    rd = cone_from_letters("RD")
+    p = (F(0), F(0))
+    assert cone_allows(rd, p, (F(1), F(-1)))
+    assert not cone_allows(rd, p, (F(1), F(1)))
+    assert cone_allows(0, p, p)
+    with pytest.raises(ValueError):
+        cone_from_letters("X")
+
+
+def test_clip_segment_to_cone() -> None:
+    a, b = (F(0), F(2)), (F(2), F(0))
+    assert clip_segment_to_cone(a, b, (F(0), F(0)), cone_from_letters("RU")) == (0, 1)
+    # only rightwards: the part of the segment at y == 1 reachable from (0, 1)
+    assert clip_segment_to_cone(a, b, (F(0), F(1)), cone_from_letters("R")) == (F(1, 2), F(1, 2))
+    assert clip_segment_to_cone(a, b, (F(3), F(3)), cone_from_letters("RU")) is None
+
+
+@given(st.integers(-50, 50), st.integers(-50, 50), st.integers(-50, 50), st.integers(-50, 50),
+       st.integers(-50, 50), st.integers(-50, 50), st.integers(0, 15), st.integers(0, 20))
+def test_clip_agrees_with_sampling(ax: int, ay: int, bx: int, by: int, px: int, py: int, cone: int, k: int) -> None:
+    a, b, p = (F(ax), F(ay)), (F(bx), F(by)), (F(px), F(py))
+    rng = clip_segment_to_cone(a, b, p, cone)
+    s = F(k, 20)
+    q = (a[0] + s * (b[0] - a[0]), a[1] + s * (b[1] - a[1]))
+    inside = rng is not None and rng[0] <= s <= rng[1]
+    assert inside == cone_allows(cone, p, q)
+
+
+def test_parse_fraction() -> None:
+    assert parse_fraction("-3/7") == F(-3, 7)
+    assert parse_fraction("0.5") == F(1, 2)
+    for bad in ("", "1/0", "a", "1e5", "1/2/3", "3/-"):
+        with pytest.raises((ValueError, ZeroDivisionError)):
+            parse_fraction(bad)
+
+
+def test_point_on_segment() -> None:
+    assert point_on_segment((F(1), F(1)), (F(0), F(0)), (F(2), F(2)))
+    assert not point_on_segment((F(3), F(3)), (F(0), F(0)), (F(2), F(2)))
