@@ -24,6 +24,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -148,7 +149,9 @@ def _load_state_dict(raw: bytes, path: str) -> dict[str, np.ndarray]:
     except ImportError:
         raise MissingDependencyError("torch", "learn") from None
     try:
-        state = torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch warns about the pickle protocol of odd files
+            state = torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
     except Exception as exc:  # the restricted unpickler raises UnpicklingError, RuntimeError, ...
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise _fail(f"policy.pth is not a plain tensor state dict (refused: {first[:160]})", path) from None
