@@ -222,7 +222,7 @@ class PidProgram:
             value = self._run(self.then, 0, x)
         else:
             value = self._run(self.other, len(self.then.terms), x)
-        return np.array([value], dtype=np.float32)
+        return np.array([value])
 
     @property
     def size(self) -> int:

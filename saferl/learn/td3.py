@@ -78,9 +78,10 @@ class TD3Config:
                 warmup_noise=0.7,
                 noise_beta=1.0,
                 eval_every=5_000,
+                eval_episodes=5,
             )
         if env_id == "Pendulum-v1":
-            return cls(total_timesteps=30_000, learning_starts=2_000)
+            return cls(total_timesteps=30_000, learning_starts=2_000, eval_episodes=10)
         return cls()
 
 
