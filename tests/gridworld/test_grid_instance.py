@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from fractions import Fraction
 import io
 import json
 from pathlib import Path
@@ -91,7 +92,7 @@ def _smol_mutations(doc):  # type: ignore[no-untyped-def]
     out["broken next link"] = (m, "half-edge")
     m = copy.deepcopy(doc)
     m[0][3][interior] = -1
-    out["gap (missing twin)"] = (m, "")
+    out["gap (missing twin)"] = (m, "gap or overlap")
     m = copy.deepcopy(doc)
     m[0][3][interior] = len(hes) + 5
     out["twin out of range"] = (m, "broken half-edge links")
@@ -104,15 +105,19 @@ def _smol_mutations(doc):  # type: ignore[no-untyped-def]
     m = copy.deepcopy(doc)
     m[0][0][0][2] = (m[0][0][0][2] + 1) % 16
     out["mixed cones in a region"] = (m, "different action sets")
-    # non-convex: pull a shared vertex of the target far inwards, consistently on every half-edge
+    # non-convex: push the vertex (13, 11) up to (13, 12), consistently on every half-edge;
+    # it lies on a straight side of the region above, which gets a reflex corner
     m = copy.deepcopy(doc)
-    old = hes[42][0]
-    new = [encode_mpq(__import__("fractions").Fraction(27, 2)), encode_mpq(__import__("fractions").Fraction(21, 2))]
+    old = [encode_mpq(Fraction(13)), encode_mpq(Fraction(11))]
+    new = [encode_mpq(Fraction(13)), encode_mpq(Fraction(12))]
+    moved = 0
     for he in m[0][0]:
         for j in (0, 1):
             if he[j] == old:
                 he[j] = list(new)
-    out["non-convex region"] = (m, "")
+                moved += 1
+    assert moved
+    out["non-convex region"] = (m, "not convex")
     del prevs, nexts
     return out
 

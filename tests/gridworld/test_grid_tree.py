@@ -1,0 +1,56 @@
+"""The backward tree: shortest paths, the depth cap, agreement with synthesis."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+from saferl.errors import UnsupportedError
+from saferl.gridworld.certify import certify_program
+from saferl.gridworld.generator import generate_grid
+from saferl.gridworld.io import load_grid
+from saferl.gridworld.synth import synthesize
+from saferl.gridworld.tree import _insert, _subtract, build_backward_tree
+
+
+def test_subtract_and_insert() -> None:
+    explored: list = []
+    _insert(explored, 2, 3)
+    _insert(explored, 5, 6)
+    assert _subtract(0, 10, explored) == [(0, 2), (3, 5), (6, 10)]
+    _insert(explored, 1, 5)
+    assert explored == [(1, 6)]
+    assert _subtract(2, 4, explored) == []
+    assert _subtract(6, 6, explored) == []
+
+
+@settings(max_examples=12, deadline=None)
+@given(st.integers(4, 16), st.integers(2, 8), st.integers(0, 10**6))
+def test_synthesis_on_generated_instances_is_certified_and_shortest(size: int, chords: int, seed: int) -> None:
+    try:
+        grid = generate_grid(size=size, n_chords=chords, seed=seed, far_target=bool(seed % 2))
+    except UnsupportedError:
+        assume(False)
+    result = synthesize(grid, "g")
+    cert = certify_program(grid, result.program)
+    assert cert.certified and cert.moves == result.path_length == cert.shortest_length
+    # exploring the whole tree finds the same depth as stopping at the start
+    full = build_backward_tree(grid, stop_at_start=False, depth_cap=200)
+    assert full.length == result.path_length
+
+
+def test_depth_cap_is_reported(smol: Path) -> None:
+    grid = load_grid(smol / "spiral" / "polygongrid.json")
+    tree = build_backward_tree(grid, depth_cap=10)
+    assert tree.length is None and tree.capped and not tree.exhausted
+    tree = build_backward_tree(grid, depth_cap=1000)
+    assert tree.length == 92 and not tree.capped
+
+
+def test_zig_zag_instance_within_the_cap(smol: Path) -> None:
+    """size100preds50-2: the reference needs 849 s with a cap of 1000; we stop at the start."""
+    grid = load_grid(smol / "size100preds50-2" / "polygongrid.json")
+    tree = build_backward_tree(grid, depth_cap=1000)
+    assert tree.length == 200 and not tree.capped
