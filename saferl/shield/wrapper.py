@@ -58,7 +58,7 @@ class UnverifiedFallbackError(InputError):
     """The fallback program is not proved SAFE against a property the shield relies on."""
 
 
-class Shield(gym.Wrapper):  # type: ignore[type-arg]
+class Shield(gym.Wrapper, gym.utils.RecordConstructorArgs):  # type: ignore[type-arg]
     """Veto every action that would break ``spec``; substitute a safe one; record it.
 
     Args:
@@ -119,6 +119,11 @@ class Shield(gym.Wrapper):  # type: ignore[type-arg]
         self._closed = EpisodeStats(0, 0, 0)
         self._episodes = 0
         self._fast: Callable[[Any], Any] | None = self._make_fast_step()
+        # lets gymnasium re-create the shielded environment from env.spec (gym.make, check_env)
+        gym.utils.RecordConstructorArgs.__init__(
+            self, spec=spec, fallback=fallback, allow_unverified=allow_unverified, proof=self.proof,
+            verify_options=verify_options, projection=projection,
+        )
 
     # -- set-up -----------------------------------------------------------------------
     def _setup_spaces(self, env: gym.Env, program: Program) -> None:  # type: ignore[type-arg]
@@ -201,6 +206,11 @@ class Shield(gym.Wrapper):  # type: ignore[type-arg]
 
     # -- counters ---------------------------------------------------------------------
     def _zero_counters(self) -> None:
+        # tally[k]: fast-path substitutions of the fallback for property k (1-based); the
+        # list object is shared with the generated step, so it is cleared in place
+        if not hasattr(self, "_tally"):
+            self._tally = [0] * (len(self._ids) + 1)
+        self._tally[:] = [0] * len(self._tally)
         self._t = 0
         self._ep_int = 0
         self._ep_unsafe = 0
@@ -209,10 +219,16 @@ class Shield(gym.Wrapper):  # type: ignore[type-arg]
         self._ep_source: collections.Counter[str] = collections.Counter()
 
     def _episode_stats(self) -> EpisodeStats:
-        return EpisodeStats(
-            self._t, self._ep_int, self._ep_unsafe,
-            dict(self._ep_prop), dict(self._ep_reason), dict(self._ep_source),
-        )
+        prop, reason, source = collections.Counter(self._ep_prop), collections.Counter(self._ep_reason), collections.Counter(self._ep_source)
+        fast = 0
+        for k, count in enumerate(self._tally):
+            if k and count:
+                prop[self._ids[k - 1]] += count
+                fast += count
+        if fast:
+            reason["violation"] += fast
+            source["fallback"] += fast
+        return EpisodeStats(self._t, self._ep_int + fast, self._ep_unsafe, dict(prop), dict(reason), dict(source))
 
     def _fold_episode(self) -> EpisodeStats:
         """Close the current episode's counters: add them to the totals, start afresh."""
@@ -441,9 +457,12 @@ class Shield(gym.Wrapper):  # type: ignore[type-arg]
     def _make_fast_step(self) -> Callable[[Any], Any] | None:
         """Straight-line ``step`` for the common case: Discrete, stateless, no history.
 
-        Everything that is not a valid action satisfying every property goes to the
-        general path (:meth:`_step`), which re-checks from scratch.  Records of steps
-        without an intervention are built once per action value and shared.
+        A valid action that satisfies every property, or one that breaks a property
+        while the fallback's action satisfies all of them, is handled here; anything
+        else (invalid actions, a failing fallback) goes to the general path
+        (:meth:`_step`), which re-checks from scratch.  Records are built once per
+        (proposed, executed, property) and shared; interventions are tallied per
+        property in a list and folded into the episode counters when they are read.
         """
         if not self._discrete or self._stateful or self.checks.window or self.checks.uses_state:
             return None
@@ -451,21 +470,33 @@ class Shield(gym.Wrapper):  # type: ignore[type-arg]
             return None
         n_obs = len(self.fallback.observations)
         start, end = self._start, self._start + self._n
+        unpack = ", ".join(f"o{i}" for i in range(n_obs))
         lines = [
             "def step(action):",
             "    cls = action.__class__",
             "    if cls is int or cls is _i64:",
             "        a0 = action if cls is int else int(action)",
             f"        if {start} <= a0 < {end}:",
+            f"            {unpack}, = o = shield._o",
         ]
-        unpack = ", ".join(f"o{i}" for i in range(n_obs))
-        lines.append(f"            {unpack}, = shield._o" if n_obs else "            pass")
-        for m in self.checks.monitored:
+        for k, m in enumerate(self.checks.monitored):
             test = f"not {m.require_src}" if m.when_src == "True" else f"{m.when_src} and not {m.require_src}"
-            lines.append(f"            if {test}:")
-            lines.append("                return general(action, False)")
-        rec_index = "a0" if start == 0 else f"a0 - {start}"
+            lines.append(f"            {'if' if k == 0 else 'elif'} {test}:")
+            lines.append(f"                k = {k + 1}")
         lines += [
+            "            else:" if self.checks.monitored else "            if True:",
+            "                k = 0",
+            "            if k:",
+            f"                b0 = int(fallback({unpack}, ps)[0])",
+            f"                if not ({start} <= b0 < {end}) or check(o, (b0,), (), ()):",
+            "                    return general(action, False)",
+            "                tally[k] += 1",
+            "                rec = substituted.get((a0, b0, k))",
+            "                if rec is None:",
+            "                    rec = substitute_record(a0, b0, k)",
+            "                a0 = b0",
+            "            else:",
+            f"                rec = passed[{'a0' if start == 0 else f'a0 - {start}'}]",
             "            obs, reward, terminated, truncated, info = env_step(a0)",
             "            shield._obs = obs",
             "            try:",
@@ -473,7 +504,6 @@ class Shield(gym.Wrapper):  # type: ignore[type-arg]
             "            except AttributeError:",
             "                shield._o = to_list(obs)",
             "            shield._t += 1",
-            f"            rec = passed[{rec_index}]",
             "            if terminated or truncated:",
             "                rec = finish(rec)",
             "            info['saferl'] = rec",
@@ -481,12 +511,21 @@ class Shield(gym.Wrapper):  # type: ignore[type-arg]
             "    return general(action, False)",
         ]
         src = "\n".join(lines) + "\n"
-        passed = [ShieldRecord(v, v, False, None, None, "policy") for v in range(start, end)]
+        ids = self._ids
+        substituted: dict[tuple[int, int, int], ShieldRecord] = {}
+
+        def substitute_record(a: int, b: int, k: int) -> ShieldRecord:
+            rec = ShieldRecord(a, b, True, ids[k - 1], "violation", "fallback")
+            substituted[(a, b, k)] = rec
+            return rec
+
         namespace: dict[str, Any] = {
             "__builtins__": {"int": int, "abs": abs, "min": min, "max": max},
             "_i64": np.int64, "shield": self, "general": self._step, "env_step": self.env.step,
-            "to_list": self._to_list, "passed": passed, "finish": self._finish,
-            "_INF": math.inf, "_NAN": math.nan,
+            "to_list": self._to_list, "finish": self._finish, "_INF": math.inf, "_NAN": math.nan,
+            "passed": [ShieldRecord(v, v, False, None, None, "policy") for v in range(start, end)],
+            "fallback": self._fb_step, "ps": self._ps, "check": self.checks.check, "tally": self._tally,
+            "substituted": substituted, "substitute_record": substitute_record,
         }
         local: dict[str, Any] = {}
         exec(compile(src, f"<shield-step:{self.safety_spec.name}>", "exec"), namespace, local)
