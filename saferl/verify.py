@@ -25,7 +25,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from fractions import Fraction
 
-import numpy as np
 from pysmt.fnode import FNode
 
 from saferl.errors import InternalError, SolverError
@@ -34,7 +33,7 @@ from saferl.policy.evaluate import interpret
 from saferl.policy.printer import program_digest
 from saferl.results import Counterexample, PropertyResult, Step, Verdict, VerifyResult
 from saferl.smt.encode import ProgramEncoder
-from saferl.smt.floats import round_f32
+from saferl.smt.floats import f32_pred, f32_succ, round_f32
 from saferl.smt.props import Frame, encode_property, step_label
 from saferl.spec.bind import Binding, bind_spec, property_condition
 from saferl.spec.evaluate import eval_sexpr
@@ -135,21 +134,21 @@ def _nearby(values: Concrete, program: Program, seed: int) -> list[Concrete]:
     out: list[Concrete] = []
     keys = [(lbl, d.name) for lbl in values.obs for d in program.observations if d.dtype == "float32"]
     for (lbl, name), k in itertools.product(keys, (1, -1, 2, -2, 4, -4)):
-        v = np.float32(values.obs[lbl][name])
+        v = values.obs[lbl][name]
         for _ in range(abs(k)):
-            v = np.nextafter(v, np.float32(np.inf if k > 0 else -np.inf), dtype=np.float32)
+            v = f32_succ(v) if k > 0 else f32_pred(v)
         obs = {lb: dict(d) for lb, d in values.obs.items()}
-        obs[lbl][name] = float(v)
+        obs[lbl][name] = v
         out.append(Concrete(obs, values.initial_state))
         if len(out) > 400:
             break
     for _ in range(200):
         obs = {lb: dict(d) for lb, d in values.obs.items()}
         for lbl, name in keys:
-            v = np.float32(obs[lbl][name])
+            v = obs[lbl][name]
             for _ in range(rng.randint(0, 3)):
-                v = np.nextafter(v, np.float32(rng.choice((np.inf, -np.inf))), dtype=np.float32)
-            obs[lbl][name] = float(v)
+                v = f32_succ(v) if rng.random() < 0.5 else f32_pred(v)
+            obs[lbl][name] = v
         out.append(Concrete(obs, values.initial_state))
     return out
 

@@ -16,8 +16,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
 from saferl.errors import InputError
 from saferl.policy.ast import (
     Assign,
@@ -39,6 +37,8 @@ from saferl.policy.ast import (
     Stmt,
 )
 
+from saferl.smt.floats import to_f32
+
 __all__ = ["interpret", "Trace", "compile_program", "ProgramPolicy", "cast_observations"]
 
 State = tuple[float, ...]
@@ -48,7 +48,7 @@ def cast_observations(program: Program, values: Sequence[float]) -> list[float]:
     """Round each observation to its declared element type; return exact Python floats."""
     out: list[float] = []
     for decl, v in zip(program.observations, values, strict=True):
-        out.append(float(np.float32(v)) if decl.dtype == "float32" else float(v))
+        out.append(to_f32(float(v)) if decl.dtype == "float32" else float(v))
     return out
 
 
@@ -280,6 +280,8 @@ class ProgramPolicy:
         return tuple(self._state)
 
     def _cast(self, obs: Any) -> list[float]:
+        import numpy as np  # imported on first use: the verify path never needs it
+
         arr = np.asarray(obs)
         if arr.shape != (self.n_obs,):
             raise InputError(
@@ -298,6 +300,8 @@ class ProgramPolicy:
         out = self._step(*self._cast(obs), self._state)
         if len(out) == 1:
             return int(out[0]) if self._discrete[0] else out[0]
+        import numpy as np
+
         return np.array(out)
 
     def act_dict(self, obs: Mapping[str, float]) -> dict[str, int | float]:

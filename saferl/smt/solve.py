@@ -18,7 +18,7 @@ from fractions import Fraction
 from pysmt.exceptions import SolverReturnedUnknownResultError
 from pysmt.fnode import FNode
 from pysmt.oracles import get_logic
-from pysmt.shortcuts import Solver
+from pysmt.shortcuts import get_env
 
 from saferl.errors import SolverError
 
@@ -46,6 +46,24 @@ def _options(name: str, timeout_s: float) -> dict[str, object]:
     return {"tlimit-per": ms}
 
 
+def _make_solver(name: str, formula: FNode, timeout_s: float) -> object:
+    """Instantiate one backend directly (pySMT's factory would import every installed
+    solver, which costs ``saferl verify`` a tenth of a second at start-up)."""
+    from pysmt import logics
+
+    linear = get_logic(formula).theory.linear
+    opts = {"random_seed": SEED, "solver_options": _options(name, timeout_s)}
+    if name == "z3":
+        from pysmt.solvers.z3 import Z3Solver
+
+        # a logic z3.SolverFor does not specialise on: z3 picks its own tactics (a too
+        # specific logic such as QF_RDL can make it answer unknown)
+        return Z3Solver(environment=get_env(), logic=logics.QF_UFLIRA if linear else logics.QF_NIRA, **opts)
+    from pysmt.solvers.cvcfive import CVC5Solver
+
+    return CVC5Solver(environment=get_env(), logic=logics.QF_LRA if linear else logics.QF_NRA, **opts)
+
+
 def solve(
     formula: FNode, symbols: Sequence[FNode], solver: str = "z3", timeout_s: float = 10.0
 ) -> SolveOutcome:
@@ -54,12 +72,7 @@ def solve(
         raise SolverError(f"unknown solver {solver!r}; solvers: {', '.join(SOLVERS)}")
     start = time.perf_counter()
     try:
-        # z3 picks its own tactics; a too-specific logic (say QF_RDL) can make it answer
-        # unknown.  cvc5 needs to be told whether the arithmetic is linear.
-        logic = None
-        if solver == "cvc5":
-            logic = "QF_LRA" if get_logic(formula).theory.linear else "QF_NRA"
-        with Solver(name=solver, logic=logic, random_seed=SEED, solver_options=_options(solver, timeout_s)) as s:
+        with _make_solver(solver, formula, timeout_s) as s:  # type: ignore[attr-defined]
             s.add_assertion(formula)
             try:
                 sat = s.solve()
