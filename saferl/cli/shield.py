@@ -1,0 +1,268 @@
+"""``saferl shield run``: run a policy behind a runtime shield and report what it vetoed.
+
+Example:
+    saferl shield run --policy oracles/cartpole-ppo --fallback policies/cartpole/near_optimal.pol \\
+        --spec specs/cartpole/pole_follow.yaml --env CartPole-v1 --episodes 10 --format json
+
+``--policy`` is a neural model directory (``manifest.json`` + ``model.safetensors``), a
+``.pol`` program, or ``random``.  A live table (return, interventions, violations) is
+drawn on stderr; the summary goes to stdout (text or JSON).  Violations are counted by an
+independent monitor (the reference evaluator), not by the shield itself.
+
+Exit codes: 0 the run finished and no violation reached the environment under the
+shield; 1 a violation did (only possible outside the spec's verified domain, reported as
+``unsafe_steps``); 2 bad input (including a fallback that is not proved SAFE, unless
+``--allow-unverified``).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any, TextIO
+
+import typer
+
+from saferl.cli._common import EXIT_OK, EXIT_UNSAFE, new_app, run_app, streams, write_output
+from saferl.errors import InputError
+
+app = new_app("Run a policy behind a runtime shield built from a verified fallback program and a spec.")
+
+FORMATS = ("text", "json")
+
+
+@app.callback()
+def _group() -> None:
+    """Runtime shield commands."""
+
+
+@app.command("run")
+def run_command(
+    ctx: typer.Context,
+    policy: str = typer.Option(..., "--policy", "-p", help="Neural model directory, .pol file, or 'random'."),
+    fallback: Path = typer.Option(..., "--fallback", help="The verified .pol program whose action replaces a vetoed one."),
+    spec: Path = typer.Option(..., "--spec", "-s", help="The YAML spec to enforce."),
+    env_id: str = typer.Option(..., "--env", help="Gymnasium environment id, e.g. CartPole-v1."),
+    episodes: int = typer.Option(10, "--episodes", "-n", help="Episodes to run."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the first episode (episode i uses seed + i)."),
+    fmt: str = typer.Option("text", "--format", "-f", help="text | json"),
+    output: Path | None = typer.Option(None, "--output", "-o", help="Write the summary here instead of stdout."),
+    compare: bool = typer.Option(False, "--compare", help="Also run the policy unshielded on the same seeds."),
+    allow_unverified: bool = typer.Option(False, "--allow-unverified", help="Run even if the fallback is not proved SAFE."),
+    no_projection: bool = typer.Option(False, "--no-projection", help="Never clamp continuous actions; always use the fallback."),
+    max_steps: int | None = typer.Option(None, "--max-steps", help="Cap on the steps of one episode."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No live display on stderr."),
+) -> int:
+    """Run POLICY behind the shield for N episodes; print returns, interventions, violations."""
+    from saferl.policy import load_policy
+    from saferl.policy.ast import Program
+    from saferl.spec import load_spec
+
+    s = streams(ctx)
+    if fmt not in FORMATS:
+        raise InputError(f"unknown format {fmt!r}; formats: {', '.join(FORMATS)}")
+    if not 1 <= episodes <= 1_000_000:
+        raise InputError(f"--episodes must be between 1 and 1000000, got {episodes}")
+    if max_steps is not None and max_steps < 1:
+        raise InputError(f"--max-steps must be positive, got {max_steps}")
+    program = load_policy(fallback)
+    if not isinstance(program, Program):
+        raise InputError(f"{fallback} is a gridworld subgoal program; the shield needs a control program")
+    spec_obj = load_spec(spec)
+    gym = _gymnasium()
+    from saferl.shield import Shield, ViolationMonitor
+
+    env = _make_env(gym, env_id)
+    shield = Shield(env, spec_obj, fallback=program, allow_unverified=allow_unverified, projection=not no_projection)
+    actor = _load_policy(policy, shield.action_space, seed)
+    runs: dict[str, dict[str, Any]] = {}
+    live = _Live(s.err, enabled=not quiet)
+    try:
+        runs["shielded"] = _run(shield, actor, ViolationMonitor(spec_obj, program), episodes, seed, max_steps, live, "shielded")
+        if compare:
+            plain = _make_env(gym, env_id)
+            actor = _load_policy(policy, plain.action_space, seed)
+            runs["unshielded"] = _run(plain, actor, ViolationMonitor(spec_obj, program), episodes, seed, max_steps, live, "unshielded")
+    finally:
+        live.stop()
+    summary = {
+        "env": env_id,
+        "policy": policy,
+        "fallback": str(fallback),
+        "fallback_digest": _digest(program),
+        "spec": str(spec),
+        "verified": shield.verified,
+        "episodes": episodes,
+        "seed": seed,
+        "monitored": list(shield.monitored),
+        "unmonitored": [{"id": pid, "why": why} for pid, why in shield.unmonitored],
+        "lookahead": "not available: specs declare no dynamics model",
+        **runs,
+    }
+    text = json.dumps(summary, indent=2) if fmt == "json" else _text(summary)
+    write_output(text, output, s.out)
+    return EXIT_UNSAFE if runs["shielded"]["violations"] else EXIT_OK
+
+
+def _gymnasium() -> Any:
+    try:
+        import gymnasium
+    except ImportError:
+        from saferl.errors import MissingDependencyError
+
+        raise MissingDependencyError("gymnasium", "learn") from None
+    return gymnasium
+
+
+def _make_env(gym: Any, env_id: str) -> Any:
+    if env_id.startswith("saferl/"):
+        from saferl.envs import register_envs
+
+        register_envs()
+    try:
+        return gym.make(env_id)
+    except gym.error.Error as exc:
+        raise InputError(f"cannot make environment {env_id!r}: {exc}") from None
+
+
+def _load_policy(spec: str, action_space: Any, seed: int) -> Any:
+    """A policy from the --policy argument: 'random', a .pol file or a model directory."""
+    if spec == "random":
+        action_space.seed(seed)
+        return _Random(action_space)
+    path = Path(spec)
+    if path.is_dir():
+        try:
+            from saferl.learn.model import load_model
+        except ImportError:
+            raise InputError(f"{spec} is a model directory, but this build cannot load neural models") from None
+        return load_model(path)
+    if path.suffix == ".pol" or path.is_file():
+        from saferl.policy import ProgramPolicy, load_policy
+        from saferl.policy.ast import Program
+
+        program = load_policy(path)
+        if not isinstance(program, Program):
+            raise InputError(f"{spec} is a gridworld subgoal program, not a control policy")
+        return ProgramPolicy(program)
+    raise InputError(f"policy {spec!r} not found", hint="pass a model directory, a .pol file, or 'random'")
+
+
+class _Random:
+    """Uniformly random actions from the environment's action space."""
+
+    def __init__(self, space: Any):
+        self.space = space
+
+    def act(self, obs: Any) -> Any:
+        return self.space.sample()
+
+
+def _run(env: Any, actor: Any, monitor: Any, episodes: int, seed: int, max_steps: int | None, live: _Live, label: str) -> dict[str, Any]:
+    shielded = label == "shielded"
+    returns: list[float] = []
+    lengths: list[int] = []
+    violations = 0
+    start = time.perf_counter()
+    for ep in range(episodes):
+        obs, _ = env.reset(seed=seed + ep)
+        if hasattr(actor, "reset"):
+            actor.reset()
+        monitor.reset(obs)
+        total, steps, before = 0.0, 0, monitor.total
+        while True:
+            if shielded:
+                obs, reward, terminated, truncated, info = env.step_with(actor)
+                executed = info["saferl"].executed
+            else:
+                action = actor.act(obs)
+                obs, reward, terminated, truncated, info = env.step(action)
+                executed = action
+            monitor.step(executed, obs)
+            total += float(reward)
+            steps += 1
+            if terminated or truncated or (max_steps is not None and steps >= max_steps):
+                break
+        returns.append(total)
+        lengths.append(steps)
+        violations += monitor.total - before
+        interventions = env.totals.interventions if shielded else None
+        live.update(label, ep + 1, episodes, total, sum(returns) / len(returns), interventions, violations)
+    out: dict[str, Any] = {
+        "mean_return": sum(returns) / len(returns),
+        "returns": returns,
+        "steps": sum(lengths),
+        "violations": violations,
+        "violations_by_property": dict(monitor.violations),
+        "time_s": round(time.perf_counter() - start, 3),
+    }
+    if shielded:
+        out.update(env.totals.to_record())
+    return out
+
+
+class _Live:
+    """A rich live table on stderr; silent when disabled."""
+
+    def __init__(self, err: TextIO, enabled: bool):
+        self.rows: dict[str, tuple[str, ...]] = {}
+        self.live: Any = None
+        if not enabled:
+            return
+        from rich.console import Console
+        from rich.live import Live
+
+        console = Console(file=err, stderr=True)
+        self.live = Live(self._table(), console=console, refresh_per_second=8, transient=False)
+        self.live.start()
+
+    def _table(self) -> Any:
+        from rich.table import Table
+
+        table = Table(title="saferl shield")
+        for col in ("run", "episode", "last return", "mean return", "interventions", "violations"):
+            table.add_column(col, justify="right" if col != "run" else "left")
+        for label, row in self.rows.items():
+            table.add_row(label, *row)
+        return table
+
+    def update(self, label: str, ep: int, episodes: int, last: float, mean: float, interventions: int | None, violations: int) -> None:
+        if self.live is None:
+            return
+        shown = "-" if interventions is None else str(interventions)
+        self.rows[label] = (f"{ep}/{episodes}", f"{last:.1f}", f"{mean:.1f}", shown, str(violations))
+        self.live.update(self._table())
+
+    def stop(self) -> None:
+        if self.live is not None:
+            self.live.stop()
+
+
+def _digest(program: Any) -> str:
+    from saferl.policy.printer import program_digest
+
+    return program_digest(program)
+
+
+def _text(summary: dict[str, Any]) -> str:
+    lines = [
+        f"env {summary['env']}  policy {summary['policy']}  fallback {summary['fallback']} "
+        f"({'verified' if summary['verified'] else 'NOT verified'})",
+        f"monitored: {', '.join(summary['monitored']) or 'none'}",
+    ]
+    for pid in summary["unmonitored"]:
+        lines.append(f"not monitored: {pid['id']} ({pid['why']})")
+    for label in ("shielded", "unshielded"):
+        run = summary.get(label)
+        if run is None:
+            continue
+        line = f"{label:<10}  mean return {run['mean_return']:.2f}  steps {run['steps']}  violations {run['violations']}"
+        if label == "shielded":
+            line += f"  interventions {run['interventions']}  unsafe steps {run['unsafe_steps']}"
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def run(argv: list[str], out: TextIO, err: TextIO) -> int:
+    return run_app(app, "saferl shield", argv, out, err)
