@@ -70,7 +70,12 @@ def extract(
         raise InputError("--episodes must be at least 1")
     if output.is_dir():
         raise InputError("output is a directory", hint="pass a .pol file name")
+    if kind is Kind.program and sig.discrete:
+        raise InputError(f"PID programs need a continuous action; {env} is discrete", hint="use --kind tree")
     policy = load_oracle(oracle)
+    from saferl.extract.viper import check_oracle
+
+    check_oracle(policy, env)
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
@@ -84,6 +89,7 @@ def extract(
         TimeElapsedColumn(),
         console=console,
         transient=True,
+        disable=not console.is_terminal,
     ) as bar:
         task = bar.add_task("extract", total=1, msg="")
 
@@ -103,8 +109,6 @@ def extract(
                 vcfg.iters = iters
             result = extract_tree(policy, env, vcfg, progress)
         else:
-            if sig.discrete:
-                raise InputError(f"PID programs need a continuous action; {env} is discrete", hint="use --kind tree")
             from saferl.extract.synth import ProgramConfig, extract_program
 
             pcfg = ProgramConfig(seed=seed, final_episodes=episodes, max_terms=max_terms)

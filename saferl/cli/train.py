@@ -74,6 +74,7 @@ def train(
         TimeElapsedColumn(),
         console=console,
         transient=True,
+        disable=not console.is_terminal,
     ) as bar:
         task = bar.add_task("train", total=1, ret="-")
 

@@ -106,8 +106,11 @@ def _fit_q(
     env = make_env(env_id)
     n_actions = int(env.action_space.n)
     obs_l, act_l, rew_l, next_l, term_l = [], [], [], [], []
+    # small training budgets (tests) get a proportionally small evaluation
+    transitions = min(cfg.q_eval_transitions, max(1_000, cfg.total_timesteps // 10))
+    updates = min(cfg.q_eval_updates, max(200, cfg.total_timesteps // 40))
     obs, _ = env.reset(seed=seed + 20_000)
-    for _ in range(cfg.q_eval_transitions):
+    for _ in range(transitions):
         if rng.random() < cfg.q_eval_epsilon:
             a = int(rng.integers(n_actions))
         else:
@@ -130,7 +133,7 @@ def _fit_q(
         y_all = r_t + cfg.gamma * (1.0 - d_t) * v_net(o2).squeeze(1)
     q_net = copy.deepcopy(q_net)
     opt = torch.optim.Adam(q_net.parameters(), lr=1e-3)
-    for _ in range(cfg.q_eval_updates):
+    for _ in range(updates):
         idx = torch.randint(0, len(o), (256,), generator=gen)
         pred = q_net(o[idx]).gather(1, a_t[idx, None]).squeeze(1)
         loss = nn.functional.mse_loss(pred, y_all[idx])
