@@ -60,7 +60,7 @@ def optimise(
     hard = [pc.holds_at(p) for p in points]
     hard += _domain(space, syms)
     formula = And(hard) if hard else TRUE()
-    gaps = gap_terms(And([formula, *behaviour])) if (hard or behaviour) else []
+    gaps = gap_terms(formula, *behaviour)
     conv = _converter()
     opt = z3.Optimize()
     opt.set("timeout", max(1, int(timeout_s * 1000)))

@@ -143,11 +143,11 @@ def _z3_fraction(v) -> Fraction:  # type: ignore[no-untyped-def]
     return Fraction(str(v))
 
 
-def relation_atoms(formula: FNode) -> list[FNode]:
-    """Every ``<``/``<=``/``=`` over reals in ``formula``, including inside term if-then-elses."""
+def relation_atoms(*nodes: FNode) -> list[FNode]:
+    """Every ``<``/``<=``/``=`` over reals in ``nodes``, including inside term if-then-elses."""
     out: list[FNode] = []
     seen: set[int] = set()
-    stack = [formula]
+    stack = list(nodes)
     while stack:
         n = stack.pop()
         if n.node_id() in seen:
@@ -159,12 +159,12 @@ def relation_atoms(formula: FNode) -> list[FNode]:
     return out
 
 
-def gap_terms(formula: FNode) -> list[FNode]:
+def gap_terms(*nodes: FNode) -> list[FNode]:
     """For each comparison over parameters, exclude the open gap of width :data:`GAP` on its
     open side, so a strict inequality becomes a closed one and optima are attained."""
     gaps = []
     g = real(GAP)
-    for atom in relation_atoms(formula):
+    for atom in relation_atoms(*nodes):
         a, b = atom.arg(0), atom.arg(1)
         if atom.is_le():  # complement a > b is open: require a <= b or a >= b + gap
             gaps.append(Or(atom, _ge(a, Plus(b, g))))

@@ -1,0 +1,560 @@
+"""Counterexample-guided repair: parametric CEGIS first, structural edits when needed.
+
+The loop, for one program shape::
+
+    points := counterexamples of the original policy (plus their extreme points)
+    repeat:
+        values := argmin weighted change + behaviour   s.t. every property holds at every point
+        (unsat: no values of this shape work; the conflicting points are the explanation)
+        candidate := program with values;  check every property
+        SAFE: done;  UNSAFE: add the new counterexamples and repeat
+
+Shapes are tried smallest first: the original program, then single leaf edits (split or
+guard), then the same split at every violating leaf.  The returned policy is always
+re-verified with :func:`saferl.verify.verify_policy`: ``repaired`` means SAFE with a proof.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from saferl.errors import InputError
+from saferl.policy import format_policy
+from saferl.policy.ast import Assign, Program, walk
+from saferl.repair.behaviour import (
+    Visited,
+    behaviour_terms,
+    changed_fraction,
+    make_env,
+    mean_return,
+    rollout_states,
+    visited_states,
+)
+from saferl.repair.edits import Candidate, candidate_edits, canonical
+from saferl.repair.optimize import conflict_core, holds_all, optimise, prettify
+from saferl.repair.points import Point, PointConstraints, check_property
+from saferl.repair.result import Attempt, Edit, ParamChange, RepairResult, Witness
+from saferl.repair.space import ParamSpace, build_space, threshold_obs
+from saferl.results import Verdict
+from saferl.spec.bind import bind_spec
+from saferl.spec.load import Spec
+from saferl.verify import VerifyOptions, verify_policy
+
+__all__ = ["RepairOptions", "repair_policy"]
+
+Progress = Callable[[str, Mapping[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class RepairOptions:
+    """How to repair.
+
+    ``timeout_s`` bounds the whole repair, ``solver_timeout_s`` each solver call,
+    ``max_iters`` the CEGIS rounds per shape.  ``states`` (rows of observations) or
+    ``env_id`` supply visited states for the behaviour term (weight ``behaviour_weight``);
+    with ``env_id`` the returns before and after are measured over ``env_episodes``
+    episodes from seed ``env_seed``.  ``select`` chooses among the verified repairs:
+    ``change`` takes the smallest (parametric before structural, then least cost);
+    ``return`` also tries single structural edits when a parametric repair exists, tunes
+    the thresholds an edit introduced for return (on seeds from ``tune_seed``, within the
+    region the proof allows) and keeps the repair with the best return; ``auto`` is
+    ``return`` with an environment and ``change`` without.
+    """
+
+    max_iters: int = 25
+    timeout_s: float = 60.0
+    solver_timeout_s: float = 5.0
+    structural: bool = True
+    behaviour_weight: float = 1.0
+    states: np.ndarray | None = None
+    state_episodes: Sequence[int] | None = None
+    env_id: str | None = None
+    env_episodes: int = 100
+    env_seed: int = 0
+    visit_episodes: int = 20
+    tune: bool = True
+    tune_episodes: int = 20
+    tune_rounds: int = 4
+    tune_seed: int = 10_000
+    max_behaviour_states: int = 48
+    behaviour_timeout_s: float = 2.0
+    behaviour_iters: int = 4
+    select: str = "auto"
+    progress: Progress | None = field(default=None, compare=False)
+
+
+@dataclass
+class _Shape:
+    """One program shape under repair and where its parameters came from."""
+
+    program: Program
+    origin: dict[int, int | None]  # parameter id -> id in the canonical original, or None if new
+    shape: str
+    kind: str = "parametric"
+    size: int = 0
+    leaf_line: int = 0
+    fixed: tuple[int, ...] = ()
+
+
+@dataclass
+class _Outcome:
+    status: str  # safe | unsat | unknown | budget
+    shape: _Shape
+    program: Program | None = None
+    values: dict[int, float] = field(default_factory=dict)
+    cost: float = 0.0
+    iterations: int = 0
+    core: list[Point] = field(default_factory=list)
+    detail: str = ""
+    space: ParamSpace | None = None
+    pc: PointConstraints | None = None
+
+
+class _Repairer:
+    def __init__(self, original: Program, spec: Spec, options: RepairOptions, start: float, source_text: str):
+        self.user = original
+        self.source_text = source_text
+        self.p0 = canonical(original)
+        self.spec = spec
+        self.opts = options
+        self.start = start
+        self.deadline = start + options.timeout_s
+        self.points: list[Point] = []
+        self._seen: set[Point] = set()
+        self.visited: Visited | None = None
+        self.env: Any = None
+        self.iterations = 0
+        self.attempts: list[Attempt] = []
+        self.base = {p.id: p.value for p in self.p0.parameters()}
+
+    # -- helpers ---------------------------------------------------------------------
+    def emit(self, event: str, **info: Any) -> None:
+        if self.opts.progress is not None:
+            self.opts.progress(event, info)
+
+    def left(self) -> float:
+        return self.deadline - time.perf_counter()
+
+    def solver_timeout(self) -> float:
+        return max(0.05, min(self.opts.solver_timeout_s, self.left()))
+
+    def add_points(self, pts: Sequence[Point]) -> int:
+        n = 0
+        for p in pts:
+            if p not in self._seen:
+                self._seen.add(p)
+                self.points.append(p)
+                n += 1
+        return n
+
+    def check_all(self, program: Program) -> tuple[list[str], list[str], list[Point]]:
+        """(unsafe ids, unknown ids, new points) of every property on ``program``."""
+        binding = bind_spec(self.spec, program)
+        unsafe: list[str] = []
+        unknown: list[str] = []
+        pts: list[Point] = []
+        for prop in self.spec.properties:
+            res = check_property(program, prop, self.spec, binding, self.solver_timeout(), deadline=self.deadline)
+            if res.status == "unsafe":
+                unsafe.append(prop.id)
+                pts += res.points
+            elif res.status == "unknown":
+                unknown.append(prop.id)
+        return unsafe, unknown, pts
+
+    # -- one shape -------------------------------------------------------------------
+    def space_of(self, shape: _Shape) -> ParamSpace:
+        base = {k: self.base[o] for k, o in shape.origin.items() if o is not None}
+        new = [k for k, o in shape.origin.items() if o is None]
+        return build_space(shape.program, self.spec, base, new=new, fixed=shape.fixed)
+
+    def cegis(self, shape: _Shape) -> _Outcome:
+        """Parametric CEGIS on one shape: minimal change first, then (with visited states)
+        the same problem with the behaviour term, which falls back to the first on a timeout."""
+        space = self.space_of(shape)
+        binding = bind_spec(self.spec, shape.program)
+        pc = PointConstraints(shape.program, self.spec, binding, space.symbolic)
+        out = self._loop(shape, space, pc, (), 0)
+        if out.status != "safe" or self.visited is None or not len(self.visited) or self.left() <= 1.0:
+            return out
+        beh = behaviour_terms(shape.program, space.symbolic, self.visited, self.opts.behaviour_weight)
+        if not beh:
+            return out
+        with_beh = self._loop(shape, space, pc, beh, out.iterations, out.iterations + self.opts.behaviour_iters)
+        return with_beh if with_beh.status == "safe" else out
+
+    def _loop(
+        self, shape: _Shape, space: ParamSpace, pc: PointConstraints, beh: Sequence[Any], its: int,
+        max_its: int | None = None,
+    ) -> _Outcome:
+        timeout_cap = self.opts.behaviour_timeout_s if beh else self.opts.solver_timeout_s
+        limit = self.opts.max_iters if max_its is None else min(max_its, self.opts.max_iters)
+        while its < limit:
+            if self.left() <= 0:
+                return _Outcome("budget", shape, iterations=its, detail="time budget exhausted", space=space, pc=pc)
+            its += 1
+            self.iterations += 1
+            opt = optimise(space, pc, self.points, beh, min(timeout_cap, self.solver_timeout()))
+            if opt.status == "unsat":
+                core = conflict_core(space, pc, self.points, self.solver_timeout()) or []
+                detail = (
+                    f"no values of the {len(space.symbolic)} movable parameters satisfy "
+                    f"{len(core) or len(self.points)} counterexample(s) together"
+                )
+                return _Outcome("unsat", shape, iterations=its, core=core, detail=detail, space=space, pc=pc)
+            if opt.status != "sat":
+                return _Outcome("unknown", shape, iterations=its, detail=opt.reason, space=space, pc=pc)
+            values = prettify(space, pc, self.points, opt.values)
+            cand = shape.program.with_values(values)
+            unsafe, unknown, pts = self.check_all(cand)
+            added = self.add_points(pts)
+            self.emit("iteration", shape=shape.shape, iteration=its, points=len(self.points),
+                      unsafe=unsafe, unknown=unknown, cost=opt.cost, behaviour=bool(beh))
+            if not unsafe and not unknown:
+                return _Outcome("safe", shape, cand, values, opt.cost, its, space=space, pc=pc)
+            if not unsafe:
+                return _Outcome("unknown", shape, iterations=its,
+                                detail=f"could not prove {', '.join(unknown)} within the solver time limit",
+                                space=space, pc=pc)
+            if not added:
+                return _Outcome("unknown", shape, iterations=its, detail="no new counterexample (stuck)", space=space, pc=pc)
+        return _Outcome("budget", shape, iterations=its, detail=f"no SAFE candidate within {self.opts.max_iters} iterations",
+                        space=space, pc=pc)
+
+    # -- return tuning ---------------------------------------------------------------
+    def score(self, program: Program) -> float:
+        return mean_return(program, self.env, self.opts.env_id or "", self.opts.tune_episodes, self.opts.tune_seed)
+
+    def tune(self, out: _Outcome) -> tuple[_Outcome, float]:
+        """Move thresholds an edit introduced, within the proved-safe region, for return."""
+        if out.space is None or out.pc is None or out.program is None:
+            return out, float("-inf")
+        space, pc = out.space, out.pc
+        values = dict(out.values)
+        best_score = self.score(out.program)
+        tunable = [k for k in space.symbolic if k in space.new and space.params[k].kind == "threshold"]
+        thr_obs = threshold_obs(space.program)
+        for k in tunable:
+            name = thr_obs.get(k)
+            if name is None or name not in self.spec.domains:
+                continue
+            lo, hi = self.spec.domains[name]
+            if not (np.isfinite(lo) and np.isfinite(hi)):
+                continue
+            cur = values[k]
+            grid = list(np.linspace(lo, hi, 9))
+            for _round in range(self.opts.tune_rounds):
+                trials = []
+                for g in grid:
+                    g = float(f"{g:.2g}") if abs(g) > 1e-12 else 0.0
+                    trial = dict(values)
+                    trial[k] = g
+                    if g == values[k] or not holds_all(pc, self.points, trial):
+                        continue
+                    if self.left() < 1.0:
+                        break
+                    trials.append((self.score(space.program.with_values(trial)), g))
+                if trials:
+                    sc, g = max(trials)
+                    if sc > best_score:
+                        best_score, values[k] = sc, g
+                step = (grid[1] - grid[0]) if len(grid) > 1 else 0.0
+                grid = list(np.linspace(values[k] - step, values[k] + step, 9))
+            self.emit("tune", shape=out.shape.shape, param=k, old=cur, new=values[k], score=best_score)
+        if values == out.values:
+            return out, best_score
+        for _ in range(3):  # re-check the tuned candidate; a failure adds points and falls back
+            cand = space.program.with_values(values)
+            unsafe, unknown, pts = self.check_all(cand)
+            if not unsafe and not unknown:
+                return _Outcome("safe", out.shape, cand, values, out.cost, out.iterations, space=space, pc=pc), best_score
+            self.add_points(pts)
+            if not holds_all(pc, self.points, values):
+                break
+        return out, self.score(out.program)
+
+    # -- the whole repair ------------------------------------------------------------
+    def run(self) -> tuple[_Outcome | None, list[_Outcome], float | None]:
+        ident = {p.id: p.id for p in self.p0.parameters()}
+        first = _Shape(self.p0, dict(ident), "parameters")
+        out = self.cegis(first)
+        self.attempts.append(Attempt(first.shape, out.status, out.iterations, out.detail))
+        by_return = self.env is not None and self.opts.select in ("auto", "return")
+        if out.status == "safe" and not by_return:
+            return out, [out], None
+        failures = [] if out.status == "safe" else [out]
+        param_ok = out if out.status == "safe" else None
+        if not self.opts.structural or self.left() <= 0:
+            return param_ok, failures, None
+        violated = sorted({p.property_id for p in self.points})
+        edits = [self._shape_of(c) for c in candidate_edits(self.p0, self.spec, self.points, violated)]
+        edits += self._split_all(violated)
+        # pure edits first (the original parameters stay as they are), then, if no
+        # parameter change alone worked, each edit together with parameter changes
+        shapes = [self._pure(e) for e in edits]
+        if param_ok is None:
+            shapes += [_Shape(e.program, e.origin, e.shape + " + parameters", e.kind, e.size + 1, e.leaf_line, e.fixed)
+                       for e in edits]
+        shapes.sort(key=lambda e: e.size)
+        successes: list[_Outcome] = []
+        for shape in shapes:
+            if successes and shape.size > min(s.shape.size for s in successes):
+                break
+            if param_ok is not None and shape.size > 2:
+                break  # with a parametric repair in hand, only the smallest edits are explored
+            if self.left() <= 0:
+                break
+            self.emit("shape", shape=shape.shape, size=shape.size)
+            res = self.cegis(shape)
+            self.attempts.append(Attempt(shape.shape, res.status, res.iterations, res.detail))
+            if res.status == "safe":
+                successes.append(res)
+            else:
+                failures.append(res)
+        if not successes:
+            if param_ok is not None and by_return:
+                return param_ok, failures, self.score(param_ok.program) if param_ok.program else None
+            return param_ok, failures, None
+        successes.sort(key=lambda o: o.cost)
+        if not by_return:
+            return successes[0], failures, None
+        scored = []
+        if param_ok is not None and param_ok.program is not None:
+            scored.append((self.score(param_ok.program), param_ok))
+        for s in successes[:2]:
+            if self.left() < 1.0 or not self.opts.tune:
+                scored.append((self.score(s.program), s) if s.program is not None else (float("-inf"), s))
+                continue
+            tuned, sc = self.tune(s)
+            scored.append((sc, tuned))
+        for sc, o in scored:
+            self.emit("score", shape=o.shape.shape, score=sc)
+        best = max(scored, key=lambda t: t[0])  # first (smallest) wins ties
+        return best[1], failures, best[0]
+
+    def _shape_of(self, c: Candidate) -> _Shape:
+        fixed: tuple[int, ...] = ()
+        if c.kind == "guard":
+            params = c.program.parameters()
+            fixed = tuple(k for k, o in c.origin.items() if o is None and params[k].kind == "threshold")
+        return _Shape(c.program, c.origin, c.shape, c.kind, c.size, c.leaf_line, fixed)
+
+    @staticmethod
+    def _pure(e: _Shape) -> _Shape:
+        old = tuple(k for k, o in e.origin.items() if o is not None)
+        return _Shape(e.program, e.origin, e.shape, e.kind, e.size, e.leaf_line, tuple(sorted(set(e.fixed) | set(old))))
+
+    def _split_all(self, violated: Sequence[str]) -> list[_Shape]:
+        """Split every violating leaf on the same observation (several leaves at once)."""
+        out: list[_Shape] = []
+        cands = list(candidate_edits(self.p0, self.spec, self.points, violated))
+        leaves = sorted({c.leaf_line for c in cands})
+        if len(leaves) < 2:
+            return out
+        for name in self.p0.obs_names:
+            prog, origin = self.p0, {p.id: p.id for p in self.p0.parameters()}
+            ok = True
+            for ln in sorted(leaves, reverse=True):  # bottom-up keeps earlier line numbers valid
+                step = [c for c in candidate_edits(prog, self.spec, self.points, violated)
+                        if c.kind == "split-leaf" and c.shape == f"split line {ln} on {name}"]
+                if not step:
+                    ok = False
+                    break
+                c = step[0]
+                origin = {k: (origin.get(o) if o is not None else None) for k, o in c.origin.items()}
+                prog = c.program
+            if ok:
+                out.append(_Shape(prog, origin, f"split lines {', '.join(map(str, leaves))} on {name}",
+                                  "split-leaf", 2 * len(leaves), leaves[0]))
+        return out
+
+
+def _assign_lines(program: Program) -> list[int]:
+    return [n.span.line for n in walk(program.body) if isinstance(n, Assign)]
+
+
+def repair_policy(
+    program: Program, spec: Spec, options: RepairOptions | None = None, *, policy_path: str = "<policy>",
+    source_text: str | None = None,
+) -> RepairResult:
+    """Repair ``program`` until every property of ``spec`` is proved, with the smallest change.
+
+    ``source_text`` is the policy file's text (for the old lines in the diff; defaults to the
+    canonical text, whose lines match ``program``'s positions only if it was parsed from it).
+
+    Example:
+        >>> from saferl.policy import parse_policy
+        >>> from saferl.spec import parse_spec
+        >>> p = parse_policy("policy p\\nobs x: float32\\nact a: discrete {l = 0, r = 1}\\n"
+        ...                  "if x <= 0.5 { a = l } else { a = r }\\n")
+        >>> s = parse_spec("observations: {x: [-1, 1]}\\nproperties:\\n"
+        ...                "  - {id: right, kind: invariant, when: x > 0.2, require: a == r}\\n")
+        >>> r = repair_policy(p, s)
+        >>> r.status, [(c.old, c.new) for c in r.changes]
+        ('repaired', [(0.5, 0.2)])
+    """
+    opts = options or RepairOptions()
+    if opts.select not in ("auto", "change", "return"):
+        raise InputError(f"select must be auto, change or return, got {opts.select!r}")
+    if opts.max_iters < 1:
+        raise InputError(f"max_iters must be at least 1, got {opts.max_iters}")
+    if not opts.timeout_s > 0:
+        raise InputError(f"timeout must be positive, got {opts.timeout_s}")
+    start = time.perf_counter()
+    vopts = VerifyOptions(timeout_s=opts.solver_timeout_s)
+    original = verify_policy(program, spec, vopts, policy_path=policy_path)
+    text0 = format_policy(program)
+    r = _Repairer(program, spec, opts, start, source_text if source_text is not None else text0)
+    returns: dict[str, float] = {}
+    if opts.env_id is not None:
+        r.env = make_env(opts.env_id)
+        rows, eps, rets = rollout_states(r.p0, r.env, opts.env_id, opts.env_episodes, opts.env_seed)
+        returns["before"] = float(np.mean(rets))
+        keep = [i for i, e in enumerate(eps) if e < opts.visit_episodes]
+        r.visited = visited_states(r.p0, rows[keep], opts.max_behaviour_states, [eps[i] for i in keep])
+    elif opts.states is not None:
+        r.visited = visited_states(r.p0, opts.states, opts.max_behaviour_states, opts.state_episodes)
+    r.emit("verify", verdict=original.verdict.value,
+           unsafe=[x.property_id for x in original.results if x.verdict is Verdict.UNSAFE])
+    if original.verdict is Verdict.SAFE:
+        if r.env is not None:
+            returns["after"] = returns["before"]
+        return RepairResult("already-safe", program.name, text0, original, returns=returns,
+                            time_s=time.perf_counter() - start, original_verdict=original.verdict,
+                            behaviour_states=len(r.visited) if r.visited else 0,
+                            behaviour_changed=0.0 if r.visited else None, reason="every property is already proved")
+    # the verifier's counterexamples, with their extreme points, seed the loop
+    _, unknown0, pts = r.check_all(r.p0)
+    r.add_points(pts)
+    best, failures, tuned_score = r.run()
+    elapsed = time.perf_counter() - start
+    behaviour_n = len(r.visited) if r.visited else 0
+    if best is None or best.program is None:
+        return _unrepairable(r, original, failures, returns, elapsed, unknown0)
+    final_prog = canonical(best.program)
+    final = verify_policy(final_prog, spec, vopts, policy_path="<repaired>")
+    if final.verdict is not Verdict.SAFE:
+        fail = _Outcome("unknown", best.shape, detail=f"re-verification of the repaired policy gave {final.verdict.value}")
+        return _unrepairable(r, original, [*failures, fail], returns, time.perf_counter() - start, unknown0)
+    if r.env is not None:
+        _, _, rets = rollout_states(final_prog, r.env, opts.env_id or "", opts.env_episodes, opts.env_seed)
+        returns["after"] = float(np.mean(rets))
+    changes, edits = _diff(r, best, final_prog)
+    used = _forcing_points(r, best)
+    return RepairResult(
+        "repaired", program.name, format_policy(final_prog), final, tuple(changes), tuple(edits),
+        tuple(p.witness(r.p0) for p in used), tuple(r.attempts), r.iterations, time.perf_counter() - start,
+        reason=f"repaired by {best.shape.shape}", returns=returns, behaviour_states=behaviour_n,
+        behaviour_changed=changed_fraction(final_prog, r.visited) if r.visited else None,
+        original_verdict=original.verdict,
+    )
+
+
+def _forcing_points(r: _Repairer, best: _Outcome) -> list[Point]:
+    """The counterexamples that forced the change: the original's, then later ones (at most 12)."""
+    return r.points[:12]
+
+
+def _diff(r: _Repairer, best: _Outcome, final: Program) -> tuple[list[ParamChange], list[Edit]]:
+    user_params = r.user.parameters()
+    final_params = final.parameters()
+    lines_new = format_policy(final).splitlines()
+    changes: list[ParamChange] = []
+    for k, o in best.shape.origin.items():
+        if o is None:
+            continue
+        old = user_params[o]
+        new = final_params[k]
+        if old.value != new.value:
+            changes.append(ParamChange(
+                old.kind, old.value, new.value, old.span.line, new.span.line, old.action,
+                _line_text(r, old.span.line), lines_new[new.span.line - 1].strip() if new.span.line else "",
+            ))
+    edits: list[Edit] = []
+    if best.shape.kind != "parametric":
+        # map canonical-original leaf lines to the user's file through assignment order
+        canon_lines = _assign_lines(r.p0)
+        user_lines_a = _assign_lines(r.user)
+        lo_hi = [p.span.line for p in final_params if best.shape.origin.get(p.id) is None]
+        new_lines = (min(lo_hi), max(lo_hi)) if lo_hi else (0, 0)
+        end = _block_end(lines_new, new_lines[0] - 1) if lo_hi else 0
+        leaves = [int(x) for x in _leaf_lines_of(best.shape)]
+        for ln in leaves:
+            user_ln = user_lines_a[canon_lines.index(ln)] if ln in canon_lines else ln
+            edits.append(Edit(
+                best.shape.kind, user_ln, (new_lines[0], end or new_lines[1]), _line_text(r, user_ln),
+                "\n".join(lines_new[new_lines[0] - 1: (end or new_lines[1])]),
+            ))
+    return changes, edits
+
+
+def _leaf_lines_of(shape: _Shape) -> list[int]:
+    if shape.shape.startswith("split lines "):
+        part = shape.shape[len("split lines "):].split(" on ")[0]
+        return [int(x) for x in part.split(", ")]
+    return [shape.leaf_line]
+
+
+def _block_end(lines: list[str], first: int) -> int:
+    """The 1-based line closing the ``if`` that starts at 0-based index ``first``."""
+    depth = 0
+    for i in range(first, len(lines)):
+        depth += lines[i].count("{") - lines[i].count("}")
+        if depth <= 0 and i > first:
+            return i + 1
+    return first + 1
+
+
+def _line_text(r: _Repairer, line: int) -> str:
+    lines = r.source_text.splitlines()
+    return lines[line - 1].strip() if 0 < line <= len(lines) else ""
+
+
+def _unrepairable(
+    r: _Repairer, original: Any, failures: list[_Outcome], returns: dict[str, float], elapsed: float,
+    unknown0: list[str],
+) -> RepairResult:
+    from saferl.repair.conflict import spec_conflict
+
+    witnesses: list[Witness] = []
+    reasons: list[str] = []
+    conflict = spec_conflict(r.p0, r.spec, max(1.0, r.solver_timeout()))
+    if conflict is not None:
+        w, props = conflict
+        witnesses.append(w)
+        reasons.append(
+            f"the spec itself conflicts: at {w.describe().split(' at ', 1)[1]} no action satisfies "
+            f"{' and '.join(props)} together, so no policy of any shape can be repaired"
+        )
+    core: list[Point] = []
+    for f in failures:
+        if f.status == "unsat" and f.core:
+            core = f.core
+            break
+    if core:
+        props = sorted({p.property_id for p in core})
+        reasons.append(
+            f"no parameter values of the policy's shape satisfy {len(core)} counterexample(s) of "
+            f"{', '.join(props)} together"
+        )
+        witnesses += [p.witness(r.p0) for p in core[:12]]
+    tried = list(r.attempts)
+    if not reasons:
+        last = failures[-1] if failures else None
+        reasons.append(last.detail if last is not None and last.detail else "no repair found within the budget")
+    if len(tried) > 1:
+        reasons.append(f"{len(tried) - 1} structural edit(s) tried, none verified")
+    if unknown0:
+        reasons.append(f"could not decide {', '.join(unknown0)} on the original policy within the time limit")
+    if not witnesses:
+        witnesses = [p.witness(r.p0) for p in r.points[:12]]
+    return RepairResult(
+        "unrepairable", r.user.name, format_policy(r.user), original, (), (), tuple(witnesses), tuple(r.attempts),
+        r.iterations, elapsed, reason="; ".join(reasons), returns=returns,
+        behaviour_states=len(r.visited) if r.visited else 0, original_verdict=original.verdict,
+    )
