@@ -178,6 +178,24 @@ class Track:
             y = cy - sign * r * math.cos(h)
         return x - offset * math.sin(h), y + offset * math.cos(h), h
 
+    def poses(self, s: np.ndarray, offset: np.ndarray | float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Vectorised :meth:`pose_at`: arrays ``x, y, heading`` for arrays of ``s``."""
+        s = np.mod(np.asarray(s, dtype=np.float64), self.length)
+        i = np.clip(np.searchsorted(self.start_s, s, side="right") - 1, 0, self.n_segments - 1)
+        u = s - self.start_s[i]
+        h0 = self.start_heading[i]
+        kind = self.kind[i]
+        sign = np.where(kind == LEFT, 1.0, -1.0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            h_turn = h0 + sign * u / self.radius[i]
+        straight = kind == STRAIGHT
+        h = np.where(straight, h0, h_turn)
+        r = self.radius[i]
+        x = np.where(straight, self.start_x[i] + u * np.cos(h0), self.center_x[i] + sign * r * np.sin(h))
+        y = np.where(straight, self.start_y[i] + u * np.sin(h0), self.center_y[i] - sign * r * np.cos(h))
+        offset = np.asarray(offset, dtype=np.float64)
+        return x - offset * np.sin(h), y + offset * np.cos(h), h
+
     def to_record(self) -> dict[str, object]:
         """A plain record: name, category, length (m), width (m), segments."""
         return {
