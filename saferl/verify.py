@@ -22,7 +22,7 @@ from __future__ import annotations
 import itertools
 import random
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 
 from pysmt.fnode import FNode
@@ -180,14 +180,11 @@ def _check_property(prop: Property, spec: Spec, binding: Binding, options: Verif
     encoder = ProgramEncoder(program)
     formula, frame = encode_property(prop, spec, binding, encoder)
     symbols = frame.free_symbols()
-    common = {
-        "property_id": prop.id,
-        "kind": prop.kind,
-        "spec_line": prop.line,
-        "description": prop.description,
-        "solver": options.solver,
-        "cross_checked": options.cross_check,
-    }
+    base = PropertyResult(
+        property_id=prop.id, kind=prop.kind, verdict=Verdict.UNKNOWN, spec_line=prop.line,
+        description=prop.description, solver=options.solver, cross_checked=options.cross_check,
+        policy_line=_policy_line(prop, program, None),
+    )
     outcome = solve(formula, symbols, options.solver, timeout)
     elapsed = outcome.time_s
     if options.cross_check:
@@ -202,29 +199,22 @@ def _check_property(prop: Property, spec: Spec, binding: Binding, options: Verif
         if outcome.status == "unknown" and other.status != "unknown":
             outcome = other
         elif outcome.status == "unsat" and other.status == "unknown":
-            return PropertyResult(
-                **common, verdict=Verdict.UNKNOWN, solver_time_s=elapsed,
+            return replace(
+                base, solver_time_s=elapsed,
                 message=f"{options.solver} proved it but {other_name} could not confirm ({other.reason})",
-                policy_line=_policy_line(prop, program, None),
             )
     if outcome.status == "unsat":
-        return PropertyResult(
-            **common, verdict=Verdict.SAFE, solver_time_s=elapsed, message="proved",
-            policy_line=_policy_line(prop, program, None),
-        )
+        return replace(base, verdict=Verdict.SAFE, solver_time_s=elapsed, message="proved")
     if outcome.status == "unknown":
-        return PropertyResult(
-            **common, verdict=Verdict.UNKNOWN, solver_time_s=elapsed, message=outcome.reason,
-            policy_line=_policy_line(prop, program, None),
-        )
+        return replace(base, solver_time_s=elapsed, message=outcome.reason)
     values = decode(frame, outcome.model, program)
     candidates = [values, *_nearby(values, program, seed=len(prop.id))]
     for cand in candidates:
         violated, steps, lines = replay(prop, binding, frame, cand, spec)
         if violated:
             cex = Counterexample(prop.id, tuple(steps), replayed=True, detail=_detail(prop, steps))
-            return PropertyResult(
-                **common, verdict=Verdict.UNSAFE, solver_time_s=elapsed, counterexample=cex,
+            return replace(
+                base, verdict=Verdict.UNSAFE, solver_time_s=elapsed, counterexample=cex,
                 message="violated (counterexample replayed)", policy_line=_policy_line(prop, program, lines),
             )
     raise InternalError(

@@ -62,9 +62,8 @@ def eval(  # noqa: A001 - the command's name
             raise InputError("--laps must be positive")
         kwargs["laps"] = laps
     pol = load_any_policy(policy)
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
     from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     console = Console(file=s.err, stderr=True)
     with Progress(

@@ -11,7 +11,15 @@ from typing import TextIO
 
 import typer
 
-from saferl.cli._common import EXIT_OK, EXIT_UNKNOWN, EXIT_UNSAFE, new_app, run_app, streams, write_output
+from saferl.cli._common import (
+    EXIT_OK,
+    EXIT_UNKNOWN,
+    EXIT_UNSAFE,
+    new_app,
+    run_app,
+    streams,
+    write_output,
+)
 
 app = new_app("Prove a policy against a YAML spec. Exit 0 SAFE, 1 UNSAFE, 2 bad input/tool error, 3 UNKNOWN.")
 

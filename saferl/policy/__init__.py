@@ -20,7 +20,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from saferl.errors import InputError, Location, PolicyParseError
+from saferl.errors import Location, PolicyParseError
 from saferl.policy.ast import Program
 from saferl.policy.evaluate import ProgramPolicy, compile_program, interpret
 from saferl.policy.lexer import tokenize

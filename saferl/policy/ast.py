@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Union
 
 __all__ = [
     "Span", "Num", "Obs", "Label", "Neg", "BinOp", "Call", "Pid", "Expr",
@@ -110,7 +109,7 @@ class Pid:
     span: Span = _span()
 
 
-Expr = Union[Num, Obs, Label, Neg, BinOp, Call, Pid]
+Expr = Num | Obs | Label | Neg | BinOp | Call | Pid
 
 
 # -- conditions ----------------------------------------------------------------------
@@ -146,7 +145,7 @@ class BoolConst:
     span: Span = _span()
 
 
-Cond = Union[Compare, BoolOp, Not, BoolConst]
+Cond = Compare | BoolOp | Not | BoolConst
 
 
 # -- statements and declarations -----------------------------------------------------
@@ -169,7 +168,7 @@ class If:
     span: Span = _span()
 
 
-Stmt = Union[Assign, If]
+Stmt = Assign | If
 
 
 @dataclass(frozen=True)

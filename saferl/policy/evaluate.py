@@ -26,7 +26,6 @@ from saferl.policy.ast import (
     Compare,
     Cond,
     Expr,
-    If,
     Label,
     Neg,
     Not,
@@ -36,7 +35,6 @@ from saferl.policy.ast import (
     Program,
     Stmt,
 )
-
 from saferl.smt.floats import to_f32
 
 __all__ = ["interpret", "Trace", "compile_program", "ProgramPolicy", "cast_observations"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from saferl.errors import Location, PolicyParseError
+from saferl.errors import InputError, Location, PolicyParseError
 
 __all__ = ["Token", "tokenize", "KEYWORDS_POL"]
 
@@ -36,7 +36,7 @@ def tokenize(
     *,
     line_offset: int = 0,
     col_offset: int = 0,
-    error: type[PolicyParseError] = PolicyParseError,
+    error: type[InputError] = PolicyParseError,
     dotted_names: bool = False,
 ) -> list[Token]:
     """Split ``text`` into tokens, ending with an EOF token.

@@ -261,6 +261,7 @@ class _Parser:
         self.i += 1
         self.expect("=", hint=f"write '{t.text} = …'")
         decl = self.acts[t.text]
+        value: Expr
         if decl.kind == "discrete":
             value = self.discrete_value(decl)
         else:

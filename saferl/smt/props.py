@@ -14,10 +14,30 @@ from dataclasses import dataclass, field
 from pysmt.fnode import FNode
 from pysmt.shortcuts import FALSE, GE, LE, TRUE, And, Minus, Not, Or, Plus, Times
 
-from saferl.smt.encode import ProgramEncoder, compare, real, snap_compare, term_abs, term_max, term_min
+from saferl.smt.encode import (
+    ProgramEncoder,
+    compare,
+    real,
+    snap_compare,
+    term_abs,
+    term_max,
+    term_min,
+)
 from saferl.smt.floats import f32_down, f32_up
 from saferl.spec.bind import Binding, property_condition
-from saferl.spec.expr import SBin, SBool, SCall, SCmp, SConst, SExpr, SNeg, SNot, SNum, SVar, variables
+from saferl.spec.expr import (
+    SBin,
+    SBool,
+    SCall,
+    SCmp,
+    SConst,
+    SExpr,
+    SNeg,
+    SNot,
+    SNum,
+    SVar,
+    variables,
+)
 from saferl.spec.load import Property, Spec
 
 __all__ = ["Frame", "encode_property", "step_label"]

@@ -17,7 +17,6 @@ against a policy happens in :mod:`saferl.spec.bind`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Union
 
 from saferl.errors import Location, SpecError
 from saferl.policy.lexer import Token, tokenize
@@ -88,7 +87,7 @@ class SConst:
     value: bool
 
 
-SExpr = Union[SNum, SVar, SNeg, SBin, SCall, SCmp, SBool, SNot, SConst]
+SExpr = SNum | SVar | SNeg | SBin | SCall | SCmp | SBool | SNot | SConst
 
 
 def variables(e: SExpr) -> list[SVar]:

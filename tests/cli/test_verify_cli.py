@@ -154,7 +154,7 @@ def test_bad_arguments_exit_2(argv: list[str]) -> None:
 
 
 def test_subprocess_entry_point_imports_no_torch() -> None:
-    code = (
+    code = (  # noqa: UP031
         "import sys, runpy; sys.argv = ['saferl', 'verify', %r, '--spec', %r, '-f', 'json'];"
         "import saferl.cli as c; rc = c.run(sys.argv[1:]);"
         "heavy = [m for m in ('torch', 'sklearn', 'gymnasium') if m in sys.modules];"

@@ -19,7 +19,21 @@ from saferl.policy import (
     parse_policy,
     policy_digest,
 )
-from saferl.policy.ast import Assign, BinOp, Call, If, Label, Num, Obs, Pid, Program, Compare, ObsDecl, ActDecl, BoolOp, Not
+from saferl.policy.ast import (
+    ActDecl,
+    Assign,
+    BinOp,
+    BoolOp,
+    Call,
+    Compare,
+    If,
+    Label,
+    Not,
+    Num,
+    Obs,
+    ObsDecl,
+    Program,
+)
 from saferl.policy.evaluate import cast_observations
 
 ROOT = Path(__file__).resolve().parents[2]
