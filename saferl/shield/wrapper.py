@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import collections
 import math
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any, Protocol
@@ -454,6 +455,15 @@ class Shield(gym.Wrapper, gym.utils.RecordConstructorArgs):  # type: ignore[type
         return np.array(executed, dtype=self._adtype).reshape(self._ashape)
 
     # -- the generated fast path --------------------------------------------------------
+    def _implied_by_space(self, pid: str) -> bool:
+        """Is ``pid`` an unconditional ``allowed`` bounds property every action of the space meets?"""
+        prop = next(p for p in self.safety_spec.properties if p.id == pid)
+        if prop.kind != "bounds" or not prop.allowed or prop.when is not None or not self._discrete:
+            return False
+        labels = dict(self.fallback.actions[0].labels)
+        allowed = {labels[a] for a in prop.allowed}
+        return all(v in allowed for v in range(self._start, self._start + self._n))
+
     def _make_fast_step(self) -> Callable[[Any], Any] | None:
         """Straight-line ``step`` for the common case: Discrete, stateless, no history.
 
@@ -477,19 +487,29 @@ class Shield(gym.Wrapper, gym.utils.RecordConstructorArgs):  # type: ignore[type
             "    if cls is int or cls is _i64:",
             "        a0 = action if cls is int else int(action)",
             f"        if {start} <= a0 < {end}:",
-            f"            {unpack}, = o = shield._o",
+            f"            {unpack}, = shield._o",
         ]
+        first = True
         for k, m in enumerate(self.checks.monitored):
+            if self._implied_by_space(m.id):
+                continue  # every action in the space satisfies it; the range test above suffices
             test = f"not {m.require_src}" if m.when_src == "True" else f"{m.when_src} and not {m.require_src}"
-            lines.append(f"            {'if' if k == 0 else 'elif'} {test}:")
+            lines.append(f"            {'if' if first else 'elif'} {test}:")
             lines.append(f"                k = {k + 1}")
+            first = False
         lines += [
-            "            else:" if self.checks.monitored else "            if True:",
+            "            if True:" if first else "            else:",
             "                k = 0",
             "            if k:",
             f"                b0 = int(fallback({unpack}, ps)[0])",
-            f"                if not ({start} <= b0 < {end}) or check(o, (b0,), (), ()):",
+            f"                if not ({start} <= b0 < {end}):",
             "                    return general(action, False)",
+        ]
+        for m in self.checks.monitored:  # the fallback's action must pass every property too
+            when, require = (re.sub(r"\ba0\b", "b0", x) for x in (m.when_src, m.require_src))
+            test = f"not {require}" if when == "True" else f"{when} and not {require}"
+            lines += [f"                if {test}:", "                    return general(action, False)"]
+        lines += [
             "                tally[k] += 1",
             "                rec = substituted.get((a0, b0, k))",
             "                if rec is None:",

@@ -209,3 +209,40 @@ def test_import_saferl_does_not_import_gymnasium() -> None:
     code = "import sys, saferl, saferl.policy, saferl.spec; print('gymnasium' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+EDGE_POL = """\
+policy edge
+obs cart_position: float32
+obs cart_velocity: float32
+obs pole_angle: float32
+obs pole_angular_velocity: float32
+act push: discrete {left = 0, right = 1}
+
+if cart_velocity > 10 {
+  push = left
+} else {
+  if pole_angle <= 0 { push = left } else { push = right }
+}
+"""
+
+
+def test_outside_the_verified_domain_the_shield_searches(cartpole_spec: Any) -> None:
+    """The fallback is proved only for |cart_velocity| <= 5; beyond it, its action is
+    checked too, and a safe action is searched for when it fails."""
+    from saferl.policy import parse_policy
+
+    edge = parse_policy(EDGE_POL, "edge.pol")
+    script = [[0.0, 20.0, 0.1, 1.0], [0.0, 20.0, 0.1, 1.0], [0.0, 0.0, 0.0, 0.0]]
+    inner = ScriptedEnv(script, gym.spaces.Discrete(2))
+    env = Shield(inner, cartpole_spec, fallback=edge)
+    assert env.verified
+    env.reset()
+    assert env.action_masks().tolist() == [False, True]
+    _, _, _, _, info = env.step(0)  # falling right, proposes left; the fallback says left too
+    rec = info["saferl"]
+    assert (rec.proposed, rec.executed, rec.property_id, rec.source) == (0, 1, "follow-right", "search")
+    _, _, _, _, info = env.step(1)
+    assert not info["saferl"].intervened
+    assert info["saferl"].episode.by_source == {"search": 1}
+    assert inner.received == [1, 1]
