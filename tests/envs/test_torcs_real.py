@@ -284,20 +284,28 @@ def test_meta_restart_and_race_end_messages() -> None:
 def test_torcs_range_finders_match_the_parsed_geometry() -> None:
     """The robot's 19 rays, at real poses, agree with rays cast on the parsed centreline."""
     from saferl.envs.torcs.geometry import load_track
+    from saferl.envs.torcs.protocol import DEFAULT_ANGLES
     from saferl.envs.torcs.raycast import pose_from_sensors, track_ranges
+    from saferl.envs.torcs.surrogate import sensor_table
 
     track = load_track("g-track-2")
+    table = sensor_table(track)
+    angles = np.radians(DEFAULT_ANGLES)
     env = _make(track="g-track-2", laps=1, max_steps=3000)
     try:
         obs, info = env.reset()
         drive = prior_driver()
-        errors = []
+        errors, surrogate_errors = [], []
         for step in range(3000):
             if step % 100 == 0:
                 sensors = info["sensors"]
+                real = np.asarray(sensors["track"])
                 s, offset, heading = pose_from_sensors(track, sensors)
                 predicted = track_ranges(track, s, offset, heading)
-                errors.append(np.abs(predicted - np.asarray(sensors["track"])))
+                errors.append(np.abs(predicted - real))
+                # The surrogate's tabled sensors at the same pose.
+                tabled = table.lookup(s, offset, -float(sensors["angle"]) - angles)
+                surrogate_errors.append(np.abs(tabled - real))
             obs, _, terminated, truncated, info = env.step(drive(obs))
             if terminated or truncated:
                 break
@@ -307,6 +315,9 @@ def test_torcs_range_finders_match_the_parsed_geometry() -> None:
         # 9 digits); rays of up to 200 m then agree to a few centimetres.
         assert float(np.median(errors_m)) < 0.05
         assert float(np.percentile(errors_m, 99)) < 1.0
+        surrogate_m = np.array(surrogate_errors)
+        assert float(np.median(surrogate_m)) < 0.1
+        assert float(np.percentile(surrogate_m, 90)) < 1.5
     finally:
         env.close()
 
