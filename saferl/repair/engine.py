@@ -79,7 +79,7 @@ class RepairOptions:
     visit_episodes: int = 20
     tune: bool = True
     tune_episodes: int = 20
-    tune_rounds: int = 4
+    tune_rounds: int = 3
     tune_seed: int = 10_000
     max_behaviour_states: int = 48
     behaviour_timeout_s: float = 2.0
@@ -137,6 +137,10 @@ class _Repairer:
         if self.opts.progress is not None:
             self.opts.progress(event, info)
 
+    @property
+    def by_return(self) -> bool:
+        return self.env is not None and self.opts.select in ("auto", "return")
+
     def left(self) -> float:
         return self.deadline - time.perf_counter()
 
@@ -182,6 +186,8 @@ class _Repairer:
         out = self._loop(shape, space, pc, (), 0)
         if out.status != "safe" or self.visited is None or not len(self.visited) or self.left() <= 1.0:
             return out
+        if shape.kind != "parametric" and self.by_return:
+            return out  # the thresholds of the edit are tuned for return instead
         beh = behaviour_terms(shape.program, space.symbolic, self.visited, self.opts.behaviour_weight)
         if not beh:
             return out
@@ -284,7 +290,7 @@ class _Repairer:
         first = _Shape(self.p0, dict(ident), "parameters")
         out = self.cegis(first)
         self.attempts.append(Attempt(first.shape, out.status, out.iterations, out.detail))
-        by_return = self.env is not None and self.opts.select in ("auto", "return")
+        by_return = self.by_return
         if out.status == "safe" and not by_return:
             return out, [out], None
         failures = [] if out.status == "safe" else [out]
@@ -473,7 +479,7 @@ def _diff(r: _Repairer, best: _Outcome, final: Program) -> tuple[list[ParamChang
         if old.value != new.value:
             changes.append(ParamChange(
                 old.kind, old.value, new.value, old.span.line, new.span.line, old.action,
-                _line_text(r, old.span.line), lines_new[new.span.line - 1].strip() if new.span.line else "",
+                _line_text(r, old.span.line), lines_new[new.span.line - 1].rstrip() if new.span.line else "",
             ))
     edits: list[Edit] = []
     if best.shape.kind != "parametric":
@@ -512,7 +518,7 @@ def _block_end(lines: list[str], first: int) -> int:
 
 def _line_text(r: _Repairer, line: int) -> str:
     lines = r.source_text.splitlines()
-    return lines[line - 1].strip() if 0 < line <= len(lines) else ""
+    return lines[line - 1].rstrip() if 0 < line <= len(lines) else ""
 
 
 def _unrepairable(

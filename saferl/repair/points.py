@@ -83,8 +83,6 @@ def check_property(
     extremes: bool = True, deadline: float | None = None,
 ) -> PropertyCheck:
     """Is ``prop`` violated on ``program``?  If so, replayed counterexample points."""
-    from pysmt.shortcuts import get_env
-
     from saferl.smt.solve import solve
 
     encoder = ProgramEncoder(program)
@@ -105,32 +103,80 @@ def check_property(
                 seen.add(pt)
                 found.append(pt)
 
-    add(decode(frame, outcome.model, program))
+    first = decode(frame, outcome.model, program)
+    add(first)
+    if not found:  # float32 rounding corner: try the float32 neighbours, as the verifier does
+        for cand in _neighbours(first, program):
+            add(cand)
+            if found:
+                break
     if extremes:
-        import z3
-
-        conv = get_env().factory.Solver(name="z3").converter
-        zf = conv.convert(formula)
-        for sym in symbols:
+        slack = _require_slack(formula)
+        goals = [("min", slack)] if slack is not None else [(sense, sym) for sym in symbols for sense in ("min", "max")]
+        for sense, term in goals:
             if deadline is not None and time.perf_counter() > deadline:
                 break
-            zs = conv.convert(sym)
-            for sense in ("min", "max"):
-                opt = _z3_optimize(min(timeout_s, 2.0))
-                opt.add(zf)
-                h = opt.minimize(zs) if sense == "min" else opt.maximize(zs)
-                del h
-                if opt.check() != z3.sat:
-                    continue
-                m = opt.model()
-                model: dict[FNode, Fraction] = {}
-                for s in symbols:
-                    v = m.eval(conv.convert(s), model_completion=True)
-                    model[s] = _z3_fraction(v)
+            model = _optimum(formula, term, sense, symbols, min(timeout_s, 2.0))
+            if model is not None:
                 add(decode(frame, model, program))
     if not found:  # the solver's model did not replay: let the verifier decide later
         return PropertyCheck(prop.id, "unknown", reason="counterexample did not replay")
     return PropertyCheck(prop.id, "unsafe", tuple(found))
+
+
+def _require_slack(formula: FNode) -> FNode | None:
+    """``b - a`` when the property's requirement is ``a <= b`` (or ``<``, ``>=``, ``>``): the
+    most negative slack is the worst violation, whose point constrains a repair the most."""
+    from pysmt.shortcuts import Minus
+
+    if not formula.is_and():
+        return None
+    last = formula.args()[-1]
+    if not last.is_not():
+        return None
+    req = last.arg(0)
+    if req.is_le() or req.is_lt():
+        return Minus(req.arg(1), req.arg(0))
+    return None
+
+
+def _optimum(formula: FNode, term: FNode, sense: str, symbols: Sequence[FNode], timeout_s: float) -> dict[FNode, Fraction] | None:
+    """A model of ``formula`` minimising (or maximising) ``term``, or None."""
+    import z3
+    from pysmt.shortcuts import get_env
+
+    conv = get_env().factory.Solver(name="z3").converter
+    opt = _z3_optimize(timeout_s)
+    opt.add(conv.convert(formula))
+    zt = conv.convert(term)
+    if sense == "min":
+        opt.minimize(zt)
+    else:
+        opt.maximize(zt)
+    if opt.check() != z3.sat:
+        return None
+    m = opt.model()
+    return {s: _z3_fraction(m.eval(conv.convert(s), model_completion=True)) for s in symbols}
+
+
+def _neighbours(values: Concrete, program: Program) -> list[Concrete]:
+    """Float32 neighbours of a point (one coordinate moved by 1, 2 or 4 ulps)."""
+    import numpy as np
+
+    out: list[Concrete] = []
+    f32 = {d.name for d in program.observations if d.dtype == "float32"}
+    for lbl, obs in values.obs.items():
+        for name in obs:
+            if name not in f32:
+                continue
+            for k in (1, -1, 2, -2, 4, -4):
+                v = np.float32(obs[name])
+                for _ in range(abs(k)):
+                    v = np.nextafter(v, np.float32(np.inf if k > 0 else -np.inf), dtype=np.float32)
+                new = {lb: dict(d) for lb, d in values.obs.items()}
+                new[lbl][name] = float(v)
+                out.append(Concrete(new, values.initial_state))
+    return out[:400]
 
 
 def _z3_fraction(v) -> Fraction:  # type: ignore[no-untyped-def]
