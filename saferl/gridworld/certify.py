@@ -91,6 +91,18 @@ class CertifyResult:
         }
 
 
+class _LazyText:
+    """Text built only when a failure needs it (the run formats nothing on success)."""
+
+    __slots__ = ("make",)
+
+    def __init__(self, make: Any):
+        self.make = make
+
+    def __str__(self) -> str:
+        return str(self.make())
+
+
 def _seg_text(s: Segment) -> str:
     return f"[{format_point(s.a)} -- {format_point(s.b)}]"
 
@@ -141,7 +153,9 @@ def run_program(
     pointers: dict[tuple[int, int], int] = {}
     h = start_h
     b = 0
-    seen: set[Any] = set()
+    saved: tuple[Any, ...] | None = None
+    saved_step = 0
+    next_save = 0
     for step in range(max_moves):
         region = grid.he_region[h]
         cone = grid.cones[region]
@@ -149,17 +163,22 @@ def run_program(
             b += 1
         if not program.blocks:
             return False, path, StepFailure(step, p, 0, "-", "the program has no block")
-        state = (p, h, b, tuple(sorted(pointers.items())))
-        if state in seen:
-            return False, path, StepFailure(step, p, b, grid.describe_edge(h), "the run loops forever (this state was seen before)")
-        seen.add(state)
+        # Brent's cycle detection: compare with the state saved at the last power of two
+        if saved is not None and saved[0] == h and saved[1] == b and saved[2] == p \
+                and saved[3] == tuple(sorted(pointers.items())):
+            return False, path, StepFailure(step, p, b, grid.describe_edge(h),
+                                            f"the run loops forever (it is back where it was at move {saved_step + 1})")
+        if step == next_save:
+            saved = (h, b, p, tuple(sorted(pointers.items())))
+            saved_step = step
+            next_save = 2 * step + 1
         entry = tables[b].get(h)
-        rule_text = f"block {b + 1}, from {grid.describe_edge(h)}"
+        rule_text = _LazyText(lambda b=b, h=h: f"block {b + 1}, from {grid.describe_edge(h)}")
         if entry is None:
-            return False, path, StepFailure(step, p, b, rule_text, f"no rule for the edge {grid.describe_edge(h)} in block {b + 1}")
+            return False, path, StepFailure(step, p, b, str(rule_text), f"no rule for the edge {grid.describe_edge(h)} in block {b + 1}")
         ri, targets = entry
         if not targets:
-            return False, path, StepFailure(step, p, b, rule_text, "the rule has no target")
+            return False, path, StepFailure(step, p, b, str(rule_text), "the rule has no target")
         key = (b, h)
         i = pointers.get(key, 0)
         q = None
@@ -171,31 +190,33 @@ def run_program(
         target = targets[i]
         if q is None:
             q = _reachable_point(p, target, cone)
-        rule_text = f"block {b + 1}, from {grid.describe_edge(h)}, target {i + 1}: reach {_seg_text(target.goal)} prefer {target.prefer}"
+        rule_text = _LazyText(lambda b=b, h=h, i=i, target=target: (
+            f"block {b + 1}, from {grid.describe_edge(h)}, target {i + 1}: "
+            f"reach {_seg_text(target.goal)} on {_seg_text(target.edge)} prefer {target.prefer}"))
         if q is None:
-            return False, path, StepFailure(step, p, b, rule_text,
+            return False, path, StepFailure(step, p, b, str(rule_text),
                                             f"no point of the target is reachable from {format_point(p)} with moves {cone_letters(cone) or 'none'}")
         # the edge the move ends on, as a half-edge of the current region
         e = grid.half_edge(target.edge.a, target.edge.b)
         if e < 0:
-            return False, path, StepFailure(step, p, b, rule_text, f"{_seg_text(target.edge)} is not an edge of the grid")
+            return False, path, StepFailure(step, p, b, str(rule_text), f"{_seg_text(target.edge)} is not an edge of the grid")
         if grid.he_region[e] != region:
             o = grid.he_opp[e]
             if o < 0 or grid.he_region[o] != region:
-                return False, path, StepFailure(step, p, b, rule_text,
+                return False, path, StepFailure(step, p, b, str(rule_text),
                                                 f"the edge {_seg_text(target.edge)} is not a side of the current region")
             crossed = o
         else:
             crossed = e
         if not point_on_segment(q, grid.he_start[crossed], grid.he_end[crossed]):
-            return False, path, StepFailure(step, p, b, rule_text,
+            return False, path, StepFailure(step, p, b, str(rule_text),
                                             f"the chosen point {format_point(q)} is not on the edge {grid.describe_edge(crossed)}")
         if grid.he_opp[crossed] < 0:
-            return False, path, StepFailure(step, p, b, rule_text,
+            return False, path, StepFailure(step, p, b, str(rule_text),
                                             f"the move to {format_point(q)} goes through the outer boundary {grid.describe_edge(crossed)}")
         # q == p is allowed: an agent standing on a vertex of the crossed edge steps across it
         if not cone_allows(cone, p, q):
-            return False, path, StepFailure(step, p, b, rule_text,
+            return False, path, StepFailure(step, p, b, str(rule_text),
                                             f"the move to {format_point(q)} is outside the cone {cone_letters(cone) or 'none'}")
         # p lies on the closed convex region (invariant) and q on its edge: the segment is inside
         path.append(q)

@@ -119,8 +119,14 @@ def build_from_half_edges(
     start: Point,
     start_edge: int = -1,
     path: str = "<grid>",
+    validate: bool = True,
 ) -> GridWorld:
-    """Build (and validate) a grid from raw half-edge arrays, as smol-strats stores them."""
+    """Build (and, unless ``validate=False``, validate) a grid from raw half-edge arrays.
+
+    This is how smol-strats stores grids.  Links are always checked (a broken link would
+    make the structure unusable); ``validate=False`` skips the geometric checks, for a
+    grid only compared with another, validated one.
+    """
     n = len(starts)
     for name, arr in (("ends", ends), ("next", nexts), ("prev", prevs), ("opp", opps), ("actions", cones_per_edge)):
         if len(arr) != n:
@@ -162,7 +168,8 @@ def build_from_half_edges(
         he_region=region_of, regions=regions, cones=cones, target=region_of[target_edge],
         start=start, start_edge=start_edge,
     )
-    validate_grid(grid, path)
+    if validate:
+        validate_grid(grid, path)
     return grid
 
 

@@ -155,13 +155,19 @@ def grid_from_text(text: str, path: str = "<grid>") -> GridWorld:
     raise ModelFileError("not a gridworld instance: expected our JSON object or a smol-strats file", Location(path))
 
 
-def program_from_text(text: str, path: str = "<policy>") -> tuple[SubgoalProgram, GridWorld | None]:
-    """Parse a policy: .pol text, or a smol-strats subgoals_policy.json (which also holds its grid)."""
+def program_from_text(
+    text: str, path: str = "<policy>", validate_embedded: bool = False
+) -> tuple[SubgoalProgram, GridWorld | None]:
+    """Parse a policy: .pol text, or a smol-strats subgoals_policy.json (which also holds its grid).
+
+    The grid a smol-strats policy embeds is returned for comparison with the instance
+    given; its geometry is validated only with ``validate_embedded``.
+    """
     stripped = text.lstrip()
     if stripped.startswith("["):
         doc = _json(text, path)
         name = Path(path).parent.name or "smol"
-        grid, prog = policy_from_smol(doc, path, _safe_name(name))
+        grid, prog = policy_from_smol(doc, path, _safe_name(name), validate_embedded)
         return prog, grid
     return parse_subgoal_pol(text, path), None
 

@@ -74,7 +74,7 @@ class _Reader:
             raise self.fail(f"GRID.{name} must be a list of integers")
         return v
 
-    def grid(self, g: Any, start: Point, start_edge: int = -1) -> GridWorld:
+    def grid(self, g: Any, start: Point, start_edge: int = -1, validate: bool = True) -> GridWorld:
         if not _looks_like_grid(g):
             raise self.fail("not a smol-strats grid: expected [HES, NEXTS, PREVS, OPPS, ROOT, TARGET, N]")
         hes, nexts, prevs, opps, _root, target, size = g
@@ -95,7 +95,8 @@ class _Reader:
         opps = self.int_list(opps, "OPPS")
         if not isinstance(target, int):
             raise self.fail("GRID.TARGET must be a half-edge index")
-        return build_from_half_edges(size, starts, ends, nexts, prevs, opps, acts, target, start, start_edge, self.path)
+        return build_from_half_edges(size, starts, ends, nexts, prevs, opps, acts, target, start, start_edge, self.path,
+                                     validate)
 
 
 def _load(text: str, path: str) -> Any:
@@ -105,13 +106,13 @@ def _load(text: str, path: str) -> Any:
         raise ModelFileError(f"not valid JSON: {exc.msg}", Location(path, exc.lineno, exc.colno)) from None
 
 
-def grid_from_smol(doc: Any, path: str = "<grid>") -> GridWorld:
+def grid_from_smol(doc: Any, path: str = "<grid>", validate: bool = True) -> GridWorld:
     """A GridWorld from a parsed smol-strats ``polygongrid.json`` (or ``subgoals_policy.json``)."""
     r = _Reader(path)
     if is_smol_policy(doc):
         start = r.point(doc[4], "START_POINT")
         se = doc[3]
-        return r.grid(doc[0], start, se if isinstance(se, int) and se >= 0 else -1)
+        return r.grid(doc[0], start, se if isinstance(se, int) and se >= 0 else -1, validate)
     if _looks_like_grid(doc):
         return r.grid(doc, (decode_mpq("\x03\x00"), decode_mpq("\x03\x00")))
     if is_smol_grid(doc):
@@ -119,12 +120,18 @@ def grid_from_smol(doc: Any, path: str = "<grid>") -> GridWorld:
     raise r.fail("not a smol-strats polygongrid.json: expected [GRID, START_POINT]")
 
 
-def policy_from_smol(doc: Any, path: str = "<policy>", name: str = "smol") -> tuple[GridWorld, SubgoalProgram]:
-    """The grid and the subgoal program held by a parsed smol-strats ``subgoals_policy.json``."""
+def policy_from_smol(
+    doc: Any, path: str = "<policy>", name: str = "smol", validate: bool = True
+) -> tuple[GridWorld, SubgoalProgram]:
+    """The grid and the subgoal program held by a parsed smol-strats ``subgoals_policy.json``.
+
+    With ``validate=False`` the embedded grid's geometry is not checked (use it only when
+    the grid is then compared with a validated one, as the certifier does).
+    """
     r = _Reader(path)
     if not is_smol_policy(doc):
         raise r.fail("not a smol-strats subgoals_policy.json: expected [GRID, EAS, SUBGOALS, START_EDGE, START_POINT]")
-    grid = grid_from_smol(doc, path)
+    grid = grid_from_smol(doc, path, validate)
     _g, eas, subgoals, start_edge, _sp = doc
     n = len(grid.he_start)
 

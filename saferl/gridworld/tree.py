@@ -40,6 +40,8 @@ class TreeNode:
     t1: Fraction
     depth: int
     parent: int  # index of the parent node, -1 for a root
+    a: Point  # the point at t0
+    b: Point  # the point at t1
 
 
 @dataclass
@@ -64,8 +66,7 @@ class BackwardTree:
     def segment_of(self, i: int) -> tuple[Point, Point]:
         """The endpoints of node ``i``'s piece, in the direction of its half-edge."""
         n = self.nodes[i]
-        a, b = self.grid.he_start[n.edge], self.grid.he_end[n.edge]
-        return segment_point(a, b, n.t0), segment_point(a, b, n.t1)
+        return n.a, n.b
 
     def chain(self) -> list[int]:
         """Node indices from the start's first node up to a root (empty if unreached)."""
@@ -153,22 +154,30 @@ def _t_range(
     """
     mp, (ax, ay, bx, by) = ab
     mk, (kx, ky, dx, dy) = kd
-    # scaled by mp * mk: q = A + s (B - A), p = K + t D
-    ex, ey = (bx - ax) * mk, (by - ay) * mk
-    cx, cy = ax * mk - kx * mp, ay * mk - ky * mp
-    dxs, dys = dx * mp, dy * mp
-    cons = [(1, 0, 0), (-1, 0, 1)]
-    if not cone & L_BIT:  # q.x - p.x >= 0
-        cons.append((ex, -dxs, cx))
-    if not cone & R_BIT:
-        cons.append((-ex, dxs, -cx))
-    if not cone & D_BIT:  # q.y - p.y >= 0
-        cons.append((ey, -dys, cy))
-    if not cone & U_BIT:
-        cons.append((-ey, dys, -cy))
-    pos = [c for c in cons if c[0] > 0]
-    neg = [c for c in cons if c[0] < 0]
-    tcons = [(c[1], c[2]) for c in cons if c[0] == 0]
+    # scaled by mp * mk: q = A + s (B - A), p = K + t D; a constraint is (a_s, a_t, c)
+    raw: list[tuple[int, int, int]] = []
+    if cone & (L_BIT | R_BIT) != (L_BIT | R_BIT):  # x is constrained
+        ex, cx, dxs = (bx - ax) * mk, ax * mk - kx * mp, dx * mp
+        if not cone & L_BIT:  # q.x - p.x >= 0
+            raw.append((ex, -dxs, cx))
+        if not cone & R_BIT:  # p.x - q.x >= 0
+            raw.append((-ex, dxs, -cx))
+    if cone & (U_BIT | D_BIT) != (U_BIT | D_BIT):  # y is constrained
+        ey, cy, dys = (by - ay) * mk, ay * mk - ky * mp, dy * mp
+        if not cone & D_BIT:  # q.y - p.y >= 0
+            raw.append((ey, -dys, cy))
+        if not cone & U_BIT:
+            raw.append((-ey, dys, -cy))
+    pos: list[tuple[int, int, int]] = [(1, 0, 0)]  # s >= 0
+    neg: list[tuple[int, int, int]] = [(-1, 0, 1)]  # s <= 1
+    tcons: list[tuple[int, int]] = []
+    for c in raw:
+        if c[0] > 0:
+            pos.append(c)
+        elif c[0] < 0:
+            neg.append(c)
+        else:
+            tcons.append((c[1], c[2]))
     for ps, pt, pc in pos:
         for ns, nt, nc in neg:
             m = -ns
@@ -229,15 +238,13 @@ def build_backward_tree(
         o = opp[n.edge]
         if o < 0 or reg[o] not in start_set:
             return False
-        a, b = S[n.edge], E[n.edge]
-        A, B = segment_point(a, b, n.t0), segment_point(a, b, n.t1)
-        return clip_segment_to_cone(A, B, p0, cones[reg[o]]) is not None
+        return clip_segment_to_cone(n.a, n.b, p0, cones[reg[o]]) is not None
 
     frontier: list[int] = []
     for g in grid.regions[grid.target]:
         if opp[g] < 0:
             continue
-        nodes.append(TreeNode(g, _ZERO, _ONE, 0, -1))
+        nodes.append(TreeNode(g, _ZERO, _ONE, 0, -1, S[g], E[g]))
         explored[g].append((_ZERO, _ONE))
         frontier.append(len(nodes) - 1)
     found = -1
@@ -256,9 +263,7 @@ def build_backward_tree(
             cone = cones[q_region]
             if q_region == grid.target:
                 continue
-            a, b = S[parent.edge], E[parent.edge]
-            A = segment_point(a, b, parent.t0)
-            B = segment_point(a, b, parent.t1)
+            A, B = parent.a, parent.b
             ab = _scaled((A[0], A[1], B[0], B[1]))
             for k in grid.regions[q_region]:
                 if opp[k] < 0:
@@ -273,8 +278,9 @@ def build_backward_tree(
                     stats["pruned"] += 1
                     continue
                 _insert(ex, rng[0], rng[1])
+                sk, ek = S[k], E[k]
                 for lo, hi in pieces:
-                    nodes.append(TreeNode(k, lo, hi, depth, pi))
+                    nodes.append(TreeNode(k, lo, hi, depth, pi, segment_point(sk, ek, lo), segment_point(sk, ek, hi)))
                     ni = len(nodes) - 1
                     new_frontier.append(ni)
                     if found < 0 and start_hits(ni):
