@@ -12,7 +12,15 @@ from typing import TextIO
 
 import typer
 
-from saferl.cli._common import EXIT_OK, EXIT_UNSAFE, new_app, read_text_file, run_app, streams, write_output
+from saferl.cli._common import (
+    EXIT_OK,
+    EXIT_UNSAFE,
+    new_app,
+    read_text_file,
+    run_app,
+    streams,
+    write_output,
+)
 
 app = new_app("Gridworld utilities: render an instance and a path, generate or convert instances.")
 

@@ -13,7 +13,15 @@ from typing import TextIO
 
 import typer
 
-from saferl.cli._common import EXIT_OK, EXIT_UNKNOWN, EXIT_UNSAFE, new_app, read_text_file, run_app, streams
+from saferl.cli._common import (
+    EXIT_OK,
+    EXIT_UNKNOWN,
+    EXIT_UNSAFE,
+    new_app,
+    read_text_file,
+    run_app,
+    streams,
+)
 
 app = new_app("Synthesise a certified gridworld subgoal program. Exit 0 ok, 1 unreachable, 2 bad input, 3 depth cap.")
 

@@ -120,26 +120,27 @@ def clip_segment_to_cone(a: Point, b: Point, p: Point, mask: int) -> tuple[Fract
     A point ``a + s (b - a)`` is reachable when its difference from ``p`` lies in the cone.
     Returns None when no point of the segment is reachable.
     """
-    rng: tuple[Fraction, Fraction] | None = (_ZERO, _ONE)
     dx = b[0] - a[0]
     dy = b[1] - a[1]
     bx = a[0] - p[0]
     by = a[1] - p[1]
+    # (base, slope, sign): keep the s with sign * (base + slope * s) >= 0
+    checks = []
     if not mask & L_BIT:  # q.x >= p.x
-        rng = _clip_1d(rng[0], rng[1], bx, dx, 1)
-        if rng is None:
-            return None
+        checks.append((bx, dx, 1))
     if not mask & R_BIT:  # q.x <= p.x
-        rng = _clip_1d(rng[0], rng[1], bx, dx, -1)
-        if rng is None:
-            return None
+        checks.append((bx, dx, -1))
     if not mask & D_BIT:  # q.y >= p.y
-        rng = _clip_1d(rng[0], rng[1], by, dy, 1)
+        checks.append((by, dy, 1))
+    if not mask & U_BIT:  # q.y <= p.y
+        checks.append((by, dy, -1))
+    lo, hi = _ZERO, _ONE
+    for base, slope, sign in checks:
+        rng = _clip_1d(lo, hi, base, slope, sign)
         if rng is None:
             return None
-    if not mask & U_BIT:  # q.y <= p.y
-        rng = _clip_1d(rng[0], rng[1], by, dy, -1)
-    return rng
+        lo, hi = rng
+    return lo, hi
 
 
 def format_fraction(x: Fraction) -> str:

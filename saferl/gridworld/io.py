@@ -18,7 +18,12 @@ from saferl.gridworld.geometry import Point, cone_from_letters, cone_letters, fo
 from saferl.gridworld.instance import GridWorld, build_from_polygons
 from saferl.gridworld.polfile import parse_subgoal_pol
 from saferl.gridworld.program import SubgoalProgram
-from saferl.gridworld.smolstrats import grid_from_smol, is_smol_grid, is_smol_policy, policy_from_smol
+from saferl.gridworld.smolstrats import (
+    grid_from_smol,
+    is_smol_grid,
+    is_smol_policy,
+    policy_from_smol,
+)
 
 __all__ = [
     "FORMAT_NAME",
@@ -123,22 +128,22 @@ def grid_to_json(grid: GridWorld) -> str:
     def num(x: Fraction) -> int | str:
         return x.numerator if x.denominator == 1 else format_fraction(x)
 
-    doc = {
+    head = {
         "format": FORMAT_NAME,
         "version": 1,
         "size": grid.size,
         "start": [num(grid.start[0]), num(grid.start[1])],
         "target": grid.target,
-        "regions": [
-            {"moves": cone_letters(grid.cones[r]), "vertices": [[num(p[0]), num(p[1])] for p in grid.polygon(r)]}
-            for r in range(grid.n_regions)
-        ],
     }
+    regions = [
+        {"moves": cone_letters(grid.cones[r]), "vertices": [[num(p[0]), num(p[1])] for p in grid.polygon(r)]}
+        for r in range(grid.n_regions)
+    ]
     lines = ["{"]
-    for key in ("format", "version", "size", "start", "target"):
-        lines.append(f"  {json.dumps(key)}: {json.dumps(doc[key])},")
+    for key, value in head.items():
+        lines.append(f"  {json.dumps(key)}: {json.dumps(value)},")
     lines.append('  "regions": [')
-    regs = [f"    {json.dumps(reg, separators=(', ', ': '))}" for reg in doc["regions"]]  # type: ignore[union-attr]
+    regs = [f"    {json.dumps(reg, separators=(', ', ': '))}" for reg in regions]
     lines.append(",\n".join(regs))
     lines.append("  ]")
     lines.append("}")

@@ -12,7 +12,7 @@ from pathlib import Path
 from xml.sax.saxutils import escape
 
 from saferl.errors import InputError, MissingDependencyError
-from saferl.gridworld.geometry import L_BIT, R_BIT, U_BIT, D_BIT, Point
+from saferl.gridworld.geometry import D_BIT, L_BIT, R_BIT, U_BIT, Point
 from saferl.gridworld.instance import GridWorld
 
 __all__ = ["Scene", "build_scene", "scene_to_svg", "write_render"]

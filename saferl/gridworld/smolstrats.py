@@ -15,7 +15,7 @@ from saferl.errors import Location, ModelFileError
 from saferl.gridworld.geometry import Point
 from saferl.gridworld.instance import GridWorld, build_from_half_edges
 from saferl.gridworld.mpq import decode_mpq
-from saferl.gridworld.program import Block, Rule, Segment, SubgoalProgram, Target
+from saferl.gridworld.program import Block, Preference, Rule, Segment, SubgoalProgram, Target
 
 __all__ = ["is_smol_grid", "is_smol_policy", "grid_from_smol", "policy_from_smol", "ACTION_SETS"]
 
@@ -23,7 +23,7 @@ __all__ = ["is_smol_grid", "is_smol_policy", "grid_from_smol", "policy_from_smol
 ACTION_SETS = ["", "L", "R", "U", "D", "LR", "LU", "LD", "RU", "RD", "UD", "LRU", "LRD", "LUD", "RUD", "LRUD"]
 _BITS = {"L": 1, "R": 2, "U": 4, "D": 8}
 _CONE_OF_INDEX = [sum(_BITS[c] for c in s) for s in ACTION_SETS]
-_NAV = {0: "mid", 1: "max", 2: "min"}
+_NAV: dict[int, Preference] = {0: "mid", 1: "max", 2: "min"}
 
 
 def _looks_like_grid(obj: Any) -> bool:

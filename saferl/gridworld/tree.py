@@ -22,7 +22,15 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from math import gcd
 
-from saferl.gridworld.geometry import L_BIT, R_BIT, U_BIT, D_BIT, Point, clip_segment_to_cone, segment_point
+from saferl.gridworld.geometry import (
+    D_BIT,
+    L_BIT,
+    R_BIT,
+    U_BIT,
+    Point,
+    clip_segment_to_cone,
+    segment_point,
+)
 from saferl.gridworld.instance import GridWorld
 
 __all__ = ["BackwardTree", "TreeNode", "build_backward_tree", "shortest_path_length", "ShortestInfo"]
@@ -184,18 +192,18 @@ def _t_range(
             tcons.append((m * pt + ps * nt, m * pc + ps * nc))
     # lower bound lo_n / lo_d and upper bound hi_n / hi_d, denominators positive
     lo_n, lo_d, hi_n, hi_d = 0, 1, 1, 1
-    for at, c in tcons:
+    for at, ct in tcons:
         if at == 0:
-            if c < 0:
+            if ct < 0:
                 return None
             continue
-        # at * t + c >= 0  ->  t >= -c / at (at > 0)  or  t <= -c / at (at < 0)
+        # at * t + ct >= 0  ->  t >= -ct / at (at > 0)  or  t <= -ct / at (at < 0)
         if at > 0:
-            rn, rd = -c, at
+            rn, rd = -ct, at
             if rn * lo_d > lo_n * rd:
                 lo_n, lo_d = rn, rd
         else:
-            rn, rd = c, -at
+            rn, rd = ct, -at
             if rn * hi_d < hi_n * rd:
                 hi_n, hi_d = rn, rd
         if lo_n * hi_d > hi_n * lo_d:

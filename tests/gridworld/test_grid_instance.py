@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import copy
-from fractions import Fraction
 import io
 import json
+from fractions import Fraction
 from pathlib import Path
 
 import pytest
