@@ -97,12 +97,24 @@ def _text(rec: dict[str, Any], out: TextIO) -> None:
     f = rec["failure"]
     if f:
         table.add_row("failing step", str(f["step"] + 1))
-        table.add_row("at point", f["point"])
-        table.add_row("rule", f["rule"])
-        table.add_row("why", f["reason"])
+        table.add_row("at point", _short(f["point"]))
+        table.add_row("rule", _short(f["rule"]))
+        table.add_row("why", _short(f["reason"]))
     for note in rec["notes"]:
         table.add_row("note", note)
     console.print(table)
+
+
+def _short(text: str, limit: int = 300) -> str:
+    """Long exact rationals (hundreds of digits) shortened for the table; JSON keeps them whole."""
+    import re
+
+    def cut(m: re.Match[str]) -> str:
+        digits = m.group(0)
+        return digits if len(digits) <= 24 else f"{digits[:8]}...({len(digits)} digits)"
+
+    text = re.sub(r"\d+", cut, text)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def run(argv: list[str], out: TextIO, err: TextIO) -> int:

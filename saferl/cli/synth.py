@@ -103,8 +103,10 @@ def _text(rec: dict, out: TextIO) -> None:  # type: ignore[type-arg]
     table.add_row("grid", rec["grid"])
     table.add_row("output", str(rec["output"]))
     table.add_row("path", f"{rec['path_length']} moves (shortest), run {cert['moves']} moves")
-    table.add_row("program", f"{rec['blocks']} blocks, {rec['instructions']} instructions (bound {rec['size_bound']}), "
-                  f"{rec['bytes']} bytes, strategy {rec['strategy']}")
+    table.add_row("program", f"{rec['blocks']} blocks, {rec['instructions']} instructions, {rec['bytes']} bytes, "
+                  f"strategy {rec['strategy']}")
+    table.add_row("size bounds", f"ours {rec['size_bound']} (2 x path + min(path, edges) + 1); paper O(|Regions|^4), "
+                  f"|Regions|^4 = {rec['paper_bound_regions4']}")
     table.add_row("tree", f"{rec['tree_nodes']} nodes, {rec['tree_seconds']:.3f} s")
     table.add_row("total", f"{rec['synth_seconds']:.3f} s")
     table.add_row("digest", rec["digest"])

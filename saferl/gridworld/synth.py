@@ -43,6 +43,7 @@ class SynthResult:
     tree_seconds: float
     synth_seconds: float
     size_bound: int
+    n_regions: int = 0
 
     def to_record(self) -> dict[str, Any]:
         """Plain dict for JSON."""
@@ -58,13 +59,18 @@ class SynthResult:
             "instructions": self.program.n_instructions(),
             "bytes": self.program.size_bytes(),
             "size_bound": self.size_bound,
+            "regions": self.n_regions,
+            # the paper bounds optimal subgoal programs by O(|Regions|^4) (constant not given)
+            "paper_bound_regions4": self.n_regions ** 4,
             "digest": self.program.digest(),
             "certificate": self.certificate.to_record(),
         }
 
 
 def paper_size_bound(grid: GridWorld, path_length: int) -> int:
-    """An upper bound on the instructions Algorithm 1 can emit for a path of this length.
+    """An upper bound on the instructions our Algorithm 1 can emit for a path of this length.
+
+    (The paper's own bound is asymptotic, O(|Regions|^4); this one is concrete.)
 
     Each move adds at most one ``reach``; a block starts only on an edge not stood on
     before, so there are at most ``min(path_length, #edges) + 1`` blocks, and each block
@@ -163,7 +169,7 @@ def synthesize(grid: GridWorld, name: str = "synth", *, depth_cap: int = 1000, m
         if cert.certified:
             cert = _with_shortest(cert, tree.length)
             return SynthResult(program, cert, strategy, tree.length, len(tree.nodes), tree.depth_reached,
-                               t_tree, time.perf_counter() - t0, paper_size_bound(grid, tree.length))
+                               t_tree, time.perf_counter() - t0, paper_size_bound(grid, tree.length), grid.n_regions)
     from saferl.errors import InternalError
 
     reason = last.failure.reason if last is not None and last.failure else "unknown"
