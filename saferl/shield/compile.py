@@ -35,7 +35,19 @@ from dataclasses import dataclass
 from typing import Any
 
 from saferl.spec.bind import Binding, property_condition
-from saferl.spec.expr import SBin, SBool, SCall, SCmp, SConst, SExpr, SNeg, SNot, SNum, SVar, variables
+from saferl.spec.expr import (
+    SBin,
+    SBool,
+    SCall,
+    SCmp,
+    SConst,
+    SExpr,
+    SNeg,
+    SNot,
+    SNum,
+    SVar,
+    variables,
+)
 from saferl.spec.load import Property, Spec
 
 __all__ = ["CompiledChecks", "MonitoredProperty", "compile_checks", "expr_source"]

@@ -284,7 +284,7 @@ class Shield(gym.Wrapper, gym.utils.RecordConstructorArgs):  # type: ignore[type
         self._ps[:] = [0.0] * len(self._ps)
         if self._fast is not None:
             # the generated fast path replaces the method on this instance (one call less per step)
-            self.step = self._fast  # type: ignore[method-assign]
+            self.step = self._fast  # type: ignore[method-assign,assignment]
         return obs, info
 
     def step(self, action: Any) -> tuple[Any, Any, bool, bool, dict[str, Any]]:
