@@ -68,8 +68,10 @@ def real_steps_per_s(steps: int) -> dict[str, float]:
         obs, _ = env.reset()
         drive = prior_driver()
         start = time.perf_counter()
-        for done_steps in range(1, steps + 1):
+        done_steps = 0
+        while done_steps < steps:
             obs, _, terminated, truncated, _ = env.step(drive(obs))
+            done_steps += 1
             if terminated or truncated:
                 break
         gym_rate = done_steps / (time.perf_counter() - start)

@@ -50,7 +50,7 @@ finite = st.floats(min_value=-1e6, max_value=1e6, allow_nan=False, width=32)
 @given(st.dictionaries(st.from_regex(r"[a-zA-Z]{1,12}", fullmatch=True),
                        st.lists(finite, min_size=1, max_size=20), min_size=1, max_size=8))
 def test_sensor_messages_round_trip(groups: dict[str, list[float]]) -> None:
-    text = "".join(f"({name} {' '.join('%.9g' % v for v in values)})" for name, values in groups.items())
+    text = "".join(f"({name} {' '.join(f'{v:.9g}' for v in values)})" for name, values in groups.items())
     parsed = parse_sensors(text)
     for name, values in groups.items():
         got = np.atleast_1d(np.asarray(parsed[name], dtype=np.float32))

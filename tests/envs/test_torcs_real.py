@@ -118,13 +118,15 @@ def test_leaving_the_track_terminates_as_a_crash() -> None:
     env = _make(track="g-track-2", laps=1)
     try:
         env.reset()
-        for step in range(1000):
+        steps = 0
+        while steps < 1000:
             obs, _, terminated, truncated, info = env.step([1.0, 1.0, 0.0])
+            steps += 1
             if terminated:
                 break
         assert terminated and not truncated and info["crashed"] is True
         assert abs(float(obs[1])) > 1.0
-        assert step < 500
+        assert steps < 500
     finally:
         env.close()
 

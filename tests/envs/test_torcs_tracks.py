@@ -11,7 +11,14 @@ import pytest
 
 from saferl.cli import run as cli_run
 from saferl.envs.torcs.errors import TrackError, UnknownTrackError
-from saferl.envs.torcs.geometry import LEFT, RIGHT, STRAIGHT, load_track, parse_track_file, read_params
+from saferl.envs.torcs.geometry import (
+    LEFT,
+    RIGHT,
+    STRAIGHT,
+    load_track,
+    parse_track_file,
+    read_params,
+)
 from saferl.envs.torcs.tracks import DEFAULT_DATADIR, TrackFile, find_track
 
 HAVE_TRACKS = (DEFAULT_DATADIR / "tracks" / "road" / "g-track-2" / "g-track-2.xml").is_file()

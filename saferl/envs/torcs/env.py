@@ -134,7 +134,8 @@ class TorcsEnv(gym.Env[np.ndarray, np.ndarray]):
         self._accept(message)
         self._lap_times = []
         self._steps = 0
-        self._damage0 = float(message["damage"])
+        damage = message["damage"]
+        self._damage0 = float(damage) if isinstance(damage, float) else 0.0
         self._crashed = False
         return self._obs.copy(), self._info()
 
@@ -150,8 +151,8 @@ class TorcsEnv(gym.Env[np.ndarray, np.ndarray]):
         gear = auto_gear(float(previous["speedX"]))
         try:
             client.send_text(
-                "(accel %.9g)(brake %.9g)(gear %d)(steer %.9g)(clutch 0)(focus 360)(meta 0)"
-                % (accel, brake, gear, steer)
+                f"(accel {accel:.9g})(brake {brake:.9g})(gear {gear:d})(steer {steer:.9g})"
+                "(clutch 0)(focus 360)(meta 0)"
             )
             message = client.receive()
         except TorcsError as exc:

@@ -258,8 +258,8 @@ def parse_track_file(track_file: TrackFile) -> Track:
         if seg.strs.get("profil", "spline") == "spline":
             steps = int(seg.nums.get("profil steps", 1.0))
             if steps == 1:
-                step_len = _F32(seg.nums.get("profil steps length", global_step))
-                steps = int(length / step_len) + 1 if step_len else 1
+                profile_step = _F32(seg.nums.get("profil steps length", global_step))
+                steps = int(length / profile_step) + 1 if profile_step else 1
         steps = max(steps, 1)
         cur_arc = arc / _F32(steps)
         cur_len = length / _F32(steps)

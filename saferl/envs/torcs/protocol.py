@@ -57,7 +57,7 @@ def format_init(angles: tuple[float, ...] = DEFAULT_ANGLES, client_id: str = "SC
     """The identification message: ``SCR(init a1 ... a19)``."""
     if len(angles) != 19:
         raise ScrProtocolError(f"the SCR init message needs 19 angles, got {len(angles)}")
-    return f"{client_id}(init {' '.join('%.9g' % a for a in angles)})"
+    return f"{client_id}(init {' '.join(f'{a:.9g}' for a in angles)})"
 
 
 def format_action(
@@ -70,8 +70,9 @@ def format_action(
     meta: int = 0,
 ) -> str:
     """An action message, fields in the protocol's order."""
-    return "(accel %.9g)(brake %.9g)(gear %d)(steer %.9g)(clutch %.9g)(focus %.9g)(meta %d)" % (
-        accel, brake, int(gear), steer, clutch, focus, int(meta),
+    return (
+        f"(accel {accel:.9g})(brake {brake:.9g})(gear {int(gear):d})(steer {steer:.9g})"
+        f"(clutch {clutch:.9g})(focus {focus:.9g})(meta {int(meta):d})"
     )
 
 
