@@ -331,3 +331,36 @@ def test_missing_installation_names_the_install_script(monkeypatch: pytest.Monke
     with pytest.raises(TorcsNotInstalledError, match=r"torcs.env not found.*bash torcs-robot/install.sh"):
         launcher.find_installation()
     assert math.isfinite(1.0)
+
+
+@needs_torcs
+def test_a_taken_port_is_a_clear_error() -> None:
+    import socket
+
+    from saferl.envs.torcs.env import TorcsEnv
+    from saferl.envs.torcs.errors import TorcsError
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as busy:
+        busy.bind(("127.0.0.1", 0))
+        env = TorcsEnv(track="g-track-2", port=busy.getsockname()[1], timeout_s=5.0)
+        try:
+            with pytest.raises(TorcsError, match=r"exited before identifying.*cannot bind UDP port"):
+                env.reset()
+        finally:
+            env.close()
+
+
+@needs_torcs
+def test_cli_race_reports_lap_times(root: Path) -> None:
+    import io
+    import json
+
+    from saferl.cli import run as cli_run
+
+    out, err = io.StringIO(), io.StringIO()
+    code = cli_run(["torcs", "race", str(root / "policies" / "torcs" / "prior.pol"),
+                    "--track", "aalborg", "--format", "json"], out, err)
+    assert code == 0, err.getvalue()
+    record = json.loads(out.getvalue())
+    assert record["env"] == "saferl/Torcs-v0" and record["crashed"] is False
+    assert len(record["lap_times"]) == 1 and 150.0 < record["lap_times"][0] < 400.0

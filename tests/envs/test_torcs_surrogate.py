@@ -164,3 +164,24 @@ def test_bad_arguments_are_input_errors() -> None:
         sur.step([0.0])
     obs, *_ = sur.step([math.nan, 0.5, 0.0])  # NaN steering counts as straight ahead
     assert np.isfinite(obs).all()
+
+
+def test_cli_race_on_the_surrogate(root: object) -> None:
+    import io
+    import json
+    from pathlib import Path
+
+    from saferl.cli import run as cli_run
+
+    policy = Path(str(root)) / "policies" / "torcs" / "propel_prog.pol"
+    if not policy.is_file():
+        pytest.skip("policies/torcs/propel_prog.pol is not in this checkout")
+    out, err = io.StringIO(), io.StringIO()
+    code = cli_run(["torcs", "race", str(policy), "--surrogate", "--track", "aalborg",
+                    "--max-steps", "500", "--format", "json"], out, err)
+    assert code == 0, err.getvalue()
+    record = json.loads(out.getvalue())
+    assert record["env"] == "saferl/TorcsSurrogate-v0" and record["steps"] <= 500
+    err = io.StringIO()
+    assert cli_run(["torcs", "race", str(policy), "--laps", "0"], out, err) == 2
+    assert err.getvalue() == "saferl torcs: error: --laps must be at least 1, got 0\n"

@@ -118,16 +118,22 @@ class TorcsEnv(gym.Env[np.ndarray, np.ndarray]):
     ) -> tuple[np.ndarray, dict[str, Any]]:
         """Start a new race and return the first observation (at simulated time 0)."""
         super().reset(seed=seed)
-        self._end_race()
-        self._race.start()
-        client = ScrClient(self._race.ports[0], timeout_s=self.timeout_s, alive=self._race.alive)
-        self._client = client
-        try:
-            client.identify(DEFAULT_ANGLES)
-            message = client.receive()
-        except TorcsError as exc:
+        for attempt in range(3):
             self._end_race()
-            raise TorcsError(f"{exc} (TORCS said: {self._race.log_tail() or 'nothing'})") from None
+            self._race.start()
+            client = ScrClient(self._race.ports[0], timeout_s=self.timeout_s, alive=self._race.alive)
+            self._client = client
+            try:
+                client.identify(DEFAULT_ANGLES)
+                message = client.receive()
+                break
+            except TorcsError as exc:
+                said = self._race.log_tail()
+                self._end_race()
+                # A free port can be taken between choosing it and TORCS binding it.
+                if "cannot bind" in said and self._race.requested_port is None and attempt < 2:
+                    continue
+                raise TorcsError(f"{exc} (TORCS said: {said or 'nothing'})") from None
         if isinstance(message, ServerEvent):
             self._end_race()
             raise ScrProtocolError(f"TORCS sent ***{message.kind}*** before the first step")
