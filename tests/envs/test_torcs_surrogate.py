@@ -185,3 +185,21 @@ def test_cli_race_on_the_surrogate(root: object) -> None:
     err = io.StringIO()
     assert cli_run(["torcs", "race", str(policy), "--laps", "0"], out, err) == 2
     assert err.getvalue() == "saferl torcs: error: --laps must be at least 1, got 0\n"
+
+
+def test_car_step_is_the_white_box_model() -> None:
+    from saferl.envs.torcs.surrogate import DT, car_step
+
+    # Straight road, no steering: the car only speeds up and moves along.
+    d, psi, v, progress = car_step(0.0, 0.0, 10.0, 0.0, 0.0, 1.0, 0.0)
+    assert (d, psi) == (0.0, 0.0) and v > 10.0 and progress == pytest.approx(v * DT)
+    # Full brake from standstill keeps it still; speed is never negative.
+    assert car_step(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0)[2] == 0.0
+    # Left steering turns left; on a left-hand bend the track turns away under it.
+    assert car_step(0.0, 0.0, 20.0, 0.0, 0.5, 0.5, 0.0)[1] > 0.0
+    assert car_step(0.0, 0.0, 20.0, 0.01, 0.0, 0.5, 0.0)[1] < 0.0
+    # Grip limits the yaw rate: lateral acceleration stays under MU_LAT * g.
+    from saferl.envs.torcs.surrogate import CAR, G
+
+    _, psi, v, _ = car_step(0.0, 0.0, 60.0, 0.0, 1.0, 0.0, 0.0)
+    assert abs(psi) / DT * v <= CAR.MU_LAT * G + 1e-9

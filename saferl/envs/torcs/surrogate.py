@@ -41,7 +41,7 @@ from saferl.envs.torcs.protocol import DEFAULT_ANGLES
 from saferl.envs.torcs.raycast import MAX_RANGE, cast_rays, pieces_of
 from saferl.errors import InputError
 
-__all__ = ["CAR", "SensorTable", "TorcsSurrogateEnv", "sensor_table"]
+__all__ = ["CAR", "SensorTable", "TorcsSurrogateEnv", "car_step", "sensor_table"]
 
 DT = 0.02
 G = 9.81
@@ -79,6 +79,35 @@ def _engine_torque(rads: float) -> float:
     k = int(rpm // 1000.0)
     frac = (rpm - table_rpm[k]) / 1000.0
     return table_nm[k] + frac * (table_nm[k + 1] - table_nm[k])
+
+
+def car_step(d: float, psi: float, v: float, kappa: float, steer: float, accel: float,
+             brake: float) -> tuple[float, float, float, float]:
+    """One 20 ms step of the car: ``(d, psi, v, progress)`` after it.
+
+    ``d`` (m, + left of the centreline), ``psi`` (rad, heading minus the track's), ``v``
+    (m/s) describe the car; ``kappa`` is the centreline curvature where it is (1/m, + left);
+    the controls are already clipped.  ``progress`` is the distance gained along the
+    centreline.  Pure and deterministic: the white-box form of the surrogate.
+    """
+    gear = auto_gear(v * 3.6)
+    ratio = CAR.GEAR_RATIOS[gear - 1] * CAR.FINAL_DRIVE
+    engine = max(v / CAR.WHEEL_RADIUS * ratio, CAR.IDLE)
+    torque = _engine_torque(engine) if engine < CAR.REV_LIMIT else 0.0
+    drive = min(torque * ratio * CAR.EFFICIENCY / CAR.WHEEL_RADIUS / CAR.MASS, CAR.MU_DRIVE * G)
+    engine_brake = (1.0 - accel) * CAR.ENGINE_BRAKE * engine * ratio / CAR.WHEEL_RADIUS / CAR.MASS
+    a = accel * drive - brake * CAR.BRAKE_DECEL - CAR.DRAG * v * v
+    if v > 0.0:
+        a -= CAR.ROLL + engine_brake
+    v_new = max(v + a * DT, 0.0)
+    omega = v_new * math.tan(steer * CAR.STEER_LOCK) / CAR.WHEELBASE
+    limit = CAR.MU_LAT * G / max(v_new, 1e-3)
+    omega = min(max(omega, -limit), limit)
+    s_dot = v_new * math.cos(psi) / max(1.0 - kappa * d, 0.05)
+    d_new = d + v_new * math.sin(psi) * DT
+    psi_new = psi + (omega - kappa * s_dot) * DT
+    psi_new = (psi_new + math.pi) % (2.0 * math.pi) - math.pi
+    return d_new, psi_new, v_new, s_dot * DT
 
 
 class SensorTable:
@@ -232,7 +261,6 @@ class TorcsSurrogateEnv(gym.Env[np.ndarray, np.ndarray]):
         self._d = -self.track.width / 6.0
         self._psi = 0.0
         self._v = 0.0
-        self._omega = 0.0
         self._time = 0.0
         self._lap_start = 0.0
         self._laps_done = 0
@@ -257,28 +285,10 @@ class TorcsSurrogateEnv(gym.Env[np.ndarray, np.ndarray]):
             brake = 0.0 if brake < 0.0 else (1.0 if brake > 1.0 else brake)
         else:
             steer, accel, brake = _check_action(action)
-        v = self._v
-        gear = auto_gear(v * 3.6)
-        ratio = CAR.GEAR_RATIOS[gear - 1] * CAR.FINAL_DRIVE
-        engine = max(v / CAR.WHEEL_RADIUS * ratio, CAR.IDLE)
-        torque = _engine_torque(engine) if engine < CAR.REV_LIMIT else 0.0
-        drive = min(torque * ratio * CAR.EFFICIENCY / CAR.WHEEL_RADIUS / CAR.MASS, CAR.MU_DRIVE * G)
-        engine_brake = (1.0 - accel) * CAR.ENGINE_BRAKE * engine * ratio / CAR.WHEEL_RADIUS / CAR.MASS
-        a = accel * drive - brake * CAR.BRAKE_DECEL - CAR.DRAG * v * v
-        if v > 0.0:
-            a -= CAR.ROLL + engine_brake
-        v_new = max(v + a * DT, 0.0)
-        omega = v_new * math.tan(steer * CAR.STEER_LOCK) / CAR.WHEELBASE
-        limit = CAR.MU_LAT * G / max(v_new, 1e-3)
-        omega = min(max(omega, -limit), limit)
         kappa = self._curvature(self._s)
-        s_dot = v_new * math.cos(self._psi) / max(1.0 - kappa * self._d, 0.05)
-        d_new = self._d + v_new * math.sin(self._psi) * DT
-        psi_new = self._psi + (omega - kappa * s_dot) * DT
-        psi_new = (psi_new + math.pi) % (2.0 * math.pi) - math.pi
-        progress = s_dot * DT
+        d_new, psi_new, v_new, progress = car_step(self._d, self._psi, self._v, kappa, steer, accel, brake)
         self._s += progress
-        self._d, self._psi, self._v, self._omega = d_new, psi_new, v_new, omega
+        self._d, self._psi, self._v = d_new, psi_new, v_new
         self._time += DT
         self._steps += 1
         if self._s >= (self._laps_done + 1) * self.track.length:
