@@ -48,8 +48,8 @@ def synth(
         raise InputError("--depth-cap must be positive")
     g = grid_from_text(read_text_file(grid, "grid file"), str(grid))
     prog_name = name or _name_from(grid)
-    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.\-]*", prog_name):
-        raise InputError(f"bad policy name {prog_name!r}", hint="letters, digits, '_', '.', '-'; start with a letter")
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", prog_name):
+        raise InputError(f"bad policy name {prog_name!r}", hint="letters, digits and '_'; start with a letter")
     tree = build_backward_tree(g, depth_cap=depth_cap)
     if tree.length is None:
         msg = (f"the backward tree hit its depth cap {depth_cap} ({len(tree.nodes)} nodes) before reaching the start; "
@@ -75,7 +75,7 @@ def synth(
 
 def _name_from(path: Path) -> str:
     stem = path.stem if path.stem not in ("polygongrid", "subgoals_policy") else path.resolve().parent.name
-    cleaned = re.sub(r"[^A-Za-z0-9_.\-]", "_", stem)
+    cleaned = re.sub(r"[^A-Za-z0-9_]", "_", stem)
     return cleaned if cleaned and (cleaned[0].isalpha() or cleaned[0] == "_") else "p_" + cleaned
 
 

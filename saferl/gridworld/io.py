@@ -180,7 +180,7 @@ def program_from_text(
 def _safe_name(name: str) -> str:
     import re
 
-    cleaned = re.sub(r"[^A-Za-z0-9_.\-]", "_", name)
+    cleaned = re.sub(r"[^A-Za-z0-9_]", "_", name)
     if not cleaned or not (cleaned[0].isalpha() or cleaned[0] == "_"):
         cleaned = "p_" + cleaned
     return cleaned

@@ -10,6 +10,7 @@ Grammar (whitespace and newlines are free; ``#`` starts a comment to the end of 
     segment  := '[' point '--' point ']'
     point    := '(' rational ',' rational ')'
     rational := [ '-' ] DIGITS [ '/' DIGITS ]
+    NAME     := [A-Za-z_][A-Za-z0-9_]*      (as in every .pol family)
 
 Example:
     >>> prog = parse_subgoal_pol('''
@@ -37,7 +38,7 @@ __all__ = ["parse_subgoal_pol", "format_subgoal_pol", "is_subgoal_pol"]
 
 _TOKEN = re.compile(
     r"(?P<ws>[ \t\r]+)|(?P<nl>\n)|(?P<comment>#[^\n]*)|(?P<arrow>--)|(?P<num>\d+)"
-    r"|(?P<name>[A-Za-z_][A-Za-z0-9_.\-]*)|(?P<punct>[()\[\],:/\-])"
+    r"|(?P<name>[A-Za-z_][A-Za-z0-9_]*)|(?P<punct>[()\[\],:/\-])"
 )
 _KEYWORDS = ("policy", "gridworld", "size", "start", "on", "do", "from", "reach", "then", "prefer", "until", "target")
 

@@ -45,12 +45,12 @@ def test_synth_writes_a_certified_program(tmp_path: Path) -> None:
     code, out, err = _run("synth", str(GRID), "-o", str(out_pol), "--name", "mine")
     assert code == 0, err
     assert "certified program written" in out
-    assert out_pol.read_text() == POLICY.read_text().replace("policy gen-s12-c8-seed7", "policy mine")
+    assert out_pol.read_text() == POLICY.read_text().replace("policy gen_s12_c8_seed7", "policy mine")
     code, out, _ = _run("synth", str(GRID), "--format", "json")
     rec = json.loads(out)
     assert rec["certificate"]["certified"] and rec["instructions"] <= rec["size_bound"]
     code, out, _ = _run("synth", str(GRID))
-    assert out.startswith("policy gen-s12-c8-seed7\ngridworld size 12")
+    assert out.startswith("policy gen_s12_c8_seed7\ngridworld size 12")
 
 
 def test_synth_reports_the_depth_cap(tmp_path: Path) -> None:

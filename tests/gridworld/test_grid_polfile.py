@@ -19,7 +19,7 @@ targets = st.builds(Target, segments, segments, st.sampled_from(["mid", "max", "
 rules = st.builds(Rule, segments, st.lists(targets, min_size=1, max_size=3).map(tuple))
 _FIRST = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_"
 names = st.builds(lambda a, b: a + b, st.sampled_from(_FIRST),
-                  st.text(alphabet=_FIRST + "0123456789.-", max_size=10)).filter(
+                  st.text(alphabet=_FIRST + "0123456789", max_size=10)).filter(
     lambda n: n not in ("policy", "gridworld", "size", "start", "on", "do", "from", "reach", "then", "prefer", "until", "target"))
 
 
