@@ -134,6 +134,9 @@ def run_program(
         return False, path, StepFailure(0, p, 0, "start", f"start edge {_seg_text(program.start_edge)} is not a half-edge of the grid")
     if not point_on_segment(p, grid.he_start[start_h], grid.he_end[start_h]):
         return False, path, StepFailure(0, p, 0, "start", "the start point is not on the start edge")
+    if p != grid.start:
+        return False, path, StepFailure(0, p, 0, "start", f"the program starts at {format_point(p)}, "
+                                        f"but the instance's start point is {format_point(grid.start)}")
     if program.size != grid.size:
         return False, path, StepFailure(0, p, 0, "start", f"program is for size {program.size}, grid has size {grid.size}")
     if grid.he_region[start_h] == grid.target:

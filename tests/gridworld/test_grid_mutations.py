@@ -100,3 +100,11 @@ def test_longer_path_is_reported_not_shortest(spiral) -> None:  # type: ignore[n
     grid, prog = spiral
     res = certify_program(grid, prog, require_shortest=True)
     assert res.certified and res.shortest is True and res.shortest_length == 92
+
+
+def test_program_starting_elsewhere_is_refuted(spiral) -> None:  # type: ignore[no-untyped-def]
+    grid, prog = spiral
+    bad = replace(prog, start=(F(5), F(0)), start_edge=Segment((F(0), F(0)), (F(23), F(0))))
+    res = certify_program(grid, bad)
+    assert not res.certified and res.failure is not None
+    assert "the instance's start point is (0, 0)" in res.failure.reason

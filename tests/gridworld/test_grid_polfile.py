@@ -103,3 +103,14 @@ def test_parse_error_has_a_hint() -> None:
     with pytest.raises(PolicyParseError) as info:
         parse_subgoal_pol("policy p\ngridworld size 2 start 0, 0\n")
     assert info.value.hint and "(x, y)" in info.value.hint
+
+
+def test_core_pol_loader_dispatches_gridworld_files() -> None:
+    from pathlib import Path
+
+    from saferl.policy import format_policy, load_policy
+
+    path = Path(__file__).resolve().parents[2] / "policies" / "gridworld" / "gen-s12-c8-seed7.pol"
+    prog = load_policy(path)
+    assert isinstance(prog, SubgoalProgram)
+    assert format_policy(prog) == path.read_text()
