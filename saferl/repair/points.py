@@ -112,7 +112,7 @@ def check_property(
                 break
     if extremes:
         slack = _require_slack(formula)
-        goals = [("min", slack)] if slack is not None else [(sense, sym) for sym in symbols for sense in ("min", "max")]
+        goals = [("min", slack)] if slack is not None else _directions(symbols, spec, program)
         for sense, term in goals:
             if deadline is not None and time.perf_counter() > deadline:
                 break
@@ -122,6 +122,39 @@ def check_property(
     if not found:  # the solver's model did not replay: let the verifier decide later
         return PropertyCheck(prop.id, "unknown", reason="counterexample did not replay")
     return PropertyCheck(prop.id, "unsafe", tuple(found))
+
+
+MAX_CORNER_DIMS = 4
+RANDOM_DIRECTIONS = 16
+
+
+def _directions(symbols: Sequence[FNode], spec: Spec, program: Program) -> list[tuple[str, FNode]]:
+    """Objectives whose optima are the extreme points of a violation: each coordinate's
+    minimum and maximum, and the corners (every sign pattern of the scaled coordinates; a
+    fixed pseudo-random sample of them when there are many coordinates)."""
+    import random
+
+    from pysmt.shortcuts import Times
+
+    out: list[tuple[str, FNode]] = [(sense, sym) for sym in symbols for sense in ("min", "max")]
+    if len(symbols) < 2:
+        return out
+    scaled = []
+    for sym in symbols:
+        name = sym.symbol_name().split("@")[0]
+        lo, hi = spec.domains.get(name, spec.state.get(name, (float("-inf"), float("inf"))))
+        width = hi - lo if hi > lo and hi - lo < float("inf") else 1.0
+        scaled.append(Times(real(Fraction(1) / Fraction(width)), sym))
+    n = len(scaled)
+    if n <= MAX_CORNER_DIMS:
+        patterns = [[(m >> i) & 1 for i in range(n)] for m in range(2**n)]
+    else:
+        rng = random.Random(n)
+        patterns = [[rng.randint(0, 1) for _ in range(n)] for _ in range(RANDOM_DIRECTIONS)]
+    for bits in patterns:
+        terms = [t if b else Times(real(-1), t) for t, b in zip(scaled, bits, strict=True)]
+        out.append(("max", Plus(terms)))
+    return out
 
 
 def _require_slack(formula: FNode) -> FNode | None:
