@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -195,23 +196,28 @@ def test_a_killed_episode_leaves_no_torcs_behind(tmp_path: Path) -> None:
         "env = TorcsEnv(track='g-track-2')\n"
         "env.reset()\n"
         "env.step([0.0, 1.0, 0.0])\n"
-        "print(env.torcs_pid, flush=True)\n"
+        "print(env.torcs_pid, env._race.workdir, flush=True)\n"
         "import time; time.sleep(60)\n"
     )
     child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    workdir = None
     try:
         line = child.stdout.readline() if child.stdout else ""
-        torcs_pid = int(line)
+        pid_text, workdir = line.split()
+        torcs_pid = int(pid_text)
         assert not _gone(torcs_pid, within_s=0.1)
         child.send_signal(signal.SIGKILL)  # no atexit, no finally: only the kernel can help
         child.wait(timeout=5)
         assert _gone(torcs_pid), "TORCS outlived a killed episode"
-        found = subprocess.run(["pgrep", "-f", f"-r {Path('/tmp')}"], capture_output=True, text=True)
+        # pgrep for live processes (a zombie that init has not reaped yet is dead).
+        found = subprocess.run(["pgrep", "-r", "R,S,D,T", "-f", "torcs-bin"], capture_output=True, text=True)
         assert str(torcs_pid) not in found.stdout.split()
     finally:
         if child.poll() is None:
             child.kill()
             child.wait()
+        if workdir is not None:  # a killed process cannot tidy up after itself
+            shutil.rmtree(workdir, ignore_errors=True)
 
 
 @needs_torcs
@@ -220,18 +226,20 @@ def test_ctrl_c_in_the_client_cleans_up() -> None:
         "from saferl.envs.torcs.env import TorcsEnv\n"
         "env = TorcsEnv(track='g-track-2')\n"
         "env.reset()\n"
-        "print(env.torcs_pid, flush=True)\n"
+        "print(env.torcs_pid, env._race.workdir, flush=True)\n"
         "while True:\n"
         "    env.step([0.0, 0.0, 1.0])\n"
     )
     child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
                              stderr=subprocess.DEVNULL, text=True)
     try:
-        torcs_pid = int(child.stdout.readline() if child.stdout else "")
+        pid_text, workdir = (child.stdout.readline() if child.stdout else "").split()
+        torcs_pid = int(pid_text)
         time.sleep(0.2)
         child.send_signal(signal.SIGINT)
         child.wait(timeout=10)
         assert _gone(torcs_pid)
+        assert not Path(workdir).exists()
     finally:
         if child.poll() is None:
             child.kill()

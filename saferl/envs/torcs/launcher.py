@@ -166,7 +166,7 @@ _LIVE: weakref.WeakSet[TorcsRace] = weakref.WeakSet()
 
 def _stop_all() -> None:
     for race in list(_LIVE):
-        race.stop()
+        race.close()
 
 
 atexit.register(_stop_all)
@@ -206,6 +206,7 @@ class TorcsRace:
         self.ports: list[int] = []
         self.process: subprocess.Popen[bytes] | None = None
         self.workdir = Path(tempfile.mkdtemp(prefix="saferl-torcs-"))
+        _LIVE.add(self)
         self._prepare_workdir()
 
     def _prepare_workdir(self) -> None:
@@ -268,7 +269,6 @@ class TorcsRace:
                 )
             except OSError as exc:
                 raise TorcsError(f"cannot start TORCS ({args[0]}): {exc.strerror}") from None
-        _LIVE.add(self)
 
     def alive(self) -> bool:
         """True while the TORCS process runs."""
@@ -295,7 +295,6 @@ class TorcsRace:
                 proc.kill()
                 proc.wait()
         self.process = None
-        _LIVE.discard(self)
 
     def wait(self, timeout_s: float) -> int | None:
         """Wait up to ``timeout_s`` for TORCS to exit; its return code, or None."""
@@ -313,6 +312,7 @@ class TorcsRace:
         """Stop TORCS and delete the working folder."""
         self.stop()
         shutil.rmtree(self.workdir, ignore_errors=True)
+        _LIVE.discard(self)
 
     def __enter__(self) -> TorcsRace:
         self.start()
