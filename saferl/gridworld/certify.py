@@ -19,7 +19,6 @@ from saferl.gridworld.geometry import (
     cone_allows,
     cone_letters,
     format_point,
-    lex_order,
     point_on_segment,
     segment_point,
 )
@@ -132,8 +131,8 @@ def run_program(
     start_h = grid.half_edge(program.start_edge.a, program.start_edge.b)
     if start_h < 0:
         return False, path, StepFailure(0, p, 0, "start", f"start edge {_seg_text(program.start_edge)} is not a half-edge of the grid")
-    if not point_on_segment(p, grid.he_start[start_h], grid.he_end[start_h]):
-        return False, path, StepFailure(0, p, 0, "start", "the start point is not on the start edge")
+    if not grid.region_contains(grid.he_region[start_h], p):
+        return False, path, StepFailure(0, p, 0, "start", "the start point is not in the region of the start edge")
     if p != grid.start:
         return False, path, StepFailure(0, p, 0, "start", f"the program starts at {format_point(p)}, "
                                         f"but the instance's start point is {format_point(grid.start)}")
@@ -152,7 +151,19 @@ def run_program(
                                                 f"rule {ri + 1} of block {bi + 1} stands on {_seg_text(rule.source)}, which is not a half-edge of the grid")
             table[h] = (ri, rule.targets)
         tables.append(table)
-    untils = [b.until.unordered() if b.until is not None else None for b in program.blocks]
+    if not program.blocks:
+        return False, path, StepFailure(0, p, 0, "-", "the program has no block")
+    # each block's until edge as the set of its two half-edges (empty if it is no edge)
+    until_ids: list[frozenset[int]] = []
+    for blk in program.blocks:
+        ids: set[int] = set()
+        if blk.until is not None:
+            for a, c in ((blk.until.a, blk.until.b), (blk.until.b, blk.until.a)):
+                u = grid.half_edge(a, c)
+                if u >= 0:
+                    ids.add(u)
+        until_ids.append(frozenset(ids))
+    edge_of_target: dict[int, int] = {}  # id(target) -> half-edge of its 'on' segment, resolved once
     pointers: dict[tuple[int, int], int] = {}
     h = start_h
     b = 0
@@ -162,10 +173,8 @@ def run_program(
     for step in range(max_moves):
         region = grid.he_region[h]
         cone = grid.cones[region]
-        if b + 1 < len(program.blocks) and untils[b] == lex_order(grid.he_start[h], grid.he_end[h]):
+        if b + 1 < len(program.blocks) and h in until_ids[b]:
             b += 1
-        if not program.blocks:
-            return False, path, StepFailure(step, p, 0, "-", "the program has no block")
         # Brent's cycle detection: compare with the state saved at the last power of two
         if saved is not None and saved[0] == h and saved[1] == b and saved[2] == p \
                 and saved[3] == tuple(sorted(pointers.items())):
@@ -200,7 +209,9 @@ def run_program(
             return False, path, StepFailure(step, p, b, str(rule_text),
                                             f"no point of the target is reachable from {format_point(p)} with moves {cone_letters(cone) or 'none'}")
         # the edge the move ends on, as a half-edge of the current region
-        e = grid.half_edge(target.edge.a, target.edge.b)
+        e = edge_of_target.get(id(target), -2)
+        if e == -2:
+            e = edge_of_target[id(target)] = grid.half_edge(target.edge.a, target.edge.b)
         if e < 0:
             return False, path, StepFailure(step, p, b, str(rule_text), f"{_seg_text(target.edge)} is not an edge of the grid")
         if grid.he_region[e] != region:

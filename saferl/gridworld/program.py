@@ -2,7 +2,8 @@
 
 Semantics (the certifier's, and the smol-strats simulator's):
 
-* The agent stands on a half-edge of the region it is in (the start: the start edge).
+* The agent stands on a half-edge of the region it is in; at the start, the start edge
+  (a side of the start region, holding the start point unless it is inside the region).
 * Block ``b`` is active; before each move, if the agent stands on ``blocks[b].until``
   (compared as an unordered segment), block ``b + 1`` becomes active.
 * In the active block, the rule whose ``source`` is the half-edge stood on applies.  Its

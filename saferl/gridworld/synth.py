@@ -138,7 +138,7 @@ def synthesize(grid: GridWorld, name: str = "synth", *, depth_cap: int = 1000, m
 
     Raises:
         UnsupportedError: the start cannot reach the target within ``depth_cap`` moves
-            (the message says whether the cap was hit), or the start is not on an edge.
+            (the message says whether the cap was hit), or it lies in the target already.
     """
     t0 = time.perf_counter()
     tree = build_backward_tree(grid, depth_cap=depth_cap)
@@ -153,11 +153,10 @@ def synthesize(grid: GridWorld, name: str = "synth", *, depth_cap: int = 1000, m
     region = tree.start_region
     start_edge = grid.start_edge if grid.start_edge >= 0 and grid.he_region[grid.start_edge] == region else -1
     if start_edge < 0:
-        cands = [h for h in grid.regions[region] if point_on_segment(grid.start, S := grid.he_start[h], grid.he_end[h])]
-        del S
-        if not cands:
-            raise UnsupportedError("the start point lies inside a region, not on one of its edges; "
-                                   "a subgoal program starts on an edge")
+        # an edge holding the start point if there is one (interior edges first), else any
+        # side of the start region: the start edge only selects the first rule
+        sides = grid.regions[region]
+        cands = [h for h in sides if point_on_segment(grid.start, grid.he_start[h], grid.he_end[h])] or list(sides)
         cands.sort(key=lambda h: grid.he_opp[h] < 0)
         start_edge = cands[0]
     moves = max_moves if max_moves is not None else max(1000, 4 * tree.length)

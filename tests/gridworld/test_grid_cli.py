@@ -145,3 +145,17 @@ def test_subprocess_python_m_saferl_certify() -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["certified"] is True
+
+
+def test_start_inside_a_region(tmp_path: Path) -> None:
+    grid = tmp_path / "inner.json"
+    grid.write_text(json.dumps({
+        "format": "saferl-gridworld", "version": 1, "size": 4, "start": ["1/2", "1/2"], "target": 1,
+        "regions": [{"moves": "RU", "vertices": [[0, 0], [4, 0], [0, 4]]},
+                    {"moves": "", "vertices": [[4, 0], [4, 4], [0, 4]]}]}))
+    pol = tmp_path / "inner.pol"
+    code, _, err = _run("synth", str(grid), "-o", str(pol))
+    assert code == 0, err
+    assert "start (1/2, 1/2) on [(4, 0) -- (0, 4)]" in pol.read_text()
+    code, out, err = _run("certify", str(grid), str(pol), "-f", "json")
+    assert code == 0 and json.loads(out)["moves"] == 1
