@@ -4,7 +4,8 @@
 #   bash torcs-robot/install.sh          # build folder: torcs-robot/build
 #   SAFERL_TORCS_HOME=DIR bash torcs-robot/install.sh
 #
-# 1. Debian packages torcs, torcs-data, libplib-dev, g++ (apt-get update + install, as root).
+# 1. Debian packages torcs, torcs-data, libplib-dev, g++ (and xz-utils, to unpack the
+#    source tarball): apt-get update + install, as root.
 # 2. TORCS headers from `apt-get source torcs`, through a temporary deb-src list passed with
 #    apt's -o options: /etc/apt is never modified.  Cached in torcs-robot/.src.
 # 3. The robot, built into BUILD/lib/drivers/saferl_scr/saferl_scr.so, next to symlinks to
@@ -15,7 +16,7 @@ set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 BUILD=${SAFERL_TORCS_HOME:-$HERE/build}
 SRC_CACHE=$HERE/.src
-PACKAGES=(torcs torcs-data libplib-dev g++)
+PACKAGES=(torcs torcs-data libplib-dev g++ xz-utils)
 
 say() { printf 'torcs-robot/install.sh: %s\n' "$*" >&2; }
 fail() { say "error: $*"; exit 1; }
@@ -50,7 +51,6 @@ SRC_VERSION=$(dpkg-query -W -f='${source:Version}' torcs)
 HEADERS=$SRC_CACHE/torcs-$SRC_VERSION
 if [ ! -f "$HEADERS/src/interfaces/robot.h" ]; then
   command -v apt-get >/dev/null || fail "cannot fetch TORCS headers: no apt-get"
-  command -v xz >/dev/null || fail "cannot unpack TORCS headers: xz is missing (apt-get install xz-utils)"
   tmp=$(mktemp -d)
   trap 'rm -rf "$tmp"' EXIT
   mkdir -p "$tmp/parts" "$tmp/lists/partial" "$tmp/cache/archives/partial" "$tmp/dl"
@@ -67,11 +67,11 @@ if [ ! -f "$HEADERS/src/interfaces/robot.h" ]; then
             -o "Dir::Cache::pkgcache=" -o "Dir::Cache::srcpkgcache=" -o "APT::Sandbox::User=root")
   [ "$(id -u)" -eq 0 ] || APT_OPTS+=(-o "Debug::NoLocking=1")
   say "fetching the TORCS $SRC_VERSION source package for its headers"
-  apt-get "${APT_OPTS[@]}" update >/dev/null 2>"$tmp/update.err" \
-    || { cat "$tmp/update.err" >&2; fail "apt-get update of the temporary deb-src list failed"; }
+  # A third-party source without deb-src may fail here; only the torcs source matters.
+  apt-get "${APT_OPTS[@]}" update >/dev/null 2>"$tmp/update.err" || true
   (cd "$tmp/dl" && apt-get "${APT_OPTS[@]}" source --download-only "torcs=$SRC_VERSION" >/dev/null 2>"$tmp/source.err") \
     || (cd "$tmp/dl" && apt-get "${APT_OPTS[@]}" source --download-only torcs >/dev/null 2>>"$tmp/source.err") \
-    || { cat "$tmp/source.err" >&2; fail "apt-get source torcs failed (is a Debian source mirror reachable?)"; }
+    || { cat "$tmp/update.err" "$tmp/source.err" >&2; fail "apt-get source torcs failed (is a Debian source mirror reachable?)"; }
   orig=$(ls "$tmp"/dl/torcs_*.orig.tar.* 2>/dev/null | head -n1)
   [ -n "$orig" ] || fail "apt-get source torcs did not download an .orig tarball"
   say "unpacking headers from $(basename "$orig")"
