@@ -54,3 +54,20 @@ def test_zig_zag_instance_within_the_cap(smol: Path) -> None:
     grid = load_grid(smol / "size100preds50-2" / "polygongrid.json")
     tree = build_backward_tree(grid, depth_cap=1000)
     assert tree.length == 200 and not tree.capped
+
+
+def test_every_algorithm1_strategy_certifies_and_merging_compresses_loops(smol: Path) -> None:
+    from saferl.gridworld.synth import program_from_path
+
+    grid = load_grid(smol / "size3preds5loopy" / "polygongrid.json")
+    tree = build_backward_tree(grid)
+    start_edge = synthesize(grid).program.start_edge
+    h0 = grid.half_edge(start_edge.a, start_edge.b)
+    sizes = {}
+    for strategy in ("merged", "plain", "stepwise"):
+        prog = program_from_path(grid, tree, h0, "loopy", strategy)
+        cert = certify_program(grid, prog, check_shortest=False)
+        assert cert.certified and cert.moves == tree.length == 200
+        sizes[strategy] = prog.n_instructions()
+    assert sizes["merged"] < sizes["plain"] < sizes["stepwise"]
+    assert sizes == {"merged": 19, "plain": 211, "stepwise": 600}
