@@ -203,3 +203,16 @@ def test_car_step_is_the_white_box_model() -> None:
 
     _, psi, v, _ = car_step(0.0, 0.0, 60.0, 0.0, 1.0, 0.0, 0.0)
     assert abs(psi) / DT * v <= CAR.MU_LAT * G + 1e-9
+
+
+def test_gymnasium_env_checker_passes() -> None:
+    import warnings
+
+    from gymnasium.utils.env_checker import check_env
+
+    from saferl.envs.torcs.surrogate import TorcsSurrogateEnv
+
+    env = TorcsSurrogateEnv(track="aalborg")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # unbounded Box dimensions are deliberate
+        check_env(env, skip_render_check=True)
