@@ -71,3 +71,40 @@ def test_every_algorithm1_strategy_certifies_and_merging_compresses_loops(smol: 
         sizes[strategy] = prog.n_instructions()
     assert sizes["merged"] < sizes["plain"] < sizes["stepwise"]
     assert sizes == {"merged": 19, "plain": 211, "stepwise": 600}
+
+
+@settings(max_examples=10, deadline=None)
+@given(st.integers(4, 12), st.integers(2, 6), st.integers(0, 10**6))
+def test_no_random_walk_beats_the_tree(size: int, chords: int, seed: int) -> None:
+    """Soundness of 'shortest': random legal walks never reach the target in fewer moves."""
+    import random
+    from fractions import Fraction
+
+    from saferl.gridworld.geometry import clip_segment_to_cone, segment_point
+
+    try:
+        grid = generate_grid(size=size, n_chords=chords, seed=seed)
+    except UnsupportedError:
+        assume(False)
+    tree = build_backward_tree(grid)
+    assert tree.length is not None
+    rng = random.Random(seed)
+    starts = [r for r in grid.regions_containing(grid.start) if r != grid.target]
+    for _ in range(150):
+        p, region = grid.start, rng.choice(starts)
+        for moves in range(1, tree.length):
+            options = []
+            for h in grid.regions[region]:
+                o = grid.he_opp[h]
+                if o < 0:
+                    continue
+                part = clip_segment_to_cone(grid.he_start[h], grid.he_end[h], p, grid.cones[region])
+                if part is not None:
+                    options.append((h, part))
+            if not options:
+                break
+            h, (s0, s1) = rng.choice(options)
+            s = s0 + (s1 - s0) * Fraction(rng.randint(0, 8), 8)
+            p = segment_point(grid.he_start[h], grid.he_end[h], s)
+            region = grid.he_region[grid.he_opp[h]]
+            assert region != grid.target, f"a walk reached the target in {moves} < {tree.length} moves"
