@@ -8,7 +8,7 @@ Example:
 from __future__ import annotations
 
 import json
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, TextIO
 
@@ -20,12 +20,12 @@ from saferl.errors import InputError
 app = new_app("Extract a decision tree (VIPER) or a PID program from a neural oracle.")
 
 
-class Kind(str, Enum):
+class Kind(StrEnum):
     tree = "tree"
     program = "program"
 
 
-class Format(str, Enum):
+class Format(StrEnum):
     text = "text"
     json = "json"
 

@@ -7,7 +7,7 @@ Example:
 from __future__ import annotations
 
 import json
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, TextIO
 
@@ -19,12 +19,12 @@ from saferl.errors import InputError, MissingDependencyError
 app = new_app("Train a small neural oracle (PPO for discrete, TD3 for continuous actions).")
 
 
-class Algo(str, Enum):
+class Algo(StrEnum):
     ppo = "ppo"
     td3 = "td3"
 
 
-class Format(str, Enum):
+class Format(StrEnum):
     text = "text"
     json = "json"
 

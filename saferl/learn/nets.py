@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import torch
 from torch import nn
 
 __all__ = ["mlp", "export_tensors", "space_manifest"]

@@ -8,8 +8,9 @@ by the oracle's Q-value gap; the Q head is what the saved model calls its critic
 
 The Q head learnt during training mostly learns the state value (on-policy returns barely
 depend on the action), so after training it is refit by one-step lookahead through the
-trained V critic: on transitions gathered ε-greedily with the chosen actor, Q(s, a) is
-regressed on r + γ V(s') (V(s') = 0 at termination, kept at time-limit truncations).  That gives VIPER a meaningful gap max_a Q - min_a Q.
+trained V critic: in states an ε-greedy run of the chosen actor visits, every action is
+tried on a copy of the environment and Q(s, a) is regressed on r + γ V(s') (V = 0 at
+termination).  That gives VIPER a meaningful gap max_a Q - min_a Q.
 
 The result is reproducible from the seed on one CPU thread.  The best greedy checkpoint
 (evaluated every ``eval_every`` updates) is the one returned.
@@ -92,20 +93,39 @@ def _greedy_return(actor: nn.Module, env_id: str, episodes: int, seed: int) -> f
     return total / episodes
 
 
+def _lookahead(env: Any, n_actions: int) -> list[tuple[float, bool, np.ndarray]] | None:
+    """(reward, terminated, next obs) of every action from the current state, on copies."""
+    results = []
+    for a in range(n_actions):
+        try:
+            twin = copy.deepcopy(env.unwrapped)
+        except Exception:  # an environment that cannot be copied: no lookahead
+            return None
+        nxt, r, term, _, _ = twin.step(a)
+        results.append((float(r), bool(term), np.asarray(nxt, dtype=np.float32)))
+    return results
+
+
 def _fit_q(
     actor: nn.Module,
-    q_net: nn.Module,
+    q_net: nn.Sequential,
     v_net: nn.Module,
     env_id: str,
     cfg: PPOConfig,
     seed: int,
     rng: np.random.Generator,
     gen: torch.Generator,
-) -> nn.Module:
-    """Fit Q(s, a) to r + γ V(s') on ε-greedy transitions of the greedy ``actor``."""
+) -> nn.Sequential:
+    """Fit Q(s, a) = r + γ V(s') for every action a, by one-step lookahead on copies of the
+    environment, in the states an ε-greedy run of the greedy ``actor`` visits.
+
+    Without lookahead (an environment that cannot be copied) only the action taken gets a
+    target.  The loss weighs the advantage Q(s, a) - mean_a Q(s, a) heavily, because the
+    gap between actions is what VIPER reads and it is small next to Q itself.
+    """
     env = make_env(env_id)
     n_actions = int(env.action_space.n)
-    obs_l, act_l, rew_l, next_l, term_l = [], [], [], [], []
+    states, targets, masks = [], [], []
     # small training budgets (tests) get a proportionally small evaluation
     transitions = min(cfg.q_eval_transitions, max(1_000, cfg.total_timesteps // 10))
     updates = min(cfg.q_eval_updates, max(200, cfg.total_timesteps // 40))
@@ -116,27 +136,40 @@ def _fit_q(
         else:
             with torch.no_grad():
                 a = int(actor(torch.as_tensor(obs, dtype=torch.float32)).argmax())
+        outcomes = _lookahead(env, n_actions)
         nxt, r, term, trunc, _ = env.step(a)
-        obs_l.append(obs)
-        act_l.append(a)
-        rew_l.append(float(r))
-        next_l.append(nxt)
-        term_l.append(float(term))
+        y = np.zeros(n_actions, np.float32)
+        mask = np.zeros(n_actions, np.float32)
+        if outcomes is None:
+            items = [(a, (float(r), bool(term), np.asarray(nxt, dtype=np.float32)))]
+        else:
+            items = list(enumerate(outcomes))
+        with torch.no_grad():
+            for b, (rb, tb, nb) in items:
+                vb = 0.0 if tb else float(v_net(torch.as_tensor(nb)).item())
+                y[b] = rb + cfg.gamma * vb
+                mask[b] = 1.0
+        states.append(np.asarray(obs, dtype=np.float32))
+        targets.append(y)
+        masks.append(mask)
         obs = env.reset()[0] if (term or trunc) else nxt
     env.close()
-    o = torch.as_tensor(np.asarray(obs_l, dtype=np.float32))
-    a_t = torch.as_tensor(act_l)
-    r_t = torch.as_tensor(rew_l, dtype=torch.float32)
-    o2 = torch.as_tensor(np.asarray(next_l, dtype=np.float32))
-    d_t = torch.as_tensor(term_l, dtype=torch.float32)
-    with torch.no_grad():
-        y_all = r_t + cfg.gamma * (1.0 - d_t) * v_net(o2).squeeze(1)
+    o = torch.as_tensor(np.asarray(states))
+    y_t = torch.as_tensor(np.asarray(targets))
+    m_t = torch.as_tensor(np.asarray(masks))
+    full = m_t.sum(1) == n_actions
     q_net = copy.deepcopy(q_net)
     opt = torch.optim.Adam(q_net.parameters(), lr=1e-3)
     for _ in range(updates):
         idx = torch.randint(0, len(o), (256,), generator=gen)
-        pred = q_net(o[idx]).gather(1, a_t[idx, None]).squeeze(1)
-        loss = nn.functional.mse_loss(pred, y_all[idx])
+        pred = q_net(o[idx])
+        err = (pred - y_t[idx]) * m_t[idx]
+        loss = (err**2).sum() / m_t[idx].sum()
+        f = full[idx]
+        if bool(f.any()):
+            adv_pred = pred[f] - pred[f].mean(1, keepdim=True)
+            adv_true = y_t[idx][f] - y_t[idx][f].mean(1, keepdim=True)
+            loss = loss + 10.0 * ((adv_pred - adv_true) ** 2).mean()
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -269,7 +302,7 @@ def train_ppo(
     for env in envs:
         env.close()
 
-    # 5. fitted Q evaluation of the chosen greedy actor (what VIPER weighs states by)
+    # 5. refit Q of the chosen greedy actor by one-step lookahead (VIPER weighs states by it)
     if cfg.q_eval_transitions > 0:
         best_q = _fit_q(best_actor, best_q, best_v, env_id, cfg, seed, rng, gen)
 
