@@ -86,54 +86,69 @@ class BackwardTree:
         return out
 
 
-def _subtract(lo: Fraction, hi: Fraction, explored: list[tuple[Fraction, Fraction]]) -> list[tuple[Fraction, Fraction]]:
+#: an exact rational as an integer pair ``(numerator, denominator)``, denominator > 0, not
+#: necessarily in lowest terms: the interval bookkeeping compares by cross-multiplication,
+#: which is several times cheaper than Fraction's comparisons
+Q = tuple[int, int]
+
+
+def _lt(x: Q, y: Q) -> bool:
+    return x[0] * y[1] < y[0] * x[1]
+
+
+def _eq(x: Q, y: Q) -> bool:
+    return x[0] * y[1] == y[0] * x[1]
+
+
+def _subtract(lo: Q, hi: Q, explored: list[tuple[Q, Q]]) -> list[tuple[Q, Q]]:
     """``[lo, hi]`` minus the union of the (sorted, disjoint) closed intervals ``explored``.
 
     Pieces are returned closed; a piece reduced to a shared endpoint is dropped.
     """
-    pieces: list[tuple[Fraction, Fraction]] = []
+    pieces: list[tuple[Q, Q]] = []
     cur = lo
     for a, b in explored:
-        if b < cur:
+        if _lt(b, cur):
             continue
-        if a > hi:
+        if _lt(hi, a):
             break
-        if a > cur:
+        if _lt(cur, a):
             pieces.append((cur, a))
-        if b >= cur:
-            cur = b
-        if cur >= hi:
+        cur = b  # b >= cur here
+        if not _lt(cur, hi):
             break
-    if cur < hi or (cur == hi and not explored_covers(cur, explored)):
+    if _lt(cur, hi) or (_eq(cur, hi) and not _covers(cur, explored)):
         pieces.append((cur, hi))
     return pieces
 
 
-def explored_covers(x: Fraction, explored: list[tuple[Fraction, Fraction]]) -> bool:
+def _covers(x: Q, explored: list[tuple[Q, Q]]) -> bool:
     """Whether ``x`` lies in one of the closed intervals."""
     for a, b in explored:
-        if a <= x <= b:
-            return True
-        if a > x:
+        if _lt(x, a):
             return False
+        if not _lt(b, x):
+            return True
     return False
 
 
-def _insert(explored: list[tuple[Fraction, Fraction]], lo: Fraction, hi: Fraction) -> None:
+def _insert(explored: list[tuple[Q, Q]], lo: Q, hi: Q) -> None:
     """Add ``[lo, hi]`` to a sorted disjoint list, merging overlapping intervals."""
-    out: list[tuple[Fraction, Fraction]] = []
+    out: list[tuple[Q, Q]] = []
     placed = False
     for a, b in explored:
-        if b < lo:
+        if _lt(b, lo):
             out.append((a, b))
-        elif a > hi:
+        elif _lt(hi, a):
             if not placed:
                 out.append((lo, hi))
                 placed = True
             out.append((a, b))
         else:
-            lo = min(lo, a)
-            hi = max(hi, b)
+            if _lt(a, lo):
+                lo = a
+            if _lt(hi, b):
+                hi = b
     if not placed:
         out.append((lo, hi))
     explored[:] = out
@@ -149,9 +164,7 @@ def _scaled(values: tuple[Fraction, ...]) -> tuple[int, list[int]]:
     return m, [v.numerator * (m // v.denominator) for v in values]
 
 
-def _t_range(
-    ab: tuple[int, list[int]], kd: tuple[int, list[int]], cone: int
-) -> tuple[Fraction, Fraction] | None:
+def _t_range(ab: tuple[int, list[int]], kd: tuple[int, list[int]], cone: int) -> tuple[Q, Q] | None:
     """The ``t`` in [0, 1] such that some ``q`` on [A, B] is reachable from ``K + t D``.
 
     ``ab`` is ``A, B`` scaled to integers (:func:`_scaled` of ``(A.x, A.y, B.x, B.y)``) and
@@ -208,7 +221,7 @@ def _t_range(
                 hi_n, hi_d = rn, rd
         if lo_n * hi_d > hi_n * lo_d:
             return None
-    return Fraction(lo_n, lo_d), Fraction(hi_n, hi_d)
+    return (lo_n, lo_d), (hi_n, hi_d)
 
 
 def build_backward_tree(
@@ -236,7 +249,7 @@ def build_backward_tree(
     KD = [_scaled((S[i][0], S[i][1], E[i][0] - S[i][0], E[i][1] - S[i][1])) for i in range(len(S))]
     start_set = set(start_regions)
     nodes: list[TreeNode] = []
-    explored: list[list[tuple[Fraction, Fraction]]] = [[] for _ in S]
+    explored: list[list[tuple[Q, Q]]] = [[] for _ in S]
     stats = {"nodes": 0, "projections": 0, "pruned": 0}
     if grid.target in start_set:
         return BackwardTree(grid, nodes, -1, grid.target, 0, False, False, 0, time.perf_counter() - t_begin, stats)
@@ -253,7 +266,7 @@ def build_backward_tree(
         if opp[g] < 0:
             continue
         nodes.append(TreeNode(g, _ZERO, _ONE, 0, -1, S[g], E[g]))
-        explored[g].append((_ZERO, _ONE))
+        explored[g].append(((0, 1), (1, 1)))
         frontier.append(len(nodes) - 1)
     found = -1
     for i in frontier:
@@ -287,7 +300,8 @@ def build_backward_tree(
                     continue
                 _insert(ex, rng[0], rng[1])
                 sk, ek = S[k], E[k]
-                for lo, hi in pieces:
+                for (ln, ld), (hn, hd) in pieces:
+                    lo, hi = Fraction(ln, ld), Fraction(hn, hd)
                     nodes.append(TreeNode(k, lo, hi, depth, pi, segment_point(sk, ek, lo), segment_point(sk, ek, hi)))
                     ni = len(nodes) - 1
                     new_frontier.append(ni)

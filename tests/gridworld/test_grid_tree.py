@@ -16,14 +16,18 @@ from saferl.gridworld.tree import _insert, _subtract, build_backward_tree
 
 
 def test_subtract_and_insert() -> None:
+    def q(x: int) -> tuple[int, int]:
+        return (x, 1)
+
     explored: list = []
-    _insert(explored, 2, 3)
-    _insert(explored, 5, 6)
-    assert _subtract(0, 10, explored) == [(0, 2), (3, 5), (6, 10)]
-    _insert(explored, 1, 5)
-    assert explored == [(1, 6)]
-    assert _subtract(2, 4, explored) == []
-    assert _subtract(6, 6, explored) == []
+    _insert(explored, q(2), q(3))
+    _insert(explored, (10, 2), (18, 3))  # 5 and 6, not in lowest terms
+    assert _subtract(q(0), q(10), explored) == [(q(0), q(2)), (q(3), (10, 2)), ((18, 3), q(10))]
+    _insert(explored, q(1), q(5))
+    assert explored == [(q(1), (18, 3))]
+    assert _subtract(q(2), q(4), explored) == []
+    assert _subtract(q(6), q(6), explored) == []
+    assert _subtract(q(7), q(7), explored) == [(q(7), q(7))]
 
 
 @settings(max_examples=12, deadline=None)
