@@ -34,6 +34,23 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from saferl.policy.ast import (
+    Assign,
+    BinOp,
+    BoolConst,
+    BoolOp,
+    Call,
+    Compare,
+    Cond,
+    Expr,
+    Label,
+    Neg,
+    Not,
+    Num,
+    Obs,
+    Program,
+    Stmt,
+)
 from saferl.spec.bind import Binding, property_condition
 from saferl.spec.expr import (
     SBin,
@@ -50,7 +67,7 @@ from saferl.spec.expr import (
 )
 from saferl.spec.load import Property, Spec
 
-__all__ = ["CompiledChecks", "MonitoredProperty", "compile_checks", "expr_source"]
+__all__ = ["CompiledChecks", "MonitoredProperty", "compile_checks", "expr_source", "inline_fallback"]
 
 HistoryEntry = tuple[Sequence[float], Sequence[float], Sequence[float]]
 CheckFn = Callable[[Sequence[float], Sequence[float], Sequence[HistoryEntry], Sequence[float]], int]
@@ -369,3 +386,71 @@ def _interval_source(
     outs = ", ".join(f"(lo{j}, hi{j})" for j in range(len(program.action_names)))
     lines.append(f"    return ({outs},)")
     return "\n".join(lines) + "\n"
+
+
+# -- the fallback in line ------------------------------------------------------------
+
+def inline_fallback(program: Program, target: str, pad: str) -> list[str] | None:
+    """Lines computing a stateless one-action discrete program into ``target`` (an int),
+    reading observation ``i`` from ``o{i}``; None when the program has state or more than
+    one action.  Same semantics as :func:`saferl.policy.evaluate.compile_program` (float64
+    arithmetic on the cast observations); only used by the shield's fast path."""
+    if program.state_names or len(program.actions) != 1 or program.actions[0].kind != "discrete":
+        return None
+    index = {name: i for i, name in enumerate(program.obs_names)}
+    lines: list[str] = []
+
+    def expr(e: Expr) -> str:
+        if isinstance(e, Num):
+            return repr(e.value)
+        if isinstance(e, Obs):
+            return f"o{index[e.name]}"
+        if isinstance(e, Label):
+            return repr(float(e.value))
+        if isinstance(e, Neg):
+            return f"(-{expr(e.operand)})"
+        if isinstance(e, BinOp):
+            return f"({expr(e.left)} {e.op} {expr(e.right)})"
+        if isinstance(e, Call):
+            args = [expr(a) for a in e.args]
+            if e.func == "abs":
+                return f"abs({args[0]})"
+            if e.func == "clip":
+                return f"min(max({args[0]}, {args[1]}), {args[2]})"
+            acc = args[0]
+            for a in args[1:]:
+                acc = f"{e.func}({acc}, {a})"
+            return acc
+        raise TypeError(f"not a stateless expression: {e!r}")
+
+    def cond(c: Cond) -> str:
+        if isinstance(c, Compare):
+            return f"({expr(c.left)} {c.op} {expr(c.right)})"
+        if isinstance(c, BoolOp):
+            return "(" + f" {c.op} ".join(cond(o) for o in c.operands) + ")"
+        if isinstance(c, Not):
+            return f"(not {cond(c.operand)})"
+        if isinstance(c, BoolConst):
+            return "True" if c.value else "False"
+        raise TypeError(f"not a condition: {c!r}")
+
+    def block(body: tuple[Stmt, ...], depth: int) -> None:
+        p = pad + "    " * depth
+        for stmt in body:
+            if isinstance(stmt, Assign):
+                value = stmt.value
+                # a label is an exact small int; anything else is truncated as ProgramPolicy does
+                text = repr(value.value) if isinstance(value, Label) else f"int({expr(value)})"
+                lines.append(f"{p}{target} = {text}")
+                continue
+            for k, (c, blk) in enumerate(stmt.branches):
+                lines.append(f"{p}{'if' if k == 0 else 'elif'} {cond(c)}:")
+                block(blk, depth + 1)
+                if not blk:
+                    lines.append(f"{p}    pass")
+            if stmt.orelse:
+                lines.append(f"{p}else:")
+                block(stmt.orelse, depth + 1)
+
+    block(program.body, 0)
+    return lines

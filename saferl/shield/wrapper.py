@@ -41,7 +41,7 @@ from saferl.errors import InputError, InternalError, UnsupportedError
 from saferl.policy.ast import Program
 from saferl.policy.evaluate import compile_program
 from saferl.results import Verdict, VerifyResult
-from saferl.shield.compile import CompiledChecks, compile_checks
+from saferl.shield.compile import CompiledChecks, compile_checks, inline_fallback
 from saferl.shield.records import EpisodeStats, ShieldRecord
 from saferl.spec.bind import bind_spec
 from saferl.spec.load import Spec
@@ -481,6 +481,10 @@ class Shield(gym.Wrapper, gym.utils.RecordConstructorArgs):  # type: ignore[type
         n_obs = len(self.fallback.observations)
         start, end = self._start, self._start + self._n
         unpack = ", ".join(f"o{i}" for i in range(n_obs))
+        # the fallback's body in line (no call, no tuple) when it is a stateless program
+        inline = inline_fallback(self.fallback, "b0", "                ") or [
+            f"                b0 = int(fallback({unpack}, ps)[0])"
+        ]
         lines = [
             "def step(action):",
             "    cls = action.__class__",
@@ -501,7 +505,7 @@ class Shield(gym.Wrapper, gym.utils.RecordConstructorArgs):  # type: ignore[type
             "            if True:" if first else "            else:",
             "                k = 0",
             "            if k:",
-            f"                b0 = int(fallback({unpack}, ps)[0])",
+            *inline,
             f"                if not ({start} <= b0 < {end}):",
             "                    return general(action, False)",
         ]
@@ -514,10 +518,13 @@ class Shield(gym.Wrapper, gym.utils.RecordConstructorArgs):  # type: ignore[type
             "                rec = substituted.get((a0, b0, k))",
             "                if rec is None:",
             "                    rec = substitute_record(a0, b0, k)",
-            "                a0 = b0",
+            # the environment gets the action object the policy gave (an int or an
+            # np.int64), or the substitute in the same type: the shield should not change
+            # what the environment's own checks cost
+            f"                action = b0 if cls is int else np_values[b0{'' if start == 0 else f' - {start}'}]",
             "            else:",
             f"                rec = passed[{'a0' if start == 0 else f'a0 - {start}'}]",
-            "            obs, reward, terminated, truncated, info = env_step(a0)",
+            "            obs, reward, terminated, truncated, info = env_step(action)",
             "            shield._obs = obs",
             "            try:",
             "                shield._o = obs.tolist()",
@@ -544,6 +551,7 @@ class Shield(gym.Wrapper, gym.utils.RecordConstructorArgs):  # type: ignore[type
             "_i64": np.int64, "shield": self, "general": self._step, "env_step": self.env.step,
             "to_list": self._to_list, "finish": self._finish, "_INF": math.inf, "_NAN": math.nan,
             "passed": [ShieldRecord(v, v, False, None, None, "policy") for v in range(start, end)],
+            "np_values": [np.int64(v) for v in range(start, end)],
             "fallback": self._fb_step, "ps": self._ps, "check": self.checks.check, "tally": self._tally,
             "substituted": substituted, "substitute_record": substitute_record,
         }

@@ -97,3 +97,25 @@ def test_two_run_properties_are_not_monitored(damp: Any) -> None:
 def test_nan_action_fails_a_range_check(damp_spec: Any, damp: Any) -> None:
     checks = compile_checks(damp_spec, bind_spec(damp_spec, damp))
     assert checks.check([0.0, 0.0], (math.nan,), (), ()) == 1
+
+
+@settings(max_examples=200, deadline=None)
+@given(obs=st.lists(st.floats(-6, 6, width=32), min_size=4, max_size=4))
+def test_inline_fallback_equals_the_compiled_program(obs: list[float]) -> None:
+    """The fast path's in-line copy of a fallback agrees with ProgramPolicy."""
+    from pathlib import Path
+
+    from saferl.policy import ProgramPolicy, load_policy
+    from saferl.shield.compile import inline_fallback
+
+    root = Path(__file__).resolve().parents[2] / "policies/cartpole"
+    for name in ("near_optimal", "worst", "intermediate"):
+        program = load_policy(root / f"{name}.pol")
+        lines = inline_fallback(program, "b0", "    ")
+        assert lines is not None
+        src = "def fb(o0, o1, o2, o3):\n" + "\n".join(lines) + "\n    return b0\n"
+        namespace: dict[str, Any] = {}
+        exec(src, {"min": min, "max": max, "abs": abs, "int": int}, namespace)
+        expected = ProgramPolicy(program).act(np.array(obs, dtype=np.float32))
+        got = namespace["fb"](*obs)
+        assert got == expected and type(got) is int, (name, obs)
