@@ -1,9 +1,9 @@
 """The policies extraction produces, as small Python objects that print themselves as .pol.
 
 Two families: :class:`TreePolicy` (axis-aligned decision trees with discrete or constant
-continuous leaves, VIPER and PROPEL-Tree) and :class:`PidProgram` (an optional
-``if signal <= threshold`` over sums of ``pid`` controllers, clipped to the action range,
-PROPEL-Prog / NDPS).  Each has ``act(obs)`` with the semantics of saferl's .pol evaluator
+continuous leaves, VIPER and PROPEL-Tree) and :class:`PidProgram` (a short decision list
+``if c1 {...} elif c2 {...} else {...}`` whose branches are sums of ``pid`` controllers
+clipped to the action range, PROPEL-Prog / NDPS).  Each has ``act(obs)`` with the semantics of saferl's .pol evaluator
 (observations rounded to float32, then compared exactly with float64 constants; PID state
 advanced only in the branch that runs) and ``to_pol()`` giving the text.  Numbers are
 written with ``repr(float(x))`` so that the text round-trips exactly.
@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["PolHeader", "Leaf", "Split", "TreePolicy", "PidTerm", "PidBranch", "PidProgram", "num"]
+__all__ = ["PolHeader", "Leaf", "Split", "TreePolicy", "PidTerm", "PidBranch", "Condition", "PidProgram", "num"]
 
 
 def num(x: float) -> str:
@@ -177,33 +177,58 @@ class PidBranch:
     bias: float = 0.0
 
 
+@dataclass(frozen=True)
+class Condition:
+    """``obs[feature] <= threshold`` (or ``>``), on ``abs(obs[feature])`` when ``absolute``."""
+
+    feature: int
+    threshold: float
+    op: str = "<="
+    absolute: bool = False
+
+    def holds(self, x: list[float]) -> bool:
+        """Evaluate on float32-rounded observations, exactly as the .pol evaluator does."""
+        v = abs(x[self.feature]) if self.absolute else x[self.feature]
+        return v <= self.threshold if self.op == "<=" else v > self.threshold
+
+    def text(self, names: tuple[str, ...]) -> str:
+        """The condition as .pol text."""
+        lhs = f"abs({names[self.feature]})" if self.absolute else names[self.feature]
+        return f"{lhs} {self.op} {num(self.threshold)}"
+
+
 @dataclass
 class PidProgram:
-    """``if obs[cond] <= threshold { then } else { other }`` or just ``then`` (cond None).
+    """A decision list over PID branches: ``if c1 { B1 } elif c2 { B2 } ... else { Bn }``.
 
-    Stateful: each pid call keeps (integral, previous error), advanced only when its
-    branch runs; :meth:`reset` zeroes them (do it at each episode start).
+    With no conditions the program is the single branch ``B1``.  Stateful: each pid call
+    keeps (integral, previous error), advanced only when its branch runs; :meth:`reset`
+    zeroes them (do it at each episode start).
     """
 
     header: PolHeader
-    then: PidBranch
-    cond: int | None = None
-    threshold: float = 0.0
-    other: PidBranch | None = None
+    branches: tuple[PidBranch, ...]
+    conditions: tuple[Condition, ...] = ()
     _state: list[list[float]] = field(default_factory=list, repr=False)
+    _first_site: list[int] = field(default_factory=list, repr=False)
 
     def __post_init__(self) -> None:
+        if len(self.branches) != len(self.conditions) + 1:
+            raise ValueError("a decision list needs one branch more than conditions")
+        sites, first = 0, []
+        for b in self.branches:
+            first.append(sites)
+            sites += len(b.terms)
+        self._first_site = first
         self.reset()
-
-    def branches(self) -> list[PidBranch]:
-        """The branches in source order."""
-        return [self.then] if self.other is None or self.cond is None else [self.then, self.other]
 
     def reset(self) -> None:
         """Zero every PID state."""
-        self._state = [[0.0, 0.0] for b in self.branches() for _ in b.terms]
+        self._state = [[0.0, 0.0] for b in self.branches for _ in b.terms]
 
-    def _run(self, branch: PidBranch, first_site: int, x: list[float]) -> float:
+    def _run(self, index: int, x: list[float]) -> float:
+        branch = self.branches[index]
+        first_site = self._first_site[index]
         total = branch.bias
         for k, term in enumerate(branch.terms):
             st = self._state[first_site + k]
@@ -215,19 +240,22 @@ class PidProgram:
         low, high = float(self.header.low or 0.0), float(self.header.high or 0.0)
         return min(max(total, low), high)
 
+    def branch_of(self, x: list[float]) -> int:
+        """Index of the branch that runs on (float32-rounded) observations ``x``."""
+        for i, cond in enumerate(self.conditions):
+            if cond.holds(x):
+                return i
+        return len(self.conditions)
+
     def act(self, obs: Any) -> np.ndarray:
         """The program's action for one observation (advances PID state)."""
         x = _f32(obs)
-        if self.cond is None or self.other is None or x[self.cond] <= self.threshold:
-            value = self._run(self.then, 0, x)
-        else:
-            value = self._run(self.other, len(self.then.terms), x)
-        return np.array([value])
+        return np.array([self._run(self.branch_of(x), x)])
 
     @property
     def size(self) -> int:
         """Number of pid controllers plus conditions."""
-        return sum(len(b.terms) for b in self.branches()) + (0 if self.other is None or self.cond is None else 1)
+        return sum(len(b.terms) for b in self.branches) + len(self.conditions)
 
     def _expr(self, branch: PidBranch) -> str:
         parts = [
@@ -242,14 +270,12 @@ class PidProgram:
         """The program as .pol text."""
         a = self.header.action_name
         lines = self.header.lines() + [""]
-        if self.cond is None or self.other is None:
-            lines.append(f"{a} = {self._expr(self.then)}")
+        if not self.conditions:
+            lines.append(f"{a} = {self._expr(self.branches[0])}")
         else:
-            lines += [
-                f"if {self.header.obs_names[self.cond]} <= {num(self.threshold)} {{",
-                f"  {a} = {self._expr(self.then)}",
-                "} else {",
-                f"  {a} = {self._expr(self.other)}",
-                "}",
-            ]
+            for i, cond in enumerate(self.conditions):
+                head = "if" if i == 0 else "} elif"
+                lines.append(f"{head} {cond.text(self.header.obs_names)} {{")
+                lines.append(f"  {a} = {self._expr(self.branches[i])}")
+            lines += ["} else {", f"  {a} = {self._expr(self.branches[-1])}", "}"]
         return "\n".join(lines) + "\n"

@@ -4,10 +4,13 @@ Verma et al., "Imitation-Projected Programmatic Reinforcement Learning" (NeurIPS
 project a neural policy onto programs of the form ``if b then π1 else π2`` over PID
 controllers.  This module does that projection for one continuous action:
 
-1. *Shapes.*  A program is either one branch or ``if obs[c] <= τ { B1 } else { B2 }``;
-   a branch is ``clip(bias + Σ pid(obs[s], 0, kp, ki, kd), low, high)`` over a subset of at
-   most ``max_terms`` observations.  Conditions range over every observation and a few
-   quantiles of it.
+1. *Shapes.*  A program is a decision list ``if c1 { B1 } elif c2 { B2 } else { B3 }``
+   with at most ``max_conditions`` conditions; a branch is
+   ``clip(bias + Σ pid(obs[s], 0, kp, ki, kd), low, high)`` over a subset of at most
+   ``max_terms`` observations; a condition is ``obs <= τ``, ``obs > τ`` or
+   ``abs(obs) <= τ`` with τ a quantile of the data.  Lists grow greedily: the ``beam``
+   best lists by imitation error are extended by one more condition splitting their
+   ``else`` branch.
 2. *Constants.*  With the targets fixed at 0, a pid term's error, integral and difference
    depend only on the observations the branch ran on, so (bias, kp, ki, kd) enter the
    output linearly: least squares fits them, and ``scipy.optimize.least_squares`` then
@@ -28,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from saferl.errors import InputError, MissingDependencyError
-from saferl.extract.programs import PidBranch, PidProgram, PidTerm, PolHeader
+from saferl.extract.programs import Condition, PidBranch, PidProgram, PidTerm, PolHeader
 from saferl.extract.rollout import collect, fidelity
 from saferl.extract.viper import ExtractResult, check_oracle, header_for
 from saferl.learn.envs import env_signature
@@ -46,10 +49,12 @@ class ProgramConfig:
     """rollouts gathered per round"""
     max_terms: int = 2
     """pid controllers per branch"""
-    conditions: bool = True
-    """also try ``if obs <= τ`` programs"""
+    max_conditions: int = 2
+    """conditions of the decision list (0: a single branch)"""
     thresholds: int = 7
-    """quantiles tried as τ for each observation"""
+    """quantiles tried as τ for each observation (and its absolute value)"""
+    beam: int = 3
+    """decision lists extended at each level of the greedy search"""
     integral: bool = False
     """fit the integral gains too (off: ki = 0, PD controllers)"""
     top_k: int = 6
@@ -97,9 +102,9 @@ def _branch_features(
 
 
 def _fit_branch(
-    feats: np.ndarray, y: np.ndarray, low: float, high: float
+    feats: np.ndarray, y: np.ndarray, low: float, high: float, refine: bool
 ) -> tuple[np.ndarray, float]:
-    """Least squares through the clip; return (coefficients, mean squared error)."""
+    """Least squares, optionally refined through the clip; return (coefficients, MSE)."""
     if len(y) == 0:
         return np.zeros(feats.shape[1]), 0.0
     scale = np.maximum(np.abs(feats).max(axis=0), 1e-9)
@@ -109,20 +114,21 @@ def _fit_branch(
     def residual(c: np.ndarray) -> np.ndarray:
         return np.clip(a @ c, low, high) - y
 
-    if np.mean(np.abs(residual(coef))) > 1e-9:
+    if refine and np.mean(np.abs(residual(coef))) > 1e-9:
         try:
             from scipy.optimize import least_squares
         except ImportError:
             raise MissingDependencyError("scipy", "learn") from None
-        # a smooth surrogate of the clip keeps gradients alive on saturated samples
+        # a smooth stand-in for the clip keeps gradients alive on saturated samples
         mid, half = (high + low) / 2.0, (high - low) / 2.0
 
         def soft(c: np.ndarray) -> np.ndarray:
             return mid + half * np.tanh((a @ c - mid) / half) - y
 
-        fitted = least_squares(soft, coef, method="lm" if len(y) > len(coef) else "trf", max_nfev=200)
-        if np.mean(residual(fitted.x) ** 2) < np.mean(residual(coef) ** 2):
-            coef = fitted.x
+        for start in (coef, coef * 3.0):
+            fitted = least_squares(soft, start, method="trf", max_nfev=100)
+            if np.mean(residual(fitted.x) ** 2) < np.mean(residual(coef) ** 2):
+                coef = fitted.x
     mse = float(np.mean(residual(coef) ** 2))
     return coef / scale, mse
 
@@ -139,49 +145,107 @@ def _branch_from(coef: np.ndarray, signals: tuple[int, ...], integral: bool) -> 
     return PidBranch(tuple(terms), float(coef[0]))
 
 
-def _masks(trajs: list[_Trajectory], cond: int | None, tau: float, side: bool) -> list[np.ndarray]:
-    if cond is None:
-        return [np.ones(len(t.states), dtype=bool) for t in trajs]
-    # the runtime compares the float32 observation with the float64 threshold exactly
-    return [(t.states[:, cond].astype(np.float64) <= tau) == side for t in trajs]
+def _branch_index(trajs: list[_Trajectory], conditions: tuple[Condition, ...]) -> list[np.ndarray]:
+    """Per trajectory, the branch each step runs (the first condition that holds)."""
+    out = []
+    for t in trajs:
+        x = t.states.astype(np.float64)  # exact values of the float32 observations
+        idx = np.full(len(x), len(conditions))
+        for i in reversed(range(len(conditions))):
+            c = conditions[i]
+            v = np.abs(x[:, c.feature]) if c.absolute else x[:, c.feature]
+            holds = v <= c.threshold if c.op == "<=" else v > c.threshold
+            idx[holds] = i
+        out.append(idx)
+    return out
 
 
-def _candidates(
-    trajs: list[_Trajectory], header: PolHeader, cfg: ProgramConfig
-) -> list[tuple[float, PidProgram]]:
-    """Every shape fitted to the data, with its imitation error (lowest first)."""
-    low, high = float(header.low or 0.0), float(header.high or 0.0)
-    n_obs = len(header.obs_names)
-    subsets = [s for r in range(1, cfg.max_terms + 1) for s in itertools.combinations(range(n_obs), r)]
-    total = sum(len(t.labels) for t in trajs)
+class _Fitter:
+    """Fits the best branch (subset of pid signals and constants) on a set of steps."""
 
-    def best_branch(masks: list[np.ndarray]) -> tuple[float, PidBranch, int]:
+    def __init__(self, trajs: list[_Trajectory], header: PolHeader, cfg: ProgramConfig):
+        self.trajs = trajs
+        self.cfg = cfg
+        self.low, self.high = float(header.low or 0.0), float(header.high or 0.0)
+        n_obs = len(header.obs_names)
+        self.subsets = [s for r in range(1, cfg.max_terms + 1) for s in itertools.combinations(range(n_obs), r)]
+
+    def best(self, masks: list[np.ndarray], refine: bool) -> tuple[float, PidBranch, int]:
+        """(score, branch, number of steps) of the best subset; score is the clipped MSE
+        with a small premium per controller, so that extra terms must earn their place."""
         best: tuple[float, PidBranch, int] | None = None
-        for signals in subsets:
-            feats, y = _branch_features(trajs, masks, signals, cfg.integral)
-            coef, mse = _fit_branch(feats, y, low, high)
-            # prefer fewer controllers unless more clearly help
+        for signals in self.subsets:
+            feats, y = _branch_features(self.trajs, masks, signals, self.cfg.integral)
+            coef, mse = _fit_branch(feats, y, self.low, self.high, refine)
             score = mse * (1.0 + 0.02 * len(signals))
             if best is None or score < best[0]:
-                best = (score, _branch_from(coef, signals, cfg.integral), len(y))
-        assert best is not None
+                best = (score, _branch_from(coef, signals, self.cfg.integral), len(y))
+        if best is None:  # pragma: no cover - subsets is never empty (max_terms >= 1)
+            raise InputError("no program shape to fit")
         return best
 
-    out: list[tuple[float, PidProgram]] = []
-    mse, branch, _ = best_branch(_masks(trajs, None, 0.0, True))
-    out.append((mse, PidProgram(header, branch)))
-    if cfg.conditions:
-        all_states = np.concatenate([t.states for t in trajs]).astype(np.float64)
-        for cond in range(n_obs):
-            qs = np.unique(np.quantile(all_states[:, cond], np.linspace(0, 1, cfg.thresholds + 2)[1:-1]))
-            for tau in qs:
-                tau = float(np.float32(tau))
-                m1, b1, n1 = best_branch(_masks(trajs, cond, tau, True))
-                m2, b2, n2 = best_branch(_masks(trajs, cond, tau, False))
-                if n1 == 0 or n2 == 0:
-                    continue
-                mse = (m1 * n1 + m2 * n2) / total
-                out.append((mse, PidProgram(header, b1, cond, tau, b2)))
+    def fit_list(self, conditions: tuple[Condition, ...], refine: bool) -> tuple[float, tuple[PidBranch, ...]] | None:
+        """Fit every branch of a decision list; None when a branch would run on no step."""
+        index = _branch_index(self.trajs, conditions)
+        total, branches, steps = 0.0, [], 0
+        for b in range(len(conditions) + 1):
+            masks = [i == b for i in index]
+            score, branch, n = self.best(masks, refine)
+            if n == 0:
+                return None
+            total += score * n
+            steps += n
+            branches.append(branch)
+        return total / max(steps, 1), tuple(branches)
+
+
+def _condition_pool(trajs: list[_Trajectory], n_obs: int, cfg: ProgramConfig) -> list[Condition]:
+    """``obs <= τ`` and ``abs(obs) <= τ`` at a few quantiles of the data (τ a float32 value)."""
+    states = np.concatenate([t.states for t in trajs]).astype(np.float64)
+    pool = []
+    qs = np.linspace(0, 1, cfg.thresholds + 2)[1:-1]
+    for f in range(n_obs):
+        for absolute in (False, True):
+            values = np.abs(states[:, f]) if absolute else states[:, f]
+            for tau in np.unique(np.quantile(values, qs).astype(np.float32)):
+                pool.append(Condition(f, float(tau), "<=", absolute))
+    return pool
+
+
+def _candidates(trajs: list[_Trajectory], header: PolHeader, cfg: ProgramConfig) -> list[tuple[float, PidProgram]]:
+    """Decision lists grown greedily (beam search), refined, lowest imitation error first."""
+    fitter = _Fitter(trajs, header, cfg)
+    scored: list[tuple[float, tuple[Condition, ...]]] = []
+    single = fitter.fit_list((), refine=False)
+    if single is not None:
+        scored.append((single[0], ()))
+    pool = _condition_pool(trajs, len(header.obs_names), cfg) if cfg.max_conditions > 0 else []
+    frontier: list[tuple[Condition, ...]] = [()]
+    for _ in range(cfg.max_conditions):
+        grown: list[tuple[float, tuple[Condition, ...]]] = []
+        for prefix in frontier:
+            for cond in pool:
+                # both polarities matter for the first condition (the else side is split next)
+                for op in ("<=", ">") if not prefix else ("<=",):
+                    conds = (*prefix, Condition(cond.feature, cond.threshold, op, cond.absolute))
+                    fitted = fitter.fit_list(conds, refine=False)
+                    if fitted is not None:
+                        grown.append((fitted[0], conds))
+        grown.sort(key=lambda item: item[0])
+        scored += grown[: cfg.top_k]
+        frontier = [c for _, c in grown[: cfg.beam]]
+    scored.sort(key=lambda item: item[0])
+    out = []
+    seen = set()
+    for _, conds in scored:
+        if conds in seen:
+            continue
+        seen.add(conds)
+        refined = fitter.fit_list(conds, refine=True)
+        if refined is not None:
+            out.append((refined[0], PidProgram(header, refined[1], conds)))
+        if len(out) >= cfg.top_k:
+            break
     out.sort(key=lambda item: item[0])
     return out
 
@@ -237,7 +301,7 @@ def extract_program(
         f"PID program for {env_id}: {program.size} controllers+conditions, fidelity {fid:.3f}, "
         f"return {final.mean_return:.2f} +- {final.std_return:.2f} over {cfg.final_episodes} episodes"
     )
-    program = PidProgram(PolHeader(**{**header.__dict__, "comment": comment}), program.then, program.cond, program.threshold, program.other)
+    program = PidProgram(PolHeader(**{**header.__dict__, "comment": comment}), program.branches, program.conditions)
     return ExtractResult(
         policy=program,
         pol_text=program.to_pol(),
