@@ -299,10 +299,12 @@ def build_backward_tree(
                     stats["pruned"] += 1
                     continue
                 _insert(ex, rng[0], rng[1])
-                sk, ek = S[k], E[k]
+                mk, (sx, sy, dx, dy) = KD[k]
                 for (ln, ld), (hn, hd) in pieces:
-                    lo, hi = Fraction(ln, ld), Fraction(hn, hd)
-                    nodes.append(TreeNode(k, lo, hi, depth, pi, segment_point(sk, ek, lo), segment_point(sk, ek, hi)))
+                    # endpoints K + t D in integers: ((sx d + dx n) / (m d), (sy d + dy n) / (m d))
+                    pa = (Fraction(sx * ld + dx * ln, mk * ld), Fraction(sy * ld + dy * ln, mk * ld))
+                    pb = (Fraction(sx * hd + dx * hn, mk * hd), Fraction(sy * hd + dy * hn, mk * hd))
+                    nodes.append(TreeNode(k, Fraction(ln, ld), Fraction(hn, hd), depth, pi, pa, pb))
                     ni = len(nodes) - 1
                     new_frontier.append(ni)
                     if found < 0 and start_hits(ni):
