@@ -29,7 +29,6 @@ from saferl.gridworld.geometry import (
     U_BIT,
     Point,
     clip_segment_to_cone,
-    segment_point,
 )
 from saferl.gridworld.instance import GridWorld
 
