@@ -30,12 +30,12 @@ class Format(StrEnum):
     json = "json"
 
 
-def load_oracle(path: Path) -> Any:
+def load_oracle(path: Path, env_id: str | None = None) -> Any:
     """A saferl model directory, or a stable-baselines3 .zip (read without unpickling)."""
     if path.suffix == ".zip" and not path.is_dir():
         from saferl.learn.sb3 import load_sb3_zip
 
-        return load_sb3_zip(path)
+        return load_sb3_zip(path, env_id)
     from saferl.learn.model import load_model
 
     return load_model(path)
@@ -72,7 +72,7 @@ def extract(
         raise InputError("output is a directory", hint="pass a .pol file name")
     if kind is Kind.program and sig.discrete:
         raise InputError(f"PID programs need a continuous action; {env} is discrete", hint="use --kind tree")
-    policy = load_oracle(oracle)
+    policy = load_oracle(oracle, env)
     from saferl.extract.viper import check_oracle
 
     check_oracle(policy, env)

@@ -52,6 +52,7 @@ class PolHeader:
     low: float | None = None
     high: float | None = None
     comment: str = ""
+    obs_bounds: tuple[tuple[float, float] | None, ...] = ()
 
     @property
     def discrete(self) -> bool:
@@ -62,7 +63,10 @@ class PolHeader:
         """The declaration lines of the policy."""
         out = [f"# {line}" for line in self.comment.splitlines()]
         out.append(f"policy {self.name}")
-        out += [f"obs {name}: float32" for name in self.obs_names]
+        for i, name in enumerate(self.obs_names):
+            bound = self.obs_bounds[i] if i < len(self.obs_bounds) else None
+            rng = f" in [{num(bound[0])}, {num(bound[1])}]" if bound is not None else ""
+            out.append(f"obs {name}: float32{rng}")
         if self.labels is not None:
             choices = ", ".join(f"{label} = {i}" for i, label in enumerate(self.labels))
             out.append(f"act {self.action_name}: discrete {{{choices}}}")

@@ -125,8 +125,18 @@ def header_for(oracle: Any, env_id: str, name: str, comment: str = "") -> PolHea
     """The .pol header of a policy extracted from ``oracle`` on ``env_id``."""
     sig = env_signature(env_id)
     if oracle.discrete:
-        return PolHeader(name, sig.obs_names, sig.action_name, labels=sig.action_labels, comment=comment)
-    return PolHeader(name, sig.obs_names, sig.action_name, low=sig.action_low, high=sig.action_high, comment=comment)
+        return PolHeader(
+            name, sig.obs_names, sig.action_name, labels=sig.action_labels, comment=comment, obs_bounds=sig.obs_bounds
+        )
+    return PolHeader(
+        name,
+        sig.obs_names,
+        sig.action_name,
+        low=sig.action_low,
+        high=sig.action_high,
+        comment=comment,
+        obs_bounds=sig.obs_bounds,
+    )
 
 
 def check_oracle(oracle: Any, env_id: str) -> None:

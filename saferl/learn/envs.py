@@ -33,6 +33,8 @@ class EnvSignature:
     action_labels: tuple[str, ...] | None = None
     action_low: float | None = None
     action_high: float | None = None
+    obs_bounds: tuple[tuple[float, float] | None, ...] = ()
+    """per observation, the (low, high) the environment guarantees (float32 values), or None"""
 
     @property
     def discrete(self) -> bool:
@@ -46,12 +48,25 @@ KNOWN_ENVS: dict[str, EnvSignature] = {
         ("cart_position", "cart_velocity", "pole_angle", "pole_angular_velocity"),
         "push",
         action_labels=("left", "right"),
+        obs_bounds=((-4.800000190734863, 4.800000190734863), None, (-0.41887903213500977, 0.41887903213500977), None),
     ),
     "MountainCarContinuous-v0": EnvSignature(
-        "MountainCarContinuous-v0", ("position", "velocity"), "force", None, -1.0, 1.0
+        "MountainCarContinuous-v0",
+        ("position", "velocity"),
+        "force",
+        None,
+        -1.0,
+        1.0,
+        ((-1.2000000476837158, 0.6000000238418579), (-0.07000000029802322, 0.07000000029802322)),
     ),
     "Pendulum-v1": EnvSignature(
-        "Pendulum-v1", ("cos_theta", "sin_theta", "theta_dot"), "torque", None, -2.0, 2.0
+        "Pendulum-v1",
+        ("cos_theta", "sin_theta", "theta_dot"),
+        "torque",
+        None,
+        -2.0,
+        2.0,
+        ((-1.0, 1.0), (-1.0, 1.0), (-8.0, 8.0)),
     ),
 }
 

@@ -78,3 +78,27 @@ def test_oracle_env_mismatch(pendulum_pd_oracle) -> None:
 
     with pytest.raises(InputError, match="observes 3 values"):
         extract_tree(pendulum_pd_oracle, "CartPole-v1", ViperConfig(iters=1))
+
+
+def test_decision_list_program_matches_pol_evaluator() -> None:
+    policy_mod = pytest.importorskip("saferl.policy")
+    from saferl.extract.programs import Condition, PidBranch, PidProgram, PidTerm, PolHeader
+    from saferl.policy.evaluate import ProgramPolicy
+
+    header = PolHeader("p", ("cos_theta", "sin_theta", "theta_dot"), "torque", low=-2.0, high=2.0)
+    program = PidProgram(
+        header,
+        (
+            PidBranch((PidTerm(1, 0.0, 20.0, 0.0, 0.0), PidTerm(2, 0.0, 4.0, 0.5, -0.25))),
+            PidBranch(()),
+            PidBranch((PidTerm(2, 0.0, -10.0, 0.01, 0.1),), 0.125),
+        ),
+        (Condition(0, 0.9, ">"), Condition(2, 4.0, "<=", absolute=True)),
+    )
+    text = program.to_pol()
+    assert "} elif abs(theta_dot) <= 4.0 {" in text
+    runtime = ProgramPolicy(policy_mod.parse_policy(text))
+    states = collect(program, "Pendulum-v1", 2, 7).states
+    program.reset()
+    runtime.reset()
+    assert [float(program.act(s)[0]) for s in states] == [float(runtime.act(s)) for s in states]
