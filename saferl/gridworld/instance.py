@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from fractions import Fraction
+from math import gcd
 
 from saferl.errors import Location, ModelFileError
 from saferl.gridworld.geometry import Point, cone_letters, cross, format_point, point_on_segment
@@ -286,41 +287,54 @@ def validate_grid(grid: GridWorld, path: str = "<grid>") -> None:
 
 
 def _check_region(pts: list[Point], r: int, path: str) -> Fraction:
-    """Check that region ``r`` is convex and counter-clockwise; return its area."""
+    """Check that region ``r`` is convex and counter-clockwise; return its area.
+
+    The coordinates are scaled to integers by a common denominator first: the cross
+    products are then exact integer arithmetic, much cheaper than Fractions.
+    """
     k = len(pts)
     if k < 3:
         raise _err(f"region {r} has only {k} edges", path)
-    area2 = Fraction(0)
+    m = 1
+    for p in pts:
+        for v in p:
+            d = v.denominator
+            if m % d:
+                m = m // gcd(m, d) * d
+    xs = [p[0].numerator * (m // p[0].denominator) for p in pts]
+    ys = [p[1].numerator * (m // p[1].denominator) for p in pts]
+    area2 = 0
     for j in range(k):
-        a, b, c = pts[j - 1], pts[j], pts[(j + 1) % k]
-        if a == b:
-            raise _err(f"region {r} repeats the vertex {format_point(b)}", path)
-        turn = cross(a, b, c)
+        i, l = j - 1, (j + 1) % k
+        ax, ay, bx, by, cx, cy = xs[i], ys[i], xs[j], ys[j], xs[l], ys[l]
+        if ax == bx and ay == by:
+            raise _err(f"region {r} repeats the vertex {format_point(pts[j])}", path)
+        turn = (bx - ax) * (cy - ay) - (by - ay) * (cx - ax)
         if turn < 0:
-            raise _err(f"region {r} is not convex (or not counter-clockwise) at {format_point(b)}", path,
+            raise _err(f"region {r} is not convex (or not counter-clockwise) at {format_point(pts[j])}", path,
                        hint="regions must be convex polygons listed counter-clockwise")
-        if turn == 0 and (b[0] - a[0]) * (c[0] - b[0]) + (b[1] - a[1]) * (c[1] - b[1]) < 0:
-            raise _err(f"region {r} doubles back at {format_point(b)}", path)
-        area2 += b[0] * c[1] - c[0] * b[1]
+        if turn == 0 and (bx - ax) * (cx - bx) + (by - ay) * (cy - by) < 0:
+            raise _err(f"region {r} doubles back at {format_point(pts[j])}", path)
+        area2 += bx * cy - cx * by
     if area2 <= 0:
         raise _err(f"region {r} has no positive area (is it clockwise?)", path)
     # a cycle that turns left everywhere but winds twice would be a star
-    if _winding_exceeds_once(pts):
+    if _winding_exceeds_once(xs, ys):
         raise _err(f"region {r} winds around more than once (not a simple polygon)", path)
-    return area2 / 2
+    return Fraction(area2, 2 * m * m)
 
 
-def _winding_exceeds_once(pts: list[Point]) -> bool:
+def _winding_exceeds_once(xs: list[int], ys: list[int]) -> bool:
     """For a polygon turning left at every vertex: whether its edge directions go round twice."""
     # count how often the edge direction crosses the positive x axis direction (angle 0)
-    k = len(pts)
+    k = len(xs)
     crossings = 0
     for j in range(k):
-        a, b, c = pts[j - 1], pts[j], pts[(j + 1) % k]
-        d1 = (b[0] - a[0], b[1] - a[1])
-        d2 = (c[0] - b[0], c[1] - b[1])
-        # direction d rotates counter-clockwise from d1 to d2; it passes angle 0 when
-        # d1 is below the axis (or on it, pointing left) and d2 at or above with x > 0
-        if d1[1] < 0 and d2[1] >= 0 and (d2[1] > 0 or d2[0] > 0):
+        i, l = j - 1, (j + 1) % k
+        d1y = ys[j] - ys[i]
+        d2x, d2y = xs[l] - xs[j], ys[l] - ys[j]
+        # the direction rotates counter-clockwise from d1 to d2; it passes angle 0 when
+        # d1 points below the axis and d2 at or above it, rightwards if on it
+        if d1y < 0 and d2y >= 0 and (d2y > 0 or d2x > 0):
             crossings += 1
     return crossings > 1

@@ -62,6 +62,8 @@ MALFORMED = {
     "bad moves": (_doc([{"moves": "RX", "vertices": [[0, 0], [2, 0], [0, 2]]}, GOOD[1]]), "unknown move"),
     "missing target": (_doc(GOOD, target=5), "target region 5"),
     "outside the square": (_doc([{"moves": "RU", "vertices": [[0, 0], [3, 0], [0, 2]]}, GOOD[1]]), "outside"),
+    "star (winds twice)": (_doc([{"moves": "R", "vertices": [[90, 50], [18, 74], [62, 12], [62, 88], [18, 26]]}],
+                                 target=0, size=100), "winds around more than once"),
     "not json": ("{ nope", "not valid JSON"),
     "wrong format": (json.dumps({"format": "other"}), "unknown format"),
 }
