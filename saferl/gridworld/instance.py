@@ -305,8 +305,8 @@ def _check_region(pts: list[Point], r: int, path: str) -> Fraction:
     ys = [p[1].numerator * (m // p[1].denominator) for p in pts]
     area2 = 0
     for j in range(k):
-        i, l = j - 1, (j + 1) % k
-        ax, ay, bx, by, cx, cy = xs[i], ys[i], xs[j], ys[j], xs[l], ys[l]
+        i, n = j - 1, (j + 1) % k
+        ax, ay, bx, by, cx, cy = xs[i], ys[i], xs[j], ys[j], xs[n], ys[n]
         if ax == bx and ay == by:
             raise _err(f"region {r} repeats the vertex {format_point(pts[j])}", path)
         turn = (bx - ax) * (cy - ay) - (by - ay) * (cx - ax)
@@ -330,9 +330,9 @@ def _winding_exceeds_once(xs: list[int], ys: list[int]) -> bool:
     k = len(xs)
     crossings = 0
     for j in range(k):
-        i, l = j - 1, (j + 1) % k
+        i, n = j - 1, (j + 1) % k
         d1y = ys[j] - ys[i]
-        d2x, d2y = xs[l] - xs[j], ys[l] - ys[j]
+        d2x, d2y = xs[n] - xs[j], ys[n] - ys[j]
         # the direction rotates counter-clockwise from d1 to d2; it passes angle 0 when
         # d1 points below the axis and d2 at or above it, rightwards if on it
         if d1y < 0 and d2y >= 0 and (d2y > 0 or d2x > 0):
