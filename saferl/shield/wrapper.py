@@ -480,6 +480,9 @@ class Shield(gym.Wrapper, gym.utils.RecordConstructorArgs):  # type: ignore[type
             return None
         n_obs = len(self.fallback.observations)
         start, end = self._start, self._start + self._n
+        if self._n * self._n * (len(self._ids) + 1) > 100_000:
+            return None  # too many shared records to build; the general path handles it
+        off = "" if start == 0 else f" - {start}"
         unpack = ", ".join(f"o{i}" for i in range(n_obs))
         # the fallback's body in line (no call, no tuple) when it is a stateless program
         inline = inline_fallback(self.fallback, "b0", "                ") or [
@@ -515,15 +518,13 @@ class Shield(gym.Wrapper, gym.utils.RecordConstructorArgs):  # type: ignore[type
             lines += [f"                if {test}:", "                    return general(action, False)"]
         lines += [
             "                tally[k] += 1",
-            "                rec = substituted.get((a0, b0, k))",
-            "                if rec is None:",
-            "                    rec = substitute_record(a0, b0, k)",
+            f"                rec = substituted[a0{off}][b0{off}][k]",
             # the environment gets the action object the policy gave (an int or an
             # np.int64), or the substitute in the same type: the shield should not change
             # what the environment's own checks cost
-            f"                action = b0 if cls is int else np_values[b0{'' if start == 0 else f' - {start}'}]",
+            f"                action = b0 if cls is int else np_values[b0{off}]",
             "            else:",
-            f"                rec = passed[{'a0' if start == 0 else f'a0 - {start}'}]",
+            f"                rec = passed[a0{off}]",
             "            obs, reward, terminated, truncated, info = env_step(action)",
             "            shield._obs = obs",
             "            try:",
@@ -539,12 +540,12 @@ class Shield(gym.Wrapper, gym.utils.RecordConstructorArgs):  # type: ignore[type
         ]
         src = "\n".join(lines) + "\n"
         ids = self._ids
-        substituted: dict[tuple[int, int, int], ShieldRecord] = {}
-
-        def substitute_record(a: int, b: int, k: int) -> ShieldRecord:
-            rec = ShieldRecord(a, b, True, ids[k - 1], "violation", "fallback")
-            substituted[(a, b, k)] = rec
-            return rec
+        # every (proposed, substitute, property) record, built once: n * n * (K + 1) tuples
+        substituted = [
+            [[ShieldRecord(a, b, True, ids[k - 1], "violation", "fallback") if k else None for k in range(len(ids) + 1)]
+             for b in range(start, end)]
+            for a in range(start, end)
+        ]
 
         namespace: dict[str, Any] = {
             "__builtins__": {"int": int, "abs": abs, "min": min, "max": max},
@@ -553,7 +554,7 @@ class Shield(gym.Wrapper, gym.utils.RecordConstructorArgs):  # type: ignore[type
             "passed": [ShieldRecord(v, v, False, None, None, "policy") for v in range(start, end)],
             "np_values": [np.int64(v) for v in range(start, end)],
             "fallback": self._fb_step, "ps": self._ps, "check": self.checks.check, "tally": self._tally,
-            "substituted": substituted, "substitute_record": substitute_record,
+            "substituted": substituted,
         }
         local: dict[str, Any] = {}
         exec(compile(src, f"<shield-step:{self.safety_spec.name}>", "exec"), namespace, local)

@@ -246,3 +246,28 @@ def test_outside_the_verified_domain_the_shield_searches(cartpole_spec: Any) -> 
     assert not info["saferl"].intervened
     assert info["saferl"].episode.by_source == {"search": 1}
     assert inner.received == [1, 1]
+
+
+def test_discrete_space_with_an_offset_start() -> None:
+    from saferl.policy import parse_policy
+    from saferl.spec import parse_spec
+
+    program = parse_policy(
+        "policy tri\nobs x: float32\nact m: discrete {down = 1, stay = 2, up = 3}\n"
+        "if x > 0.5 { m = down } elif x < -0.5 { m = up } else { m = stay }\n"
+    )
+    spec = parse_spec(
+        "observations: {x: [-2, 2]}\nproperties:\n"
+        "  - {id: high, kind: invariant, when: x > 1, require: m == down}\n"
+        "  - {id: low, kind: invariant, when: x < -1, require: m != down}\n"
+    )
+    script = [[1.5], [-1.5], [0.0], [0.0]]
+    inner = ScriptedEnv(script, gym.spaces.Discrete(3, start=1))
+    env = Shield(inner, spec, fallback=program)
+    env.reset()
+    records = [env.step(a)[4]["saferl"] for a in (3, np.int64(1), 1)]
+    assert [(r.proposed, r.executed, r.property_id, r.source) for r in records] == [
+        (3, 1, "high", "fallback"), (1, 3, "low", "fallback"), (1, 1, None, "policy"),
+    ]
+    assert type(inner.received[1]) is np.int64  # the substitute keeps the proposal's type
+    assert env.action_masks().tolist() == [True, True, True]
