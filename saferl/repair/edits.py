@@ -39,6 +39,8 @@ from saferl.spec.load import Property, Spec
 
 __all__ = ["Candidate", "reached_leaves", "candidate_edits", "canonical"]
 
+MAX_SPLIT_OBS = 8
+
 
 @dataclass(frozen=True)
 class Candidate:
@@ -185,7 +187,8 @@ def candidate_edits(
             continue
         first_obs = dict(pt.obs[-1][1])
         mentioned = [v.name for e in (prop.when, prop.require) if e is not None for v in variables(e) if v.name in program.obs_names]
-        order = list(dict.fromkeys(mentioned)) + [n for n in program.obs_names if n not in mentioned]
+        # split on what the property talks about; other observations only when it names none
+        order = list(dict.fromkeys(mentioned)) or list(program.obs_names)[:MAX_SPLIT_OBS]
         decl = program.action(leaf.target)
         for name in order:
             theta = float(first_obs.get(name, 0.0))

@@ -287,9 +287,18 @@ class _Repairer:
     # -- the whole repair ------------------------------------------------------------
     def run(self) -> tuple[_Outcome | None, list[_Outcome], float | None]:
         ident = {p.id: p.id for p in self.p0.parameters()}
-        first = _Shape(self.p0, dict(ident), "parameters")
+        # thresholds, leaves and gains first; other constants (clip bounds, coefficients)
+        # only when those cannot do it
+        consts = tuple(p.id for p in self.p0.parameters() if p.kind == "constant")
+        first = _Shape(self.p0, dict(ident), "parameters", fixed=consts)
         out = self.cegis(first)
         self.attempts.append(Attempt(first.shape, out.status, out.iterations, out.detail))
+        if out.status == "unsat" and consts and self.left() > 0:
+            wider = _Shape(self.p0, dict(ident), "parameters and constants")
+            out2 = self.cegis(wider)
+            self.attempts.append(Attempt(wider.shape, out2.status, out2.iterations, out2.detail))
+            if out2.status == "safe" or out2.status == "unsat":
+                out = out2
         by_return = self.by_return
         if out.status == "safe" and not by_return:
             return out, [out], None

@@ -33,6 +33,7 @@ class OptOutcome:
     values: dict[int, float] = field(default_factory=dict)
     cost: float = 0.0
     reason: str = ""
+    optimal: bool = True
 
 
 def _converter() -> Any:
@@ -85,15 +86,27 @@ def optimise(
     res = opt.check()
     if res == z3.unsat:
         return OptOutcome("unsat")
-    if res != z3.sat:
-        return OptOutcome("unknown", reason=f"z3 optimize: {opt.reason_unknown() or 'unknown'}")
-    m = opt.model()
+    optimal = res == z3.sat
+    if not optimal:
+        # out of time: the best model found so far is still a repair candidate (the
+        # verifier decides), just not a proven minimum
+        reason = f"z3 optimize: {opt.reason_unknown() or 'unknown'}"
+        try:
+            m = opt.model()
+        except z3.Z3Exception:
+            return OptOutcome("unknown", reason=reason)
+        if m is None or len(m) == 0:
+            return OptOutcome("unknown", reason=reason)
+    else:
+        m = opt.model()
     values: dict[int, float] = {}
     for k in space.symbolic:
         q = _z3_fraction(m.eval(conv.convert(syms[k]), model_completion=True))
         values[k] = float(int(round(q))) if k in space.discrete else float(q)
     total = _z3_fraction(m.eval(cost, model_completion=True))
-    return OptOutcome("sat", values, float(total))
+    if not optimal and not holds_all(pc, points, values):
+        return OptOutcome("unknown", reason="z3 optimize ran out of time without a feasible model")
+    return OptOutcome("sat", values, float(total), optimal=optimal)
 
 
 def conflict_core(space: ParamSpace, pc: PointConstraints, points: Sequence[Point], timeout_s: float = 5.0) -> list[Point] | None:

@@ -239,18 +239,19 @@ def relation_atoms(*nodes: FNode) -> list[FNode]:
 
 
 def gap_terms(*nodes: FNode) -> list[FNode]:
-    """For each comparison over parameters, exclude the open gap of width :data:`GAP` on its
-    open side, so a strict inequality becomes a closed one and optima are attained."""
+    """For each comparison of one parameter with a constant (``θ <= c``, ``c < θ``), exclude
+    the open gap of width :data:`GAP` on its open side, so the strict side becomes closed and
+    optima are attained (thresholds sit at ``c`` or ``c - GAP``, never "just below ``c``")."""
     gaps = []
     g = real(GAP)
     for atom in relation_atoms(*nodes):
         a, b = atom.arg(0), atom.arg(1)
+        if not ((a.is_symbol() and b.is_constant()) or (b.is_symbol() and a.is_constant())):
+            continue
         if atom.is_le():  # complement a > b is open: require a <= b or a >= b + gap
             gaps.append(Or(atom, _ge(a, Plus(b, g))))
         elif atom.is_lt():  # atom open: a <= b - gap or a >= b
             gaps.append(Or(_ge(b, Plus(a, g)), _ge(a, b)))
-        else:  # a != b is open on both sides
-            gaps.append(Or(atom, _ge(a, Plus(b, g)), _ge(b, Plus(a, g))))
     return gaps
 
 
