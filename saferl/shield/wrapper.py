@@ -28,10 +28,9 @@ from __future__ import annotations
 
 import collections
 import math
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import gymnasium as gym
 import numpy as np
@@ -41,10 +40,14 @@ from saferl.errors import InputError, InternalError, UnsupportedError
 from saferl.policy.ast import Program
 from saferl.policy.evaluate import compile_program
 from saferl.results import Verdict, VerifyResult
-from saferl.shield.compile import CompiledChecks, compile_checks, inline_fallback
+from saferl.shield.compile import CompiledChecks, compile_checks
+from saferl.shield.fastpath import make_fast_step
 from saferl.shield.records import EpisodeStats, ShieldRecord
 from saferl.spec.bind import bind_spec
 from saferl.spec.load import Spec
+
+if TYPE_CHECKING:
+    from saferl.verify import VerifyOptions
 
 __all__ = ["Shield", "Policy", "UnverifiedFallbackError"]
 
@@ -92,7 +95,7 @@ class Shield(gym.Wrapper, gym.utils.RecordConstructorArgs):  # type: ignore[type
         *,
         allow_unverified: bool = False,
         proof: VerifyResult | None = None,
-        verify_options: Any = None,
+        verify_options: VerifyOptions | None = None,
         projection: bool = True,
     ):
         super().__init__(env)
@@ -119,7 +122,7 @@ class Shield(gym.Wrapper, gym.utils.RecordConstructorArgs):  # type: ignore[type
         self._zero_counters()
         self._closed = EpisodeStats(0, 0, 0)
         self._episodes = 0
-        self._fast: Callable[[Any], Any] | None = self._make_fast_step()
+        self._fast: Callable[[Any], Any] | None = make_fast_step(self)
         # lets gymnasium re-create the shielded environment from env.spec (gym.make, check_env)
         gym.utils.RecordConstructorArgs.__init__(
             self, spec=spec, fallback=fallback, allow_unverified=allow_unverified, proof=self.proof,
@@ -178,7 +181,7 @@ class Shield(gym.Wrapper, gym.utils.RecordConstructorArgs):  # type: ignore[type
         else:
             raise UnsupportedError(f"the shield handles Discrete and flat Box action spaces, not {aspace}")
 
-    def _prove(self, proof: VerifyResult | None, options: Any) -> VerifyResult:
+    def _prove(self, proof: VerifyResult | None, options: VerifyOptions | None) -> VerifyResult:
         from saferl.policy.printer import program_digest
 
         if proof is None:
@@ -455,112 +458,6 @@ class Shield(gym.Wrapper, gym.utils.RecordConstructorArgs):  # type: ignore[type
         return np.array(executed, dtype=self._adtype).reshape(self._ashape)
 
     # -- the generated fast path --------------------------------------------------------
-    def _implied_by_space(self, pid: str) -> bool:
-        """Is ``pid`` an unconditional ``allowed`` bounds property every action of the space meets?"""
-        prop = next(p for p in self.safety_spec.properties if p.id == pid)
-        if prop.kind != "bounds" or not prop.allowed or prop.when is not None or not self._discrete:
-            return False
-        labels = dict(self.fallback.actions[0].labels)
-        allowed = {labels[a] for a in prop.allowed}
-        return all(v in allowed for v in range(self._start, self._start + self._n))
-
-    def _make_fast_step(self) -> Callable[[Any], Any] | None:
-        """Straight-line ``step`` for the common case: Discrete, stateless, no history.
-
-        A valid action that satisfies every property, or one that breaks a property
-        while the fallback's action satisfies all of them, is handled here; anything
-        else (invalid actions, a failing fallback) goes to the general path
-        (:meth:`_step`), which re-checks from scratch.  Records are built once per
-        (proposed, executed, property) and shared; interventions are tallied per
-        property in a list and folded into the episode counters when they are read.
-        """
-        if not self._discrete or self._stateful or self.checks.window or self.checks.uses_state:
-            return None
-        if not self._plain_tolist:
-            return None
-        n_obs = len(self.fallback.observations)
-        start, end = self._start, self._start + self._n
-        if self._n * self._n * (len(self._ids) + 1) > 100_000:
-            return None  # too many shared records to build; the general path handles it
-        off = "" if start == 0 else f" - {start}"
-        unpack = ", ".join(f"o{i}" for i in range(n_obs))
-        # the fallback's body in line (no call, no tuple) when it is a stateless program
-        inline = inline_fallback(self.fallback, "b0", "                ") or [
-            f"                b0 = int(fallback({unpack}, ps)[0])"
-        ]
-        lines = [
-            "def step(action):",
-            "    cls = action.__class__",
-            "    if cls is int or cls is _i64:",
-            "        a0 = action if cls is int else int(action)",
-            f"        if {start} <= a0 < {end}:",
-            f"            {unpack}, = shield._o",
-        ]
-        first = True
-        for k, m in enumerate(self.checks.monitored):
-            if self._implied_by_space(m.id):
-                continue  # every action in the space satisfies it; the range test above suffices
-            test = f"not {m.require_src}" if m.when_src == "True" else f"{m.when_src} and not {m.require_src}"
-            lines.append(f"            {'if' if first else 'elif'} {test}:")
-            lines.append(f"                k = {k + 1}")
-            first = False
-        lines += [
-            "            if True:" if first else "            else:",
-            "                k = 0",
-            "            if k:",
-            *inline,
-            f"                if not ({start} <= b0 < {end}):",
-            "                    return general(action, False)",
-        ]
-        for m in self.checks.monitored:  # the fallback's action must pass every property too
-            when, require = (re.sub(r"\ba0\b", "b0", x) for x in (m.when_src, m.require_src))
-            test = f"not {require}" if when == "True" else f"{when} and not {require}"
-            lines += [f"                if {test}:", "                    return general(action, False)"]
-        lines += [
-            "                tally[k] += 1",
-            f"                rec = substituted[a0{off}][b0{off}][k]",
-            # the environment gets the action object the policy gave (an int or an
-            # np.int64), or the substitute in the same type: the shield should not change
-            # what the environment's own checks cost
-            f"                action = b0 if cls is int else np_values[b0{off}]",
-            "            else:",
-            f"                rec = passed[a0{off}]",
-            "            obs, reward, terminated, truncated, info = env_step(action)",
-            "            shield._obs = obs",
-            "            try:",
-            "                shield._o = obs.tolist()",
-            "            except AttributeError:",
-            "                shield._o = to_list(obs)",
-            "            shield._t += 1",
-            "            if terminated or truncated:",
-            "                rec = finish(rec)",
-            "            info['saferl'] = rec",
-            "            return obs, reward, terminated, truncated, info",
-            "    return general(action, False)",
-        ]
-        src = "\n".join(lines) + "\n"
-        ids = self._ids
-        # every (proposed, substitute, property) record, built once: n * n * (K + 1) tuples
-        substituted = [
-            [[ShieldRecord(a, b, True, ids[k - 1], "violation", "fallback") if k else None for k in range(len(ids) + 1)]
-             for b in range(start, end)]
-            for a in range(start, end)
-        ]
-
-        namespace: dict[str, Any] = {
-            "__builtins__": {"int": int, "abs": abs, "min": min, "max": max},
-            "_i64": np.int64, "shield": self, "general": self._step, "env_step": self.env.step,
-            "to_list": self._to_list, "finish": self._finish, "_INF": math.inf, "_NAN": math.nan,
-            "passed": [ShieldRecord(v, v, False, None, None, "policy") for v in range(start, end)],
-            "np_values": [np.int64(v) for v in range(start, end)],
-            "fallback": self._fb_step, "ps": self._ps, "check": self.checks.check, "tally": self._tally,
-            "substituted": substituted,
-        }
-        local: dict[str, Any] = {}
-        exec(compile(src, f"<shield-step:{self.safety_spec.name}>", "exec"), namespace, local)
-        fn: Callable[[Any], Any] = local["step"]
-        fn.__doc__ = src
-        return fn
 
 
 def _add(a: EpisodeStats, b: EpisodeStats) -> EpisodeStats:
