@@ -372,3 +372,26 @@ def test_cli_race_reports_lap_times(root: Path) -> None:
     record = json.loads(out.getvalue())
     assert record["env"] == "saferl/Torcs-v0" and record["crashed"] is False
     assert len(record["lap_times"]) == 1 and 150.0 < record["lap_times"][0] < 400.0
+
+
+def test_working_folders_of_dead_owners_are_swept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import tempfile
+
+    import saferl.envs.torcs.launcher as launcher
+
+    monkeypatch.setattr(tempfile, "gettempdir", lambda: str(tmp_path))
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    stale = tmp_path / "saferl-torcs-stale"
+    stale.mkdir()
+    (stale / "owner").write_text(dead.stdout.strip())
+    alive = tmp_path / "saferl-torcs-alive"
+    alive.mkdir()
+    (alive / "owner").write_text(str(os.getpid()))
+    fresh = tmp_path / "saferl-torcs-fresh"
+    fresh.mkdir()
+    old = time.time() - 3600
+    for path in (stale, alive):
+        os.utime(path, (old, old))
+    launcher._sweep_stale_workdirs()
+    assert not stale.exists() and alive.exists() and fresh.exists()

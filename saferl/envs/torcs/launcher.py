@@ -162,6 +162,29 @@ def race_xml(track: str, category: str, laps: int, cars: int = 1) -> str:
 
 
 _LIVE: weakref.WeakSet[TorcsRace] = weakref.WeakSet()
+_WORKDIR_PREFIX = "saferl-torcs-"
+
+
+def _sweep_stale_workdirs() -> None:
+    """Remove working folders left by processes that were killed (no atexit ran)."""
+    now = time.time()
+    for path in Path(tempfile.gettempdir()).glob(_WORKDIR_PREFIX + "*"):
+        try:
+            age = now - path.stat().st_mtime
+            owner = int((path / "owner").read_text(encoding="ascii"))
+        except (OSError, ValueError):
+            owner = -1
+        if age < 60.0 or (owner <= 0 and age < 86400.0):
+            continue  # being set up, or of unknown owner and recent
+        if owner > 0:
+            try:
+                os.kill(owner, 0)
+                continue  # still running
+            except ProcessLookupError:
+                pass
+            except PermissionError:
+                continue  # someone else's, alive
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def _stop_all() -> None:
@@ -205,7 +228,9 @@ class TorcsRace:
         self.robot_timeout_s = robot_timeout_s
         self.ports: list[int] = []
         self.process: subprocess.Popen[bytes] | None = None
-        self.workdir = Path(tempfile.mkdtemp(prefix="saferl-torcs-"))
+        _sweep_stale_workdirs()
+        self.workdir = Path(tempfile.mkdtemp(prefix=_WORKDIR_PREFIX))
+        (self.workdir / "owner").write_text(str(os.getpid()), encoding="ascii")
         _LIVE.add(self)
         self._prepare_workdir()
 
