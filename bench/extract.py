@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
                 result = extract_tree(oracle, env_id, ViperConfig.for_env(env_id, seed=args.seed))
                 name = f"{short}-viper.pol" if short == "cartpole" else f"{short}-tree.pol"
             else:
-                result = extract_program(oracle, env_id, ProgramConfig(seed=args.seed))
+                result = extract_program(oracle, env_id, ProgramConfig.for_env(env_id, seed=args.seed))
                 name = f"{short}-pid.pol"
             ok = result.mean_return >= target
             if short == "cartpole":

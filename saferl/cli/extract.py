@@ -111,7 +111,9 @@ def extract(
         else:
             from saferl.extract.synth import ProgramConfig, extract_program
 
-            pcfg = ProgramConfig(seed=seed, final_episodes=episodes, max_terms=max_terms)
+            pcfg = ProgramConfig.for_env(env, seed=seed)
+            pcfg.final_episodes = episodes
+            pcfg.max_terms = max_terms
             if iters is not None:
                 pcfg.iters = iters
             result = extract_program(policy, env, pcfg, progress)
