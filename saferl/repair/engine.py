@@ -84,6 +84,7 @@ class RepairOptions:
     max_behaviour_states: int = 48
     behaviour_timeout_s: float = 2.0
     behaviour_iters: int = 4
+    margin: float = 0.01
     select: str = "auto"
     progress: Progress | None = field(default=None, compare=False)
 
@@ -129,6 +130,7 @@ class _Repairer:
         self.visited: Visited | None = None
         self.env: Any = None
         self.iterations = 0
+        self._exact: PointConstraints | None = None
         self.attempts: list[Attempt] = []
         self.base = {p.id: p.value for p in self.p0.parameters()}
 
@@ -183,6 +185,9 @@ class _Repairer:
         space = self.space_of(shape)
         binding = bind_spec(self.spec, shape.program)
         pc = PointConstraints(shape.program, self.spec, binding, space.symbolic)
+        self._exact = pc
+        if self.opts.margin > 0:
+            pc = PointConstraints(shape.program, self.spec, binding, space.symbolic, margin=self.opts.margin)
         out = self._loop(shape, space, pc, (), 0)
         if out.status != "safe" or self.visited is None or not len(self.visited) or self.left() <= 1.0:
             return out
@@ -206,6 +211,9 @@ class _Repairer:
             its += 1
             self.iterations += 1
             opt = optimise(space, pc, self.points, beh, min(timeout_cap, self.solver_timeout()))
+            if opt.status == "unsat" and pc.margin > 0:
+                pc = self._exact  # the margin is a convenience, never a reason to give up
+                opt = optimise(space, pc, self.points, beh, min(timeout_cap, self.solver_timeout()))
             if opt.status == "unsat":
                 core = conflict_core(space, pc, self.points, self.solver_timeout()) or []
                 detail = (
@@ -229,6 +237,7 @@ class _Repairer:
                                 space=space, pc=pc)
             if not added:
                 return _Outcome("unknown", shape, iterations=its, detail="no new counterexample (stuck)", space=space, pc=pc)
+
         return _Outcome("budget", shape, iterations=its, detail=f"no SAFE candidate within {self.opts.max_iters} iterations",
                         space=space, pc=pc)
 

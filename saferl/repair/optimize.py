@@ -64,10 +64,10 @@ def optimise(
     gaps = gap_terms(formula, *behaviour)
     conv = _converter()
     opt = z3.Optimize()
-    opt.set("timeout", max(1, int(timeout_s * 1000)))
-    opt.add(conv.convert(formula))
-    for g in gaps:
-        opt.add(conv.convert(g))
+    opt.set("timeout", max(1, int(timeout_s * 1000 * OPTIMIZE_SHARE)))
+    asserted = [conv.convert(formula), *[conv.convert(g) for g in gaps]]
+    for a in asserted:
+        opt.add(a)
     terms = []
     for k in space.symbolic:
         x = conv.convert(syms[k])
@@ -77,6 +77,7 @@ def optimise(
             terms.append(z3.If(x == ref, z3.RealVal(0), w))
         else:
             d = z3.Real(f"dev{k}")
+            asserted += [d >= x - ref, d >= ref - x]
             opt.add(d >= x - ref, d >= ref - x)
             terms.append(w * d)
     for b in behaviour:
@@ -88,15 +89,13 @@ def optimise(
         return OptOutcome("unsat")
     optimal = res == z3.sat
     if not optimal:
-        # out of time: the best model found so far is still a repair candidate (the
-        # verifier decides), just not a proven minimum
+        # z3's optimiser is slow on many disjunctive constraints (clipped PID terms): find
+        # the minimum by bisection on the cost with the plain solver instead
         reason = f"z3 optimize: {opt.reason_unknown() or 'unknown'}"
-        try:
-            m = opt.model()
-        except z3.Z3Exception:
+        found = _bisect(asserted, cost, timeout_s * (1 - OPTIMIZE_SHARE))
+        if found is None:
             return OptOutcome("unknown", reason=reason)
-        if m is None or len(m) == 0:
-            return OptOutcome("unknown", reason=reason)
+        m, optimal = found
     else:
         m = opt.model()
     values: dict[int, float] = {}
@@ -104,9 +103,47 @@ def optimise(
         q = _z3_fraction(m.eval(conv.convert(syms[k]), model_completion=True))
         values[k] = float(int(round(q))) if k in space.discrete else float(q)
     total = _z3_fraction(m.eval(cost, model_completion=True))
-    if not optimal and not holds_all(pc, points, values):
-        return OptOutcome("unknown", reason="z3 optimize ran out of time without a feasible model")
     return OptOutcome("sat", values, float(total), optimal=optimal)
+
+
+OPTIMIZE_SHARE = 0.3
+BISECT_TOLERANCE = 0.01
+
+
+def _bisect(asserted: list[Any], cost: Any, timeout_s: float) -> tuple[Any, bool] | None:
+    """(model, converged) minimising ``cost`` by bisection with z3's solver, or None."""
+    import time
+
+    import z3
+
+    deadline = time.perf_counter() + timeout_s
+    s = z3.Solver()
+    s.set("timeout", max(1, int(timeout_s * 1000)))
+    for a in asserted:
+        s.add(a)
+    if s.check() != z3.sat:
+        return None
+    best = s.model()
+    hi = _z3_fraction(best.eval(cost, model_completion=True))
+    lo = Fraction(0)
+    while hi - lo > BISECT_TOLERANCE * max(hi, Fraction(1, 10**6)):
+        left = deadline - time.perf_counter()
+        if left <= 0.05:
+            return best, False
+        mid = (lo + hi) / 2
+        s.push()
+        s.set("timeout", max(1, int(left * 1000)))
+        s.add(cost <= z3.RealVal(str(mid)))
+        res = s.check()
+        if res == z3.sat:
+            best = s.model()
+            hi = _z3_fraction(best.eval(cost, model_completion=True))
+        elif res == z3.unsat:
+            lo = mid
+        s.pop()
+        if res not in (z3.sat, z3.unsat):
+            return best, False
+    return best, True
 
 
 def conflict_core(space: ParamSpace, pc: PointConstraints, points: Sequence[Point], timeout_s: float = 5.0) -> list[Point] | None:
