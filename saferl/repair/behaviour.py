@@ -10,7 +10,7 @@ actions), times a weight.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -225,4 +225,3 @@ def changed_fraction(program: Program, visited: Visited, tolerance: float = 1e-9
     return changed / len(visited)
 
 
-Scorer = Callable[[Program], float]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import replace
 
+from pysmt.fnode import FNode
 from pysmt.shortcuts import And, Or
 
 from saferl.policy.ast import Assign, Label, Program
@@ -39,7 +40,7 @@ def spec_conflict(program: Program, spec: Spec, timeout_s: float = 5.0) -> tuple
         return None
     per_combo = []
     frame = None
-    violations: list[list[tuple[str, object]]] = []
+    violations: list[list[tuple[str, FNode]]] = []
     for combo in combos:
         body = tuple(Assign(a.name, Label(lab, val)) for a, (lab, val) in zip(program.actions, combo, strict=True))
         const = replace(program, body=body)

@@ -196,8 +196,7 @@ def candidate_edits(
             for new_first in variants:
                 def make(old: Assign, name: str = name, theta: float = theta, new_first: bool = new_first) -> If:
                     fresh = _fresh_leaf(old, program, 0.0)
-                    keep = old if decl.kind != "discrete" else Assign(old.target, Label(old.value.name, old.value.value))  # type: ignore[union-attr]
-                    first, second = (fresh, keep) if new_first else (keep, fresh)
+                    first, second = (fresh, old) if new_first else (old, fresh)
                     return If(((Compare("<=", Obs(name), Num(theta)), (first,)),), (second,))
 
                 body, ok = _replace_leaf(program.body, ln, make)

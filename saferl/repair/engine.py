@@ -211,7 +211,7 @@ class _Repairer:
             its += 1
             self.iterations += 1
             opt = optimise(space, pc, self.points, beh, min(timeout_cap, self.solver_timeout()))
-            if opt.status == "unsat" and pc.margin > 0:
+            if opt.status == "unsat" and pc.margin > 0 and self._exact is not None:
                 pc = self._exact  # the margin is a convenience, never a reason to give up
                 opt = optimise(space, pc, self.points, beh, min(timeout_cap, self.solver_timeout()))
             if opt.status == "unsat":
@@ -381,7 +381,8 @@ class _Repairer:
         if len(leaves) < 2:
             return out
         for name in self.p0.obs_names:
-            prog, origin = self.p0, {p.id: p.id for p in self.p0.parameters()}
+            prog = self.p0
+            origin: dict[int, int | None] = {p.id: p.id for p in self.p0.parameters()}
             ok = True
             for ln in sorted(leaves, reverse=True):  # bottom-up keeps earlier line numbers valid
                 step = [c for c in candidate_edits(prog, self.spec, self.points, violated)
@@ -561,10 +562,10 @@ def _unrepairable(
             core = f.core
             break
     if core:
-        props = sorted({p.property_id for p in core})
+        core_props = sorted({p.property_id for p in core})
         reasons.append(
             f"no parameter values of the policy's shape satisfy {len(core)} counterexample(s) of "
-            f"{', '.join(props)} together"
+            f"{', '.join(core_props)} together"
         )
         witnesses += [p.witness(r.p0) for p in core[:12]]
     tried = list(r.attempts)

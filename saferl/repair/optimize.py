@@ -8,9 +8,9 @@ behaviour term counts how much the actions change on visited states.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-import math
 from fractions import Fraction
 from typing import Any
 

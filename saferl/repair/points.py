@@ -49,7 +49,7 @@ class Point:
     def concrete(self) -> Concrete:
         return Concrete({lbl: dict(d) for lbl, d in self.obs}, self.initial_state)
 
-    def witness(self, program: Program, frame: Frame | None = None) -> Witness:
+    def witness(self, program: Program) -> Witness:
         obs = {lbl: dict(d) for lbl, d in self.obs}
         state = dict(zip(program.state_names, self.initial_state, strict=False))
         return Witness(self.property_id, obs, state)
