@@ -395,3 +395,43 @@ def test_working_folders_of_dead_owners_are_swept(tmp_path: Path, monkeypatch: p
         os.utime(path, (old, old))
     launcher._sweep_stale_workdirs()
     assert not stale.exists() and alive.exists() and fresh.exists()
+
+
+def speed_driver(target_kmh: float) -> object:
+    def act(obs: np.ndarray) -> np.ndarray:
+        speed = float(obs[2]) * 300.0
+        accel = 1.0 if speed < target_kmh - 5 else (0.3 if speed < target_kmh else 0.0)
+        brake = 0.3 if speed > target_kmh + 10 else 0.0
+        return np.array([4.0 * float(obs[0]) - 0.6 * float(obs[1]), accel, brake], dtype=np.float32)
+
+    return act
+
+
+@needs_torcs
+@pytest.mark.parametrize("target_kmh, completes", [(120.0, True), (150.0, False)])
+def test_the_surrogate_drives_like_real_torcs(target_kmh: float, completes: bool) -> None:
+    """Same driver, same track: same lap time (2 %) or a crash at the same place (2 %)."""
+    import gymnasium
+
+    from saferl.envs import register_envs
+
+    register_envs()
+    outcomes = []
+    for env_id in ("saferl/Torcs-v0", "saferl/TorcsSurrogate-v0"):
+        env = gymnasium.make(env_id, track="g-track-2", laps=1)
+        try:
+            obs, _ = env.reset()
+            act = speed_driver(target_kmh)
+            while True:
+                obs, _, terminated, truncated, info = env.step(act(obs))
+                if terminated or truncated:
+                    break
+            outcomes.append((info["crashed"], info["lap_times"], info["dist_raced"]))
+        finally:
+            env.close()
+    (real_crash, real_laps, real_dist), (sur_crash, sur_laps, sur_dist) = outcomes
+    assert real_crash is sur_crash is (not completes)
+    if completes:
+        assert sur_laps[0] == pytest.approx(real_laps[0], rel=0.02)
+    else:
+        assert sur_dist == pytest.approx(real_dist, rel=0.02)

@@ -198,11 +198,11 @@ def test_car_step_is_the_white_box_model() -> None:
     # Left steering turns left; on a left-hand bend the track turns away under it.
     assert car_step(0.0, 0.0, 20.0, 0.0, 0.5, 0.5, 0.0)[1] > 0.0
     assert car_step(0.0, 0.0, 20.0, 0.01, 0.0, 0.5, 0.0)[1] < 0.0
-    # Grip limits the yaw rate: lateral acceleration stays under MU_LAT * g.
+    # Grip limits the yaw rate: lateral acceleration stays under MU_LAT (g + AERO_GRIP v^2).
     from saferl.envs.torcs.surrogate import CAR, G
 
     _, psi, v, _ = car_step(0.0, 0.0, 60.0, 0.0, 1.0, 0.0, 0.0)
-    assert abs(psi) / DT * v <= CAR.MU_LAT * G + 1e-9
+    assert abs(psi) / DT * v == pytest.approx(CAR.MU_LAT * (G + CAR.AERO_GRIP * v * v))
 
 
 def test_gymnasium_env_checker_passes() -> None:

