@@ -435,3 +435,27 @@ def test_the_surrogate_drives_like_real_torcs(target_kmh: float, completes: bool
         assert sur_laps[0] == pytest.approx(real_laps[0], rel=0.02)
     else:
         assert sur_dist == pytest.approx(real_dist, rel=0.02)
+
+
+@needs_torcs
+def test_focus_and_opponent_sensors() -> None:
+    assert INSTALLATION is not None
+    race = TorcsRace(INSTALLATION, track="g-track-2")
+    try:
+        race.start()
+        with ScrClient(race.ports[0], timeout_s=5.0, alive=race.alive) as client:
+            client.identify()
+            first = client.receive()
+            assert isinstance(first, dict)
+            assert first["opponents"] == (200.0,) * 36  # alone on the track
+            client.send_action(focus=0.0)
+            focused = client.receive()
+            assert isinstance(focused, dict)
+            # Five rays around straight ahead, the middle one equal to track9 (0 degrees).
+            assert len(focused["focus"]) == 5
+            assert focused["focus"][2] == pytest.approx(focused["track"][9], abs=1e-3)
+            client.send_action(focus=360.0)
+            unfocused = client.receive()
+            assert isinstance(unfocused, dict) and unfocused["focus"] == (-1.0,) * 5
+    finally:
+        race.close()
