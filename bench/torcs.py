@@ -6,7 +6,7 @@ Run:  python bench/torcs.py [--seeds 5] [--laps 3] [--tracks g-track-2 ...] [--j
 Measures (wall clock):
   * real TORCS, g-track-2, one car: environment steps per second through
     ``gymnasium.make("saferl/Torcs-v0")`` under PROPEL's prior (a PID driver in Python),
-    and the same through the bare SCR client (no Gymnasium);
+    and the same driver through the bare SCR client (no Gymnasium, no env);
   * episode reset (kill TORCS, start a new race, handshake, first observation): mean and max;
   * the surrogate: steps per second under the same driver and under a constant action,
     and the time to build a track's range table (cold, then cached);
@@ -79,6 +79,7 @@ def real_steps_per_s(steps: int) -> dict[str, float]:
         env.close()
 
     from saferl.envs.torcs.launcher import TorcsRace, find_installation
+    from saferl.envs.torcs.observation import auto_gear, normalise_sensors
     from saferl.envs.torcs.protocol import ScrClient
 
     race = TorcsRace(find_installation(), track="g-track-2", laps=1)
@@ -86,11 +87,15 @@ def real_steps_per_s(steps: int) -> dict[str, float]:
         race.start()
         with ScrClient(race.ports[0], alive=race.alive) as client:
             client.identify()
-            client.receive()
+            sensors = client.receive()
+            drive = prior_driver()
             start = time.perf_counter()
             for _ in range(steps):
-                client.send_text("(accel 0.3)(brake 0)(gear 1)(steer 0)(clutch 0)(focus 360)(meta 0)")
-                client.receive()
+                assert isinstance(sensors, dict)  # noqa: S101 - a benchmark, not a check
+                steer, accel, _ = drive(np.array(normalise_sensors(sensors)))
+                client.send_action(steer=float(steer), accel=float(min(max(accel, 0.0), 1.0)),
+                                   gear=auto_gear(float(sensors["speedX"])), focus=360.0)
+                sensors = client.receive()
             raw_rate = steps / (time.perf_counter() - start)
     finally:
         race.close()
