@@ -49,6 +49,9 @@ __all__ = ["RepairOptions", "repair_policy"]
 
 Progress = Callable[[str, Mapping[str, Any]], None]
 
+#: returns within this fraction of the best count as a tie (the smaller repair wins)
+RETURN_TIE = 0.02
+
 
 @dataclass(frozen=True)
 class RepairOptions:
@@ -188,7 +191,9 @@ class _Repairer:
         self._exact = pc
         if self.opts.margin > 0:
             pc = PointConstraints(shape.program, self.spec, binding, space.symbolic, margin=self.opts.margin)
-        out = self._loop(shape, space, pc, (), 0)
+        # edits are many and cheap to reject; the shape the user wrote gets the full budget
+        cap = None if shape.kind == "parametric" else max(3, self.opts.max_iters // 3)
+        out = self._loop(shape, space, pc, (), 0, cap)
         if out.status != "safe" or self.visited is None or not len(self.visited) or self.left() <= 1.0:
             return out
         if shape.kind != "parametric" and self.by_return:
@@ -223,6 +228,8 @@ class _Repairer:
                 return _Outcome("unsat", shape, iterations=its, core=core, detail=detail, space=space, pc=pc)
             if opt.status != "sat":
                 return _Outcome("unknown", shape, iterations=its, detail=opt.reason, space=space, pc=pc)
+            if beh and not opt.optimal:  # the behaviour term is a refinement: never wait on it
+                return _Outcome("unknown", shape, iterations=its, detail="behaviour solve timed out", space=space, pc=pc)
             values = prettify(space, pc, self.points, opt.values)
             cand = shape.program.with_values(values)
             unsafe, unknown, pts = self.check_all(cand)
@@ -245,28 +252,46 @@ class _Repairer:
     def score(self, program: Program) -> float:
         return mean_return(program, self.env, self.opts.env_id or "", self.opts.tune_episodes, self.opts.tune_seed)
 
+    def _tune_range(self, space: ParamSpace, k: int) -> tuple[float, float] | None:
+        """Where to search a parameter for return: its observation's spec domain (threshold)
+        or its action's declared range (continuous leaf)."""
+        p = space.params[k]
+        if p.kind == "threshold":
+            name = threshold_obs(space.program).get(k)
+            lo, hi = self.spec.domains.get(name or "", (float("-inf"), float("inf")))
+        else:
+            decl = space.program.action(p.action) if p.action else None
+            if decl is None or decl.low is None or decl.high is None:
+                return None
+            lo, hi = decl.low, decl.high
+        if not (np.isfinite(lo) and np.isfinite(hi)) or hi <= lo:
+            return None
+        return float(lo), float(hi)
+
     def tune(self, out: _Outcome) -> tuple[_Outcome, float]:
-        """Move thresholds an edit introduced, within the proved-safe region, for return."""
+        """Move the parameters a repair introduced or changed (thresholds, continuous leaves)
+        within the region every known counterexample allows, for return; re-verified."""
         if out.space is None or out.pc is None or out.program is None:
             return out, float("-inf")
         space, pc = out.space, out.pc
         values = dict(out.values)
         best_score = self.score(out.program)
-        tunable = [k for k in space.symbolic if k in space.new and space.params[k].kind == "threshold"]
-        thr_obs = threshold_obs(space.program)
+        tunable = [
+            k for k in space.symbolic
+            if k not in space.discrete and space.params[k].kind in ("threshold", "leaf")
+            and (k in space.new or values.get(k) != space.base.get(k))
+        ]
         for k in tunable:
-            name = thr_obs.get(k)
-            if name is None or name not in self.spec.domains:
+            rng = self._tune_range(space, k)
+            if rng is None:
                 continue
-            lo, hi = self.spec.domains[name]
-            if not (np.isfinite(lo) and np.isfinite(hi)):
-                continue
+            lo, hi = rng
             cur = values[k]
             grid = list(np.linspace(lo, hi, 9))
             for _round in range(self.opts.tune_rounds):
                 trials = []
                 for g in grid:
-                    g = float(f"{g:.2g}") if abs(g) > 1e-12 else 0.0
+                    g = float(f"{g:.3g}") if abs(g) > 1e-12 else 0.0
                     trial = dict(values)
                     trial[k] = g
                     if g == values[k] or not holds_all(pc, self.points, trial):
@@ -342,6 +367,9 @@ class _Repairer:
                 failures.append(res)
         if not successes:
             if param_ok is not None and by_return:
+                if self.opts.tune:
+                    tuned, sc = self.tune(param_ok)
+                    return tuned, failures, sc
                 return param_ok, failures, self.score(param_ok.program) if param_ok.program else None
             return param_ok, failures, None
         successes.sort(key=lambda o: o.cost)
@@ -349,7 +377,7 @@ class _Repairer:
             return successes[0], failures, None
         scored = []
         if param_ok is not None and param_ok.program is not None:
-            scored.append((self.score(param_ok.program), param_ok))
+            scored.append(self.tune(param_ok)[::-1] if self.opts.tune else (self.score(param_ok.program), param_ok))
         for s in successes[:2]:
             if self.left() < 1.0 or not self.opts.tune:
                 scored.append((self.score(s.program), s) if s.program is not None else (float("-inf"), s))
@@ -358,7 +386,10 @@ class _Repairer:
             scored.append((sc, tuned))
         for sc, o in scored:
             self.emit("score", shape=o.shape.shape, score=sc)
-        best = max(scored, key=lambda t: t[0])  # first (smallest) wins ties
+        # the smallest repair whose return is within noise of the best one wins
+        top = max(sc for sc, _ in scored)
+        slack = max(1.0, RETURN_TIE * abs(top))
+        best = next(t for t in scored if t[0] >= top - slack)
         return best[1], failures, best[0]
 
     def _shape_of(self, c: Candidate) -> _Shape:

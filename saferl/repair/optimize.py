@@ -177,21 +177,24 @@ def holds_all(pc: PointConstraints, points: Sequence[Point], values: Mapping[int
 
 
 def _simple_candidates(v: float, lo: float, hi: float) -> list[float]:
-    """Numbers with few significant digits in [lo, hi], simplest first, closest to v first."""
+    """Numbers in [lo, hi] with the fewest significant decimals, simplest first, and among
+    equally simple ones the closest to ``v`` first."""
     out: list[float] = []
-    for digits in range(1, 10):
-        cands = set()
-        for text in (f"{v:.{digits}g}",):
-            base = float(text)
-            cands.add(base)
-            # neighbours one unit in the last digit
-            if base != 0:
-                exp = math.floor(math.log10(abs(base))) - digits + 1
-                step = 10.0**exp
-                cands.update((float(f"{base - step:.{digits}g}"), float(f"{base + step:.{digits}g}")))
-        for c in sorted(cands, key=lambda c: abs(c - v)):
+    width = hi - lo
+    if not width > 0 or not math.isfinite(width):
+        return out
+    top = math.floor(math.log10(width))
+    for e in range(top, top - 12, -1):
+        step = 10.0**e
+        m_lo, m_hi = math.ceil(lo / step), math.floor(hi / step)
+        if m_hi - m_lo > 40:
+            continue
+        cands = sorted((float(f"{m * step:.12g}") for m in range(m_lo, m_hi + 1)), key=lambda c: abs(c - v))
+        for c in cands:
             if lo <= c <= hi and c not in out:
                 out.append(c)
+        if len(out) > 60:
+            break
     return out
 
 

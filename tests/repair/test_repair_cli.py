@@ -81,7 +81,27 @@ def test_env_reports_returns_before_and_after(tmp_path: Path) -> None:
     line = next(ln for ln in out.splitlines() if ln.startswith("return on CartPole-v1"))
     before = float(line.split("before ")[1].split(",")[0])
     after = float(line.split("after ")[1])
-    assert after > before
+    assert before < 10 and after >= 100  # issue 3's target (bench/repair.py measures 100 episodes)
+    assert "(split-leaf)" in out and "pole_angular_velocity" in out
+
+
+def test_select_change_keeps_the_minimal_parametric_repair() -> None:
+    code, out, err = cli(WORST, "--spec", FOLLOW, "--env", "CartPole-v1", "--episodes", "5", "--select", "change")
+    assert code == 0, err
+    assert "repaired by parameters" in out.splitlines()[0]
+
+
+def test_continuous_env_repair_reports_returns(tmp_path: Path) -> None:
+    pol = tmp_path / "mc.pol"
+    pol.write_text(
+        (ROOT / "policies/mountaincar/bang_bang.pol").read_text().replace("force = 1", "force = -0.5", 1)
+    )
+    spec = str(ROOT / "specs/mountaincar/momentum.yaml")
+    code, out, err = cli(str(pol), "--spec", spec, "--env", "MountainCarContinuous-v0", "--episodes", "3",
+                         "--select", "change")
+    assert code == 0, err
+    assert "return on MountainCarContinuous-v0 (3 episodes, seeds 0..2)" in out
+    assert verify_policy(load_policy(pol), load_spec(spec)).verdict is Verdict.UNSAFE  # input untouched
 
 
 def test_states_file_csv_and_npy(tmp_path: Path) -> None:
