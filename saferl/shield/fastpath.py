@@ -84,6 +84,8 @@ def make_fast_step(shield: Shield) -> Callable[[Any], Any] | None:
         "                    return general(action, False)",
     ]
     for m in shield.checks.monitored:  # the fallback's action must pass every property too
+        if _implied_by_space(shield, m.id):
+            continue
         when, require = (re.sub(r"\ba0\b", "b0", x) for x in (m.when_src, m.require_src))
         test = f"not {require}" if when == "True" else f"{when} and not {require}"
         lines += [f"                if {test}:", "                    return general(action, False)"]
@@ -97,7 +99,6 @@ def make_fast_step(shield: Shield) -> Callable[[Any], Any] | None:
         "            else:",
         f"                rec = passed[a0{off}]",
         "            obs, reward, terminated, truncated, info = env_step(action)",
-        "            shield._obs = obs",
         "            try:",
         "                shield._o = obs.tolist()",
         "            except AttributeError:",

@@ -139,6 +139,7 @@ class Shield(gym.Wrapper, gym.utils.RecordConstructorArgs):  # type: ignore[type
                 f"{program.name!r} declares {n_obs} observations (a Box of shape ({n_obs},) is needed)"
             )
         odt = np.dtype(ospace.dtype)
+        self._odtype = odt
         f32 = [d.dtype == "float32" for d in program.observations]
         # with float32 observations (or no float32 declaration) ndarray.tolist() is exact
         self._plain_tolist = odt == np.float32 or (odt == np.float64 and not any(f32))
@@ -274,6 +275,9 @@ class Shield(gym.Wrapper, gym.utils.RecordConstructorArgs):  # type: ignore[type
     @property
     def observation(self) -> Any:
         """The last observation the environment returned (what the policy should act on)."""
+        if self._plain_tolist and self._o is not None:
+            # rebuilt from the exact values the shield keeps (the fast path stores no array)
+            return np.array(self._o, dtype=self._odtype)
         return self._obs
 
     # -- gymnasium API ----------------------------------------------------------------
@@ -303,7 +307,7 @@ class Shield(gym.Wrapper, gym.utils.RecordConstructorArgs):  # type: ignore[type
         if self._o is None:
             raise gym.error.ResetNeeded("call reset() before step_with()")
         try:
-            action = policy.act(self._obs)
+            action = policy.act(self.observation)
         except Exception as exc:  # the policy's failure must never stop the shield
             self.last_policy_error = exc
             return self._step(None, True)

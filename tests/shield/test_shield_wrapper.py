@@ -119,7 +119,10 @@ def test_policy_exception_is_replaced_by_the_fallback(cartpole_spec: Any, near_o
             raise ValueError("boom")
 
     env = _cartpole(cartpole_spec, near_optimal, cartpole_proof)
-    env.reset(seed=1)
+    obs, _ = env.reset(seed=1)
+    assert env.observation.dtype == obs.dtype and np.array_equal(env.observation, obs)
+    obs, _, _, _, info = env.step_with(ProgramPolicy(near_optimal))
+    assert np.array_equal(env.observation, obs)
     _, _, _, _, info = env.step_with(Broken())
     rec = info["saferl"]
     assert rec.proposed is None and rec.reason == "policy-error" and rec.source == "fallback"
