@@ -21,6 +21,7 @@ app = new_app(
 )
 
 FORMATS = ("text", "json")
+SHOWN_WITNESSES = 5
 
 
 @app.command()
@@ -171,7 +172,9 @@ def render_text(result: Any, policy: str, output: str | None, env: str | None, e
         lines.append("")
         head = "counterexamples that forced the repair:" if result.status == "repaired" else "conflicting counterexamples:"
         lines.append(head)
-        lines += [f"  {w.describe()}" for w in result.witnesses]
+        lines += [f"  {w.describe()}" for w in result.witnesses[:SHOWN_WITNESSES]]
+        if len(result.witnesses) > SHOWN_WITNESSES:
+            lines.append(f"  … and {len(result.witnesses) - SHOWN_WITNESSES} more (--format json lists them all)")
     if result.attempts:
         lines.append("")
         lines.append("shapes tried:")

@@ -130,6 +130,7 @@ def test_states_file_csv_and_npy(tmp_path: Path) -> None:
         ([WORST, "--spec", FOLLOW, "--env", "Pendulum-v1"], "gives observations of shape"),
         ([WORST, "--spec", SMOOTH], "not an observation"),
         ([WORST, "--spec", FOLLOW, "--states", "nope.npy"], "states file not found"),
+        ([str(ROOT / "policies/gridworld/gen-s8-c4-seed1.pol"), "--spec", FOLLOW], "gridworld subgoal program"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(args: list[str], message: str) -> None:
