@@ -9,7 +9,7 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
-from hypothesis import given, settings
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from saferl.shield import SOURCES, Shield, ViolationMonitor
@@ -53,6 +53,7 @@ def _run(env: Shield, inner: ScriptedEnv, proposals: list[Any], monitor: Violati
     for _ in proposals:
         _, _, terminated, truncated, info = env.step_with(policy)
         records.append(info["saferl"])
+        event(f"source={info['saferl'].source}")
         if terminated or truncated:
             break
     monitor.reset(inner.script[0])
