@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from saferl.errors import InputError
+from saferl.errors import InputError, SolverError
 from saferl.policy import format_policy
 from saferl.policy.ast import Assign, Program, walk
 from saferl.repair.behaviour import (
@@ -51,6 +51,16 @@ Progress = Callable[[str, Mapping[str, Any]], None]
 
 #: returns within this fraction of the best count as a tie (the smaller repair wins)
 RETURN_TIE = 0.02
+
+
+def _solver_failures() -> tuple[type[BaseException], ...]:
+    import z3
+    from pysmt.exceptions import PysmtException
+
+    return (z3.Z3Exception, PysmtException)
+
+
+SolverFailure = _solver_failures()
 
 
 @dataclass(frozen=True)
@@ -487,7 +497,10 @@ def repair_policy(
     # the verifier's counterexamples, with their extreme points, seed the loop
     _, unknown0, pts = r.check_all(r.p0)
     r.add_points(pts)
-    best, failures, tuned_score = r.run()
+    try:
+        best, failures, _ = r.run()
+    except SolverFailure as exc:  # a backend crash is a tool error, never a verdict
+        raise SolverError(f"solver failed during repair: {' '.join(str(exc).split())}") from exc
     elapsed = time.perf_counter() - start
     behaviour_n = len(r.visited) if r.visited else 0
     if best is None or best.program is None:

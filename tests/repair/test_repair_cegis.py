@@ -104,3 +104,23 @@ def test_behaviour_states_from_an_array_change_the_choice() -> None:
     assert result.behaviour_states > 0
     # only states in (0.2, 0.5] change action
     assert result.behaviour_changed is not None and 0 < result.behaviour_changed < 0.2
+
+
+def test_visited_states_steer_the_repair_to_another_parameter() -> None:
+    # two repairs: move the x split down to 0.2 (cheap, but it flips every visited state,
+    # which all sit at x in (0.25, 0.45)), or move the y split down to 0.2 (dearer, flips none)
+    p = parse_policy(
+        "policy p\nobs x: float32\nobs y: float32\nact a: discrete {l = 0, r = 1}\n"
+        "if x <= 0.5 { if y <= 0.9 { a = l } else { a = r } } else { a = r }\n"
+    )
+    s = parse_spec(
+        "observations: {x: [-1, 1], y: [-1, 1]}\nproperties:\n"
+        "  - {id: right, kind: invariant, when: x > 0.2 and y > 0.2, require: a == r}\n"
+    )
+    plain = repair_policy(p, s)
+    assert [(c.old, c.new) for c in plain.changes] == [(0.5, 0.2)]
+    rng = np.random.default_rng(0)
+    states = np.column_stack([rng.uniform(0.25, 0.45, 40), rng.uniform(-1, 0.1, 40)])
+    kept = repair_policy(p, s, RepairOptions(states=states))
+    assert [(c.old, c.new) for c in kept.changes] == [(0.9, 0.2)]
+    assert kept.behaviour_changed == 0.0
