@@ -513,10 +513,11 @@ def repair_policy(
     if r.env is not None:
         _, _, rets = rollout_states(final_prog, r.env, opts.env_id or "", opts.env_episodes, opts.env_seed)
         returns["after"] = float(np.mean(rets))
-    changes, edits = _diff(r, best, final_prog)
+    out_text, out_prog = _output_text(r, best, final_prog)
+    changes, edits = _diff(r, best, out_prog, out_text)
     used = _forcing_points(r, best)
     return RepairResult(
-        "repaired", program.name, format_policy(final_prog), final, tuple(changes), tuple(edits),
+        "repaired", program.name, out_text, final, tuple(changes), tuple(edits),
         tuple(p.witness(r.p0) for p in used), tuple(r.attempts), r.iterations, time.perf_counter() - start,
         reason=f"repaired by {best.shape.shape}", returns=returns, behaviour_states=behaviour_n,
         behaviour_changed=changed_fraction(final_prog, r.visited) if r.visited else None,
@@ -529,10 +530,36 @@ def _forcing_points(r: _Repairer, best: _Outcome) -> list[Point]:
     return r.points[:12]
 
 
-def _diff(r: _Repairer, best: _Outcome, final: Program) -> tuple[list[ParamChange], list[Edit]]:
+def _output_text(r: _Repairer, best: _Outcome, final: Program) -> tuple[str, Program]:
+    """The repaired policy as the user's own text patched (when that is exact), else canonical."""
+    from saferl.policy import parse_policy
+    from saferl.repair.patch import patch_source
+
+    canonical_text = format_policy(final)
+    block = ""
+    user_leaves: list[int] = []
+    if best.shape.kind != "parametric":
+        lines_new = canonical_text.splitlines()
+        lo_hi = [p.span.line for p in final.parameters() if best.shape.origin.get(p.id) is None]
+        if lo_hi and len(_leaf_lines_of(best.shape)) == 1:
+            end = _block_end(lines_new, min(lo_hi) - 1)
+            block = "\n".join(lines_new[min(lo_hi) - 1: end])
+            canon_lines = _assign_lines(r.p0)
+            user_lines = _assign_lines(r.user)
+            ln = best.shape.leaf_line
+            user_leaves = [user_lines[canon_lines.index(ln)]] if ln in canon_lines else []
+        if not user_leaves:
+            return canonical_text, final
+    patched = patch_source(r.source_text, r.user, final, best.shape.origin, user_leaves, block)
+    if patched is None:
+        return canonical_text, final
+    return patched, parse_policy(patched, "<repaired>")
+
+
+def _diff(r: _Repairer, best: _Outcome, final: Program, text: str) -> tuple[list[ParamChange], list[Edit]]:
     user_params = r.user.parameters()
     final_params = final.parameters()
-    lines_new = format_policy(final).splitlines()
+    lines_new = text.splitlines()
     changes: list[ParamChange] = []
     for k, o in best.shape.origin.items():
         if o is None:

@@ -35,10 +35,14 @@ def test_repair_writes_a_policy_that_verifies(tmp_path: Path) -> None:
     code, out, err = cli(WORST, "--spec", FOLLOW, "-o", str(fixed))
     assert code == 0, err
     assert out.startswith(f"repaired: {WORST} -> {fixed}: SAFE (proved)")
-    assert "@@ line 13 -> line 11 (threshold 0.5 -> " in out
+    assert "@@ line 13 -> line 13 (threshold 0.5 -> " in out
     assert "-  if cart_velocity <= 0.5 {" in out
     assert "counterexamples that forced the repair:" in out
     assert verify_policy(load_policy(fixed), load_spec(FOLLOW)).verdict is Verdict.SAFE
+    # the user's file is patched in place: comments kept, one line changed
+    old, new = Path(WORST).read_text().splitlines(), fixed.read_text().splitlines()
+    assert len(old) == len(new) and old[0].startswith("#") and new[0] == old[0]
+    assert [i + 1 for i, (a, b) in enumerate(zip(old, new)) if a != b] == [13]
 
 
 def test_repair_json_record(tmp_path: Path) -> None:
