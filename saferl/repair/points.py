@@ -111,8 +111,10 @@ def check_property(
             if found:
                 break
     if extremes:
-        slack = _require_slack(formula)
-        goals = [("min", slack)] if slack is not None else _directions(symbols, spec, program)
+        slacks = _require_slacks(formula)
+        goals = [("min", sl) for sl in slacks]
+        if not slacks or len(symbols) <= MAX_CORNER_DIMS:  # flat slacks still need the corners
+            goals += _directions(symbols, spec, program)
         n_first = len(found)
         for sense, term in goals:
             if deadline is not None and time.perf_counter() > deadline:
@@ -120,7 +122,7 @@ def check_property(
             model = _optimum(formula, term, sense, symbols, min(timeout_s, 2.0))
             if model is not None:
                 add(decode(frame, model, program))
-        if slack is not None and len(found) > n_first:
+        if slacks and len(found) > n_first and len(symbols) > MAX_CORNER_DIMS:
             found = found[n_first:]  # the worst violation subsumes the solver's arbitrary one
     if not found:  # the solver's model did not replay: let the verifier decide later
         return PropertyCheck(prop.id, "unknown", reason="counterexample did not replay")
@@ -128,6 +130,7 @@ def check_property(
 
 
 MAX_CORNER_DIMS = 4
+MAX_COORD_DIMS = 16
 RANDOM_DIRECTIONS = 16
 
 
@@ -139,8 +142,11 @@ def _directions(symbols: Sequence[FNode], spec: Spec, program: Program) -> list[
 
     from pysmt.shortcuts import Times
 
-    out: list[tuple[str, FNode]] = [(sense, sym) for sym in symbols for sense in ("min", "max")]
-    if len(symbols) < 2:
+    n = len(symbols)
+    out: list[tuple[str, FNode]] = []
+    if n <= MAX_COORD_DIMS:
+        out = [(sense, sym) for sym in symbols for sense in ("min", "max")]
+    if n < 2:
         return out
     scaled = []
     for sym in symbols:
@@ -148,7 +154,6 @@ def _directions(symbols: Sequence[FNode], spec: Spec, program: Program) -> list[
         lo, hi = spec.domains.get(name, spec.state.get(name, (float("-inf"), float("inf"))))
         width = hi - lo if hi > lo and hi - lo < float("inf") else 1.0
         scaled.append(Times(real(Fraction(1) / Fraction(width)), sym))
-    n = len(scaled)
     if n <= MAX_CORNER_DIMS:
         patterns = [[(m >> i) & 1 for i in range(n)] for m in range(2**n)]
     else:
@@ -160,20 +165,22 @@ def _directions(symbols: Sequence[FNode], spec: Spec, program: Program) -> list[
     return out
 
 
-def _require_slack(formula: FNode) -> FNode | None:
-    """``b - a`` when the property's requirement is ``a <= b`` (or ``<``, ``>=``, ``>``): the
-    most negative slack is the worst violation, whose point constrains a repair the most."""
+def _require_slacks(formula: FNode) -> list[FNode]:
+    """``b - a`` for each ``a <= b`` (or ``<``) the property requires (one for an invariant
+    ``a <= b``, two for a range): the most negative slack is the worst violation, whose point
+    constrains a repair the most.  Empty when the requirement is not made of such bounds."""
     from pysmt.shortcuts import Minus
 
     if not formula.is_and():
-        return None
+        return []
     last = formula.args()[-1]
     if not last.is_not():
-        return None
+        return []
     req = last.arg(0)
-    if req.is_le() or req.is_lt():
-        return Minus(req.arg(1), req.arg(0))
-    return None
+    parts = list(req.args()) if req.is_and() else [req]
+    if not parts or not all(p.is_le() or p.is_lt() for p in parts):
+        return []
+    return [Minus(p.arg(1), p.arg(0)) for p in parts]
 
 
 def _with_margin(formula: FNode, margin: float) -> FNode:
