@@ -170,7 +170,10 @@ def render_text(result: Any, policy: str, output: str | None, env: str | None, e
             lines.append(f"+{c.new_text}")
     if result.witnesses:
         lines.append("")
-        head = "counterexamples that forced the repair:" if result.status == "repaired" else "conflicting counterexamples:"
+        head = {
+            "forcing": "counterexamples that forced the repair:",
+            "conflicting": "conflicting counterexamples:",
+        }.get(result.witness_kind, "counterexamples still violated when the budget ran out:")
         lines.append(head)
         lines += [f"  {w.describe()}" for w in result.witnesses[:SHOWN_WITNESSES]]
         if len(result.witnesses) > SHOWN_WITNESSES:

@@ -647,10 +647,13 @@ def _unrepairable(
         reasons.append(f"{len(tried) - 1} structural edit(s) tried, none verified")
     if unknown0:
         reasons.append(f"could not decide {', '.join(unknown0)} on the original policy within the time limit")
+    kind = "conflicting"
     if not witnesses:
         witnesses = [p.witness(r.p0) for p in r.points[:12]]
+        kind = "open"
     return RepairResult(
         "unrepairable", r.user.name, format_policy(r.user), original, (), (), tuple(witnesses), tuple(r.attempts),
         r.iterations, elapsed, reason="; ".join(reasons), returns=returns,
         behaviour_states=len(r.visited) if r.visited else 0, original_verdict=original.verdict,
+        witness_kind=kind,
     )

@@ -130,6 +130,10 @@ class RepairResult:
     behaviour_states: int = 0
     behaviour_changed: float | None = None
     original_verdict: Verdict | None = None
+    #: what ``witnesses`` are: ``forcing`` (they forced the repair), ``conflicting`` (no
+    #: policy of this shape, or of any shape, satisfies them together) or ``open`` (found
+    #: before the budget ran out)
+    witness_kind: str = "forcing"
 
     @property
     def verdict(self) -> Verdict:
@@ -148,6 +152,7 @@ class RepairResult:
             "changes": [c.to_record() for c in self.changes],
             "edits": [e.to_record() for e in self.edits],
             "witnesses": [w.to_record() for w in self.witnesses],
+            "witness_kind": self.witness_kind,
             "attempts": [a.to_record() for a in self.attempts],
             "returns": dict(self.returns),
             "behaviour_states": self.behaviour_states,
