@@ -17,6 +17,10 @@ Three measurements, printed as a table and then as JSON (``--json FILE`` also wr
 3. **returns** — a good neural policy (oracles/cartpole-ppo; near_optimal.pol when the
    oracle is missing, and then the table says so) over ``--episodes`` seeded episodes,
    with and without the shield.  Target: shielded mean return within 1 % of unshielded.
+4. **continuous** — the general (not generated) path: MountainCarContinuous-v0, a random
+   policy, a spec with a bounds range, an invariant and a history smoothness property
+   (the bang-bang fallback is not proved SAFE for it — it is there to exercise
+   projection); violations and side-by-side overhead, for information (no target).
 """
 
 from __future__ import annotations
@@ -164,6 +168,70 @@ def overhead(name: str, blocks: int, block: int, ctx: dict[str, Any], seed: int)
     }
 
 
+# -- 4. the general path: a continuous action space -------------------------------------
+
+MC_POL = """\
+policy mc_bang
+obs position: float32
+obs velocity: float32
+act force: continuous [-1, 1]
+
+if velocity >= 0 { force = 1 } else { force = -1 }
+"""
+
+MC_SPEC = """\
+spec: mountaincar-push-along
+observations: {position: [-1.2, 0.6], velocity: [-0.07, 0.07]}
+properties:
+  - {id: force-range, kind: bounds, action: force, range: [-0.9, 0.9]}
+  - {id: push-along, kind: invariant, when: velocity > 0.01, require: force >= 0}
+  - {id: smooth, kind: smoothness, require: "abs(force[t] - force[t-1]) <= 1.5"}
+"""
+
+
+def continuous(steps: int, blocks: int, block: int, seed: int) -> dict[str, Any]:
+    """MountainCarContinuous-v0, random policy: violations and overhead on the general
+    path (continuous actions, a history property, projection)."""
+    from saferl.policy import parse_policy
+    from saferl.spec import parse_spec
+
+    program, spec = parse_policy(MC_POL, "mc_bang.pol"), parse_spec(MC_SPEC, "mountaincar.yaml")
+    shield = Shield(gym.make("MountainCarContinuous-v0"), spec, fallback=program, allow_unverified=True)
+    monitor = ViolationMonitor(spec, program)
+    policy = RandomPolicy(shield.action_space, seed)
+    obs, _ = shield.reset(seed=seed)
+    monitor.reset(obs)
+    for _ in range(steps):
+        obs, _, terminated, truncated, info = shield.step(policy.act(obs))
+        monitor.step(info["saferl"].executed, obs)
+        if terminated or truncated:
+            obs, _ = shield.reset()
+            monitor.reset(obs)
+    totals = shield.totals
+    plain = gym.make("MountainCarContinuous-v0")
+    timing_shield = Shield(gym.make("MountainCarContinuous-v0"), spec, fallback=program, allow_unverified=True)
+    pp, ps = RandomPolicy(plain.action_space, seed), RandomPolicy(timing_shield.action_space, seed)
+    sp, ss = {"obs": plain.reset(seed=seed)[0]}, {"obs": timing_shield.reset(seed=seed)[0]}
+    u, s = np.empty((blocks, block)), np.empty((blocks, block))
+    for b in range(blocks):
+        _timed_block(plain, pp, sp, block, u[b])
+        _timed_block(timing_shield, ps, ss, block, s[b])
+    mu, ms = float(np.median(u)) / 1e3, float(np.median(s)) / 1e3
+    return {
+        "env": "MountainCarContinuous-v0",
+        "policy": "random",
+        "steps": steps,
+        "violations": monitor.total,
+        "interventions": totals.interventions,
+        "interventions_by_source": dict(totals.by_source),
+        "unsafe_steps": totals.unsafe_steps,
+        "unshielded_median_us": round(mu, 3),
+        "shielded_median_us": round(ms, 3),
+        "added_median_us": round(ms - mu, 3),
+        "added_percent": round(100 * (ms - mu) / mu, 2),
+    }
+
+
 # -- 3. returns -------------------------------------------------------------------------
 
 def returns(episodes: int, ctx: dict[str, Any], seed: int) -> dict[str, Any]:
@@ -211,14 +279,25 @@ def table(report: dict[str, Any]) -> str:
             f"{r['added_median_us']:>6.2f}us {r['added_percent']:>7.1f}% {r['intervention_rate']:>8.3f}"
         )
     r = report["returns"]
-    if r is None:
-        return "\n".join(lines)
-    lines.append("")
-    lines.append(f"returns of a good policy: {r['policy']}, {r['episodes']} episodes")
-    lines.append(
-        f"  unshielded {r['unshielded_mean_return']:.2f}   shielded {r['shielded_mean_return']:.2f}   "
-        f"difference {r['difference_percent']:+.3f}%   interventions {r['interventions']}"
-    )
+    if r is not None:
+        lines.append("")
+        lines.append(f"returns of a good policy: {r['policy']}, {r['episodes']} episodes")
+        lines.append(
+            f"  unshielded {r['unshielded_mean_return']:.2f}   shielded {r['shielded_mean_return']:.2f}   "
+            f"difference {r['difference_percent']:+.3f}%   interventions {r['interventions']}"
+        )
+    c = report["continuous"]
+    if c is not None:
+        lines.append("")
+        lines.append(f"general path: {c['env']}, random policy, bounds + invariant + history smoothness")
+        lines.append(
+            f"  {c['steps']} steps  violations {c['violations']}  interventions {c['interventions']} "
+            f"{c['interventions_by_source']}  unsafe {c['unsafe_steps']}"
+        )
+        lines.append(
+            f"  unshielded {c['unshielded_median_us']:.2f}us  shielded {c['shielded_median_us']:.2f}us  "
+            f"added {c['added_median_us']:.2f}us ({c['added_percent']:.1f}%)"
+        )
     return "\n".join(lines)
 
 
@@ -232,7 +311,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
     parser.add_argument("--json", type=Path, default=None, help="also write the JSON report here")
-    parser.add_argument("--sections", default="violations,overhead,returns", help="comma-separated subset to run")
+    parser.add_argument("--sections", default="violations,overhead,returns,continuous", help="comma-separated subset to run")
     args = parser.parse_args(argv)
     if args.quick:
         args.steps, args.unshielded_steps, args.blocks, args.block, args.episodes = 10_000, 5_000, 10, 500, 5
@@ -259,6 +338,9 @@ def main(argv: list[str] | None = None) -> int:
         report["overhead"][-1]["policy"] = "good (" + good_policy()[1].split(" ")[0].split("/")[-1] + ")"
     if "returns" in sections:
         report["returns"] = returns(args.episodes, ctx, args.seed)
+    report["continuous"] = None
+    if "continuous" in sections:
+        report["continuous"] = continuous(args.unshielded_steps, args.blocks // 2, args.block, args.seed)
     print(table(report))
     print()
     text = json.dumps(report, indent=2)

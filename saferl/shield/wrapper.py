@@ -108,6 +108,7 @@ class Shield(gym.Wrapper, gym.utils.RecordConstructorArgs):  # type: ignore[type
         binding = bind_spec(spec, fallback)
         self._setup_spaces(env, fallback)
         self.checks: CompiledChecks = compile_checks(spec, binding, self._continuous)
+        self._check = self.checks.check
         self.proof = None if allow_unverified else self._prove(proof, verify_options)
         self.verified = self.proof is not None
         self.projection = projection and self.checks.intervals is not None
@@ -179,6 +180,8 @@ class Shield(gym.Wrapper, gym.utils.RecordConstructorArgs):  # type: ignore[type
             self._alow = [float(x) for x in np.asarray(aspace.low, dtype=np.float64).reshape(-1)]
             self._ahigh = [float(x) for x in np.asarray(aspace.high, dtype=np.float64).reshape(-1)]
             self._continuous = [True] * len(acts)
+            self._adtype = np.dtype(self._adtype.type)  # the canonical instance, for 'is' tests
+            self._open_box = not all(math.isfinite(v) for v in self._alow + self._ahigh)
         else:
             raise UnsupportedError(f"the shield handles Discrete and flat Box action spaces, not {aspace}")
 
@@ -337,28 +340,33 @@ class Shield(gym.Wrapper, gym.utils.RecordConstructorArgs):  # type: ignore[type
         if o is None:
             raise gym.error.ResetNeeded("call reset() before step()")
         h = self._h
-        s_in = tuple(self._ps)
+        s_in = tuple(self._ps) if self._ps else ()
         fb = self._fb_step(*o, self._ps) if self._stateful else None  # state follows every step
         pid: str | None = None
         cand: tuple[Any, ...] | None = None
         if policy_error:
-            proposed: Any = None
             reason: str | None = "policy-error"
         else:
             cand = self._validate(action)
-            proposed = _plain_action(action)
             reason = None if cand is not None else "invalid-action"
         if cand is not None:
-            k = self.checks.check(o, cand, h, s_in)
+            k = self._check(o, cand, h, s_in)
             if k:
                 reason, pid = "violation", self._ids[k - 1]
         if reason is None:
             executed, source = cand, "policy"
+            # a valid array of the space's own dtype and shape goes through untouched
+            passthrough = (
+                not self._discrete and action.__class__ is np.ndarray
+                and action.dtype is self._adtype and action.shape == self._ashape
+            )
         else:
             executed, source = self._substitute(o, h, s_in, cand if reason == "violation" else None, fb)
+            passthrough = False
         if executed is None:  # unreachable: a missing candidate always has a reason
             raise InternalError("the shield lost its candidate action")
-        obs, reward, terminated, truncated, info = self.env.step(self._env_action(executed))
+        env_action = action if passthrough else self._env_action(executed)
+        obs, reward, terminated, truncated, info = self.env.step(env_action)
         if self.checks.window:
             h.append((o, executed, s_in))
         self._obs = obs
@@ -375,6 +383,7 @@ class Shield(gym.Wrapper, gym.utils.RecordConstructorArgs):  # type: ignore[type
                 self._ep_prop[pid] += 1
             if source == "unsafe-fallback":
                 self._ep_unsafe += 1
+            proposed = None if policy_error else _plain_action(action)
             rec = ShieldRecord(proposed, shown, True, pid, reason, source)
         if terminated or truncated:
             rec = self._finish(rec)
@@ -414,16 +423,20 @@ class Shield(gym.Wrapper, gym.utils.RecordConstructorArgs):  # type: ignore[type
             else:
                 return None
             return (v,) if self._start <= v < self._start + self._n else None
-        try:
-            with np.errstate(over="ignore", invalid="ignore"):
-                arr = np.asarray(action, dtype=self._adtype)
-        except (TypeError, ValueError, OverflowError):
-            return None
-        if arr.shape != self._ashape:
-            return None
-        vals = arr.reshape(-1).tolist()
+        if action.__class__ is np.ndarray and action.dtype is self._adtype and action.shape == self._ashape:
+            vals = action.tolist()  # the common case: no conversion, no errstate
+        else:
+            try:
+                with np.errstate(over="ignore", invalid="ignore"):
+                    arr = np.asarray(action, dtype=self._adtype)
+            except (TypeError, ValueError, OverflowError):
+                return None
+            if arr.shape != self._ashape:
+                return None
+            vals = arr.reshape(-1).tolist()
         for v, lo, hi in zip(vals, self._alow, self._ahigh, strict=True):
-            if not (lo <= v <= hi) or not math.isfinite(v):
+            # NaN fails the comparison; infinities fail it unless a bound is infinite
+            if not (lo <= v <= hi) or (self._open_box and not math.isfinite(v)):
                 return None
         return tuple(vals)
 
