@@ -179,7 +179,8 @@ class _Fitter:
         self.cfg = cfg
         self.low, self.high = float(header.low or 0.0), float(header.high or 0.0)
         n_obs = len(header.obs_names)
-        self.subsets = [s for r in range(1, cfg.max_terms + 1) for s in itertools.combinations(range(n_obs), r)]
+        # the empty subset is a constant branch (bang-bang programs need it)
+        self.subsets = [s for r in range(0, cfg.max_terms + 1) for s in itertools.combinations(range(n_obs), r)]
 
     def best(self, masks: list[np.ndarray], refine: bool) -> tuple[float, PidBranch, int]:
         """(score, branch, number of steps) of the best subset; score is the clipped MSE
@@ -188,7 +189,7 @@ class _Fitter:
         for signals in self.subsets:
             feats, y = _branch_features(self.trajs, masks, signals, self.cfg.integral)
             coef, mse = _fit_branch(feats, y, self.low, self.high, refine)
-            score = mse * (1.0 + 0.02 * len(signals))
+            score = mse * (1.0 + 0.02 * len(signals)) + 1e-9 * len(signals)
             if best is None or score < best[0]:
                 best = (score, _branch_from(coef, signals, self.cfg.integral), len(y))
         if best is None:  # pragma: no cover - subsets is never empty (max_terms >= 1)

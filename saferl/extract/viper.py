@@ -43,21 +43,33 @@ class ViperConfig:
     final_episodes: int = 100
     """episodes scoring the chosen tree"""
     q_weighting: bool = True
+    weighting: str = "q"
     """weigh states by the Q-value gap (discrete oracles with a Q critic)"""
     seed: int = 0
     """seed of the rollouts and the tree fitting"""
     finalists: int = 3
     """best iterates re-scored on ``final_episodes`` fresh episodes before choosing"""
+    refine_evals: int = 0
+    """return evaluations spent nudging the chosen tree's thresholds (0: none)"""
+    refine_episodes: int = 20
+    """episodes per such evaluation"""
+    variants: int = 1
+    """tree shapes fitted per iteration: 1 = best-first within the limits, 2 = also the
+    entropy criterion (classifiers) or Friedman MSE (regressors), 3 = also a balanced tree
+    of depth log2(max_leaves)"""
 
     @classmethod
     def for_env(cls, env_id: str, seed: int = 0) -> ViperConfig:
         """Defaults per environment: 8 leaves for CartPole, larger regression trees otherwise."""
         if env_id == "CartPole-v1":
-            return cls(iters=20, episodes_per_iter=10, eval_episodes=30, max_leaves=8, seed=seed)
+            return cls(
+                iters=15, episodes_per_iter=10, eval_episodes=20, max_leaves=8, variants=3, finalists=6,
+                weighting="margin", refine_evals=30, refine_episodes=50, seed=seed,
+            )
         if env_id == "Pendulum-v1":
             return cls(iters=12, episodes_per_iter=10, eval_episodes=10, max_leaves=64, seed=seed)
         if env_id == "MountainCarContinuous-v0":
-            return cls(iters=10, episodes_per_iter=5, eval_episodes=10, max_leaves=16, seed=seed)
+            return cls(iters=10, episodes_per_iter=5, eval_episodes=10, max_leaves=4, seed=seed)
         return cls(seed=seed)
 
 
@@ -121,6 +133,75 @@ def tree_from_sklearn(model: Any, header: PolHeader) -> TreePolicy:
     return TreePolicy(header, _merge(build(0)))
 
 
+def _fit_tree(
+    x: np.ndarray, y: np.ndarray, w: np.ndarray, discrete: bool, cfg: ViperConfig, variant: int, header: PolHeader
+) -> TreePolicy:
+    """Fit one scikit-learn tree (shape ``variant``, see ViperConfig.variants) and convert it."""
+    from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
+
+    depth, leaves = cfg.max_depth, cfg.max_leaves
+    criterion = ("gini", "entropy") if discrete else ("squared_error", "friedman_mse")
+    crit = criterion[1] if variant == 1 else criterion[0]
+    if variant == 2 and leaves is not None:
+        balanced = max(1, int(np.floor(np.log2(leaves))))
+        depth = balanced if depth is None else min(depth, balanced)
+    if discrete:
+        model: Any = DecisionTreeClassifier(criterion=crit, max_depth=depth, max_leaf_nodes=leaves, random_state=cfg.seed)
+        model.fit(x, y, sample_weight=w)
+    else:
+        model = DecisionTreeRegressor(criterion=crit, max_depth=depth, max_leaf_nodes=leaves, random_state=cfg.seed)
+        model.fit(x, y.reshape(len(y), -1)[:, 0], sample_weight=w)
+    return tree_from_sklearn(model, header)
+
+
+def _splits(node: Split | Leaf) -> list[Split]:
+    return [] if isinstance(node, Leaf) else [node, *_splits(node.left), *_splits(node.right)]
+
+
+def _with_thresholds(node: Split | Leaf, values: list[float]) -> Split | Leaf:
+    """The tree with its thresholds replaced, in preorder, by ``values`` (consumed)."""
+    if isinstance(node, Leaf):
+        return node
+    threshold = values.pop(0)
+    left = _with_thresholds(node.left, values)
+    return Split(node.feature, threshold, left, _with_thresholds(node.right, values))
+
+
+def refine_thresholds(
+    tree: TreePolicy, env_id: str, scales: np.ndarray, max_evals: int, episodes: int, seed: int
+) -> TreePolicy:
+    """Coordinate search on the thresholds for mean return over fixed episodes.
+
+    Each threshold moves by ±(0.3, 0.1, 0.03) x the spread of its feature in the DAgger
+    data; a move is kept when it raises the mean return on the same ``episodes`` seeded
+    episodes.  Stops after ``max_evals`` evaluations or a sweep at the finest step without
+    gain.  Returns ``tree`` itself when nothing improved.
+    """
+    splits = _splits(tree.root)
+    if not splits:
+        return tree
+    current = [sp.threshold for sp in splits]
+    best_ret = collect(tree, env_id, episodes, seed).mean_return
+    best_tree, evals = tree, 1
+    for factor in (0.3, 0.1, 0.03):
+        improved = True
+        while improved and evals < max_evals:
+            improved = False
+            for i, sp in enumerate(splits):
+                for sign in (1.0, -1.0):
+                    if evals >= max_evals:
+                        break
+                    trial = list(current)
+                    trial[i] = float(current[i] + sign * factor * max(float(scales[sp.feature]), 1e-6))
+                    candidate = TreePolicy(tree.header, _with_thresholds(tree.root, list(trial)))
+                    ret = collect(candidate, env_id, episodes, seed).mean_return
+                    evals += 1
+                    if ret > best_ret:
+                        best_ret, best_tree, current, improved = ret, candidate, trial, True
+                        break
+    return best_tree
+
+
 def header_for(oracle: Any, env_id: str, name: str, comment: str = "") -> PolHeader:
     """The .pol header of a policy extracted from ``oracle`` on ``env_id``."""
     sig = env_signature(env_id)
@@ -165,7 +246,7 @@ def extract_tree(
         raise InputError("iterations and episode counts must be at least 1")
     check_oracle(oracle, env_id)
     try:
-        from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
+        import sklearn.tree  # noqa: F401
     except ImportError:
         raise MissingDependencyError("scikit-learn", "learn") from None
     start = time.perf_counter()
@@ -187,30 +268,38 @@ def extract_tree(
         visited = collect(student, env_id, cfg.episodes_per_iter, cfg.seed * 100_000 + it * 1_000)
         xs.append(visited.states)
         ys.append(oracle.act_batch(visited.states))
-        if use_q:
+        if cfg.weighting == "margin" and discrete:
+            logits = oracle.actor_output(visited.states)
+            top2 = np.sort(logits, axis=1)[:, -2:]
+            ws.append(np.maximum(top2[:, 1] - top2[:, 0], 1e-6))
+        elif use_q:
             q = oracle.q_values(visited.states)
             ws.append(np.maximum(q.max(axis=1) - q.min(axis=1), 1e-6))
         else:
             ws.append(np.ones(len(visited.states)))
         x, y, w = np.concatenate(xs), np.concatenate(ys), np.concatenate(ws)
 
-        # 2. fit a tree on everything gathered so far
-        if discrete:
-            model: Any = DecisionTreeClassifier(max_depth=cfg.max_depth, max_leaf_nodes=cfg.max_leaves, random_state=cfg.seed)
-            model.fit(x, y, sample_weight=w)
-        else:
-            model = DecisionTreeRegressor(max_depth=cfg.max_depth, max_leaf_nodes=cfg.max_leaves, random_state=cfg.seed)
-            model.fit(x, y.reshape(len(y), -1)[:, 0], sample_weight=w)
-        tree = tree_from_sklearn(model, header)
+        # 2. fit trees on everything gathered so far (one per shape variant)
+        trees = [_fit_tree(x, y, w, discrete, cfg, variant, header) for variant in range(max(1, cfg.variants))]
 
-        # 3. score the iterate; the best return (then fidelity, then size) wins
-        scored = collect(tree, env_id, cfg.eval_episodes, 7_000_000 + cfg.seed * 1_000)
-        fid = fidelity(tree.act_batch(scored.states), oracle.act_batch(scored.states), discrete, span)
-        history.append({"iter": it, "samples": len(x), "return": scored.mean_return, "fidelity": fid, "leaves": tree.leaves})
-        scored_iterates.append((scored.mean_return, fid, -tree.leaves, tree))
-        student = tree
+        # 3. score the iterates; the best return (then fidelity, then size) wins
+        best_here: tuple[float, float, int, TreePolicy] | None = None
+        for tree in trees:
+            scored = collect(tree, env_id, cfg.eval_episodes, 7_000_000 + cfg.seed * 1_000)
+            fid = fidelity(tree.act_batch(scored.states), oracle.act_batch(scored.states), discrete, span)
+            item = (scored.mean_return, fid, -tree.leaves, tree)
+            scored_iterates.append(item)
+            if best_here is None or item[:3] > best_here[:3]:
+                best_here = item
+        if best_here is None:  # pragma: no cover - trees is never empty
+            raise InputError("no tree could be fitted")
+        history.append({"iter": it, "samples": len(x), "return": best_here[0], "fidelity": best_here[1], "leaves": best_here[3].leaves})
+        student = best_here[3]
+        tree = student
+        fid = best_here[1]
+        scored_ret = best_here[0]
         if progress is not None:
-            progress(it + 1, total_steps, f"return {scored.mean_return:.1f} fidelity {fid:.3f} leaves {tree.leaves}")
+            progress(it + 1, total_steps, f"return {scored_ret:.1f} fidelity {fid:.3f} leaves {tree.leaves}")
     # 4. re-score the finalists on fresh episodes, then report on yet other episodes
     scored_iterates.sort(key=lambda item: item[:3], reverse=True)
     best: tuple[float, float, int, TreePolicy] | None = None
@@ -220,6 +309,15 @@ def extract_tree(
         if best is None or key > best[:3]:
             best = (*key, candidate)
     tree = best[3]  # type: ignore[index]
+
+    # 5. optionally nudge the thresholds for return (kept only if fresh episodes agree)
+    if cfg.refine_evals > 0:
+        scales = np.std(np.concatenate(xs), axis=0).astype(np.float64)
+        refined = refine_thresholds(tree, env_id, scales, cfg.refine_evals, cfg.refine_episodes, 7_500_000 + cfg.seed * 1_000)
+        if refined is not tree:
+            rescored = collect(refined, env_id, cfg.final_episodes, 8_000_000 + cfg.seed * 1_000)
+            if (rescored.mean_return, -rescored.std_return) > best[:2]:  # type: ignore[index]
+                tree = refined
     final = collect(tree, env_id, cfg.final_episodes, 9_000_000 + cfg.seed * 1_000)
     fid = fidelity(tree.act_batch(final.states), oracle.act_batch(final.states), discrete, span)
     comment = (
