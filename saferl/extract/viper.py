@@ -5,8 +5,10 @@ Bastani, Pu and Solar-Lezama, "Verifiable Reinforcement Learning via Policy Extr
 labels every visited state with the oracle's action, and refits a scikit-learn tree on
 everything gathered so far.  With discrete actions each state is weighted by the oracle
 critic's Q-value gap max_a Q(s, a) - min_a Q(s, a), so that the tree spends its few leaves
-where a wrong action costs most.  Continuous actions use a regression tree on the oracle's
-action (as PROPEL-Tree does), unweighted.  The iterate with the best return wins.
+where a wrong action costs most (or, with ``weighting="margin"``, by the actor's logit
+margin).  Continuous actions use a regression tree on the oracle's action (as PROPEL-Tree
+does), unweighted.  The iterates with the best returns are re-scored on fresh episodes and
+the best wins; optionally a coordinate search then nudges its thresholds for return.
 """
 
 from __future__ import annotations
@@ -43,8 +45,11 @@ class ViperConfig:
     final_episodes: int = 100
     """episodes scoring the chosen tree"""
     q_weighting: bool = True
+    """weigh states by the Q-value gap (discrete oracles with a Q critic); see ``weighting``"""
     weighting: str = "q"
-    """weigh states by the Q-value gap (discrete oracles with a Q critic)"""
+    """``q``: the critic's gap max_a Q - min_a Q (VIPER); ``margin``: the actor's gap between
+    its two best logits, for oracles whose Q gap is flat (a near-perfect CartPole oracle
+    recovers from any single mistake, so its true Q gap is nearly constant)"""
     seed: int = 0
     """seed of the rollouts and the tree fitting"""
     finalists: int = 3
