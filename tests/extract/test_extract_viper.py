@@ -102,3 +102,23 @@ def test_decision_list_program_matches_pol_evaluator() -> None:
     program.reset()
     runtime.reset()
     assert [float(program.act(s)[0]) for s in states] == [float(runtime.act(s)) for s in states]
+
+
+def test_threshold_refinement_never_lowers_the_objective(cartpole_linear_oracle) -> None:
+    from saferl.extract.programs import Leaf, PolHeader, Split, TreePolicy
+    from saferl.extract.viper import refine_thresholds
+
+    header = PolHeader("t", ("cart_position", "cart_velocity", "pole_angle", "pole_angular_velocity"), "push", labels=("left", "right"))
+    # a deliberately off-centre split on the pole angle only
+    tree = TreePolicy(header, Split(2, 0.05, Leaf(0), Leaf(1)))
+    before = collect(tree, "CartPole-v1", 3, 99).mean_return
+    refined = refine_thresholds(tree, "CartPole-v1", np.array([1.0, 1.0, 0.1, 1.0]), 8, 3, 99)
+    after = collect(refined, "CartPole-v1", 3, 99).mean_return
+    assert after >= before
+    assert refined.leaves == tree.leaves
+
+
+def test_margin_weighting_runs(cartpole_linear_oracle) -> None:
+    cfg = ViperConfig(iters=2, episodes_per_iter=1, eval_episodes=1, final_episodes=2, weighting="margin", variants=3)
+    result = extract_tree(cartpole_linear_oracle, "CartPole-v1", cfg)
+    assert result.size <= 8
