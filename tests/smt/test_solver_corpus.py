@@ -18,7 +18,7 @@ SHIPPED = [
     ("policies/cartpole/worst.pol", "specs/cartpole/pole_follow.yaml", {"follow-right": U, "follow-left": S, "push-is-a-label": S}),
     ("policies/cartpole/intermediate.pol", "specs/cartpole/pole_follow.yaml", {"follow-right": S, "follow-left": U, "push-is-a-label": S}),
     ("policies/cartpole/near_optimal.pol", "specs/cartpole/pole_follow.yaml", {"follow-right": S, "follow-left": S, "push-is-a-label": S}),
-    ("policies/torcs/propel_prog.pol", "specs/torcs/smooth.yaml", {"accel-smooth": S, "accel-range": S, "steer-range": S}),
+    ("policies/torcs/propel_prog.pol", "specs/torcs/smooth.yaml", {"accel-smooth": S, "accel-range": S, "steer-range": S, "brake-range": S}),
     ("policies/pendulum/swing_up.pol", "specs/pendulum/upright.yaml", {"torque-range": S, "restore-right": S, "restore-left": S}),
     ("policies/mountaincar/bang_bang.pol", "specs/mountaincar/momentum.yaml", {"force-range": S, "never-brake-uphill": S, "escape-left-wall": S}),
 ]
