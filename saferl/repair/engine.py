@@ -36,7 +36,7 @@ from saferl.repair.behaviour import (
     visited_states,
 )
 from saferl.repair.edits import Candidate, candidate_edits, canonical
-from saferl.repair.optimize import conflict_core, holds_all, optimise, prettify
+from saferl.repair.optimize import RepairProblem, conflict_core, holds_all, prettify
 from saferl.repair.points import Point, PointConstraints, check_property
 from saferl.repair.result import Attempt, Edit, ParamChange, RepairResult, Witness
 from saferl.repair.space import ParamSpace, build_space, threshold_obs
@@ -220,15 +220,17 @@ class _Repairer:
     ) -> _Outcome:
         timeout_cap = self.opts.behaviour_timeout_s if beh else self.opts.solver_timeout_s
         limit = self.opts.max_iters if max_its is None else min(max_its, self.opts.max_iters)
+        problem = RepairProblem(space, pc, beh)
         while its < limit:
             if self.left() <= 0:
                 return _Outcome("budget", shape, iterations=its, detail="time budget exhausted", space=space, pc=pc)
             its += 1
             self.iterations += 1
-            opt = optimise(space, pc, self.points, beh, min(timeout_cap, self.solver_timeout()))
+            opt = problem.solve(self.points, min(timeout_cap, self.solver_timeout()))
             if opt.status == "unsat" and pc.margin > 0 and self._exact is not None:
                 pc = self._exact  # the margin is a convenience, never a reason to give up
-                opt = optimise(space, pc, self.points, beh, min(timeout_cap, self.solver_timeout()))
+                problem = RepairProblem(space, pc, beh)
+                opt = problem.solve(self.points, min(timeout_cap, self.solver_timeout()))
             if opt.status == "unsat":
                 core = conflict_core(space, pc, self.points, self.solver_timeout()) or []
                 detail = (

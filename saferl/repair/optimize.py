@@ -15,13 +15,13 @@ from fractions import Fraction
 from typing import Any
 
 from pysmt.fnode import FNode
-from pysmt.shortcuts import TRUE, And, Equals, Or
+from pysmt.shortcuts import Equals, Or
 
 from saferl.repair.points import Point, PointConstraints, _z3_fraction, gap_terms
 from saferl.repair.space import ParamSpace
 from saferl.smt.encode import real
 
-__all__ = ["OptOutcome", "optimise", "conflict_core", "holds_all", "prettify"]
+__all__ = ["OptOutcome", "RepairProblem", "optimise", "conflict_core", "holds_all", "prettify"]
 
 
 
@@ -50,100 +50,126 @@ def _domain(space: ParamSpace, syms: Mapping[int, FNode]) -> list[FNode]:
     return out
 
 
+class RepairProblem:
+    """The repair problem of one shape, kept across CEGIS rounds: each round adds the new
+    points' constraints to the same z3 optimiser and solver (incremental solving), and the
+    optimum found so far is a lower bound for the next round (points only ever get added)."""
+
+    def __init__(self, space: ParamSpace, pc: PointConstraints, behaviour: Sequence[FNode] = ()):
+        import z3
+
+        self.space = space
+        self.pc = pc
+        self.conv = _converter()
+        self.opt = z3.Optimize()
+        self.solver = z3.Solver()
+        self.added = 0
+        self.lower = Fraction(0)
+        syms = pc.param_symbols
+        base: list[Any] = [self.conv.convert(d) for d in _domain(space, syms)]
+        base += [self.conv.convert(g) for g in gap_terms(*behaviour)] if behaviour else []
+        terms = []
+        for k in space.symbolic:
+            x = self.conv.convert(syms[k])
+            ref = z3.RealVal(str(Fraction(space.base[k])))
+            w = z3.RealVal(str(Fraction(space.weights[k]).limit_denominator(10**12)))
+            if k in space.discrete:
+                terms.append(z3.If(x == ref, z3.RealVal(0), w))
+            else:
+                d = z3.Real(f"dev{k}")
+                base += [d >= x - ref, d >= ref - x]
+                terms.append(w * d)
+        terms += [self.conv.convert(b) for b in behaviour]
+        self.cost = z3.Sum(terms) if terms else z3.RealVal(0)
+        for c in base:
+            self.opt.add(c)
+            self.solver.add(c)
+        self.opt.minimize(self.cost)
+
+    def _add_points(self, points: Sequence[Point]) -> None:
+        for p in points[self.added:]:
+            c = self.pc.holds_at(p)
+            for f in (c, *gap_terms(c)):
+                zf = self.conv.convert(f)
+                self.opt.add(zf)
+                self.solver.add(zf)
+        self.added = len(points)
+
+    def solve(self, points: Sequence[Point], timeout_s: float) -> OptOutcome:
+        """Minimise the weighted change so the property holds at every point."""
+        import z3
+
+        self._add_points(points)
+        self.opt.set("timeout", max(1, int(timeout_s * 1000 * OPTIMIZE_SHARE)))
+        res = self.opt.check()
+        if res == z3.unsat:
+            return OptOutcome("unsat")
+        optimal = res == z3.sat
+        if optimal:
+            m = self.opt.model()
+        else:
+            # z3's optimiser is slow on many disjunctive constraints (clipped PID terms):
+            # find the minimum by bisection on the cost with the plain solver instead
+            reason = f"z3 optimize: {self.opt.reason_unknown() or 'unknown'}"
+            found = _bisect(self.solver, self.cost, self.lower, timeout_s * (1 - OPTIMIZE_SHARE))
+            if found is None:
+                return OptOutcome("unknown", reason=reason)
+            m, optimal, lower = found
+            self.lower = max(self.lower, lower)
+        values: dict[int, float] = {}
+        for k in self.space.symbolic:
+            q = _z3_fraction(m.eval(self.conv.convert(self.pc.param_symbols[k]), model_completion=True))
+            values[k] = float(int(round(q))) if k in self.space.discrete else float(q)
+        total = _z3_fraction(m.eval(self.cost, model_completion=True))
+        if optimal:
+            self.lower = max(self.lower, total)
+        return OptOutcome("sat", values, float(total), optimal=optimal)
+
+
 def optimise(
     space: ParamSpace, pc: PointConstraints, points: Sequence[Point],
     behaviour: Sequence[FNode] = (), timeout_s: float = 5.0,
 ) -> OptOutcome:
-    """Minimise the weighted change of ``space`` so the property holds at every point."""
-    import z3
-
-    syms = pc.param_symbols
-    hard = [pc.holds_at(p) for p in points]
-    hard += _domain(space, syms)
-    formula = And(hard) if hard else TRUE()
-    gaps = gap_terms(formula, *behaviour)
-    conv = _converter()
-    opt = z3.Optimize()
-    opt.set("timeout", max(1, int(timeout_s * 1000 * OPTIMIZE_SHARE)))
-    asserted = [conv.convert(formula), *[conv.convert(g) for g in gaps]]
-    for a in asserted:
-        opt.add(a)
-    terms = []
-    for k in space.symbolic:
-        x = conv.convert(syms[k])
-        ref = z3.RealVal(str(Fraction(space.base[k])))
-        w = z3.RealVal(str(Fraction(space.weights[k]).limit_denominator(10**12)))
-        if k in space.discrete:
-            terms.append(z3.If(x == ref, z3.RealVal(0), w))
-        else:
-            d = z3.Real(f"dev{k}")
-            asserted += [d >= x - ref, d >= ref - x]
-            opt.add(d >= x - ref, d >= ref - x)
-            terms.append(w * d)
-    for b in behaviour:
-        terms.append(conv.convert(b))
-    cost = z3.Sum(terms) if terms else z3.RealVal(0)
-    opt.minimize(cost)
-    res = opt.check()
-    if res == z3.unsat:
-        return OptOutcome("unsat")
-    optimal = res == z3.sat
-    if not optimal:
-        # z3's optimiser is slow on many disjunctive constraints (clipped PID terms): find
-        # the minimum by bisection on the cost with the plain solver instead
-        reason = f"z3 optimize: {opt.reason_unknown() or 'unknown'}"
-        found = _bisect(asserted, cost, timeout_s * (1 - OPTIMIZE_SHARE))
-        if found is None:
-            return OptOutcome("unknown", reason=reason)
-        m, optimal = found
-    else:
-        m = opt.model()
-    values: dict[int, float] = {}
-    for k in space.symbolic:
-        q = _z3_fraction(m.eval(conv.convert(syms[k]), model_completion=True))
-        values[k] = float(int(round(q))) if k in space.discrete else float(q)
-    total = _z3_fraction(m.eval(cost, model_completion=True))
-    return OptOutcome("sat", values, float(total), optimal=optimal)
+    """Minimise the weighted change of ``space`` so the property holds at every point
+    (a one-shot :class:`RepairProblem`)."""
+    return RepairProblem(space, pc, behaviour).solve(points, timeout_s)
 
 
 OPTIMIZE_SHARE = 0.3
 BISECT_TOLERANCE = 0.01
 
 
-def _bisect(asserted: list[Any], cost: Any, timeout_s: float) -> tuple[Any, bool] | None:
-    """(model, converged) minimising ``cost`` by bisection with z3's solver, or None."""
+def _bisect(solver: Any, cost: Any, lower: Fraction, timeout_s: float) -> tuple[Any, bool, Fraction] | None:
+    """(model, converged, proved lower bound) minimising ``cost`` by bisection, or None."""
     import time
 
     import z3
 
     deadline = time.perf_counter() + timeout_s
-    s = z3.Solver()
-    s.set("timeout", max(1, int(timeout_s * 1000)))
-    for a in asserted:
-        s.add(a)
-    if s.check() != z3.sat:
+    solver.set("timeout", max(1, int(timeout_s * 1000)))
+    if solver.check() != z3.sat:
         return None
-    best = s.model()
+    best = solver.model()
     hi = _z3_fraction(best.eval(cost, model_completion=True))
-    lo = Fraction(0)
+    lo = min(lower, hi)
     while hi - lo > BISECT_TOLERANCE * max(hi, Fraction(1, 10**6)):
         left = deadline - time.perf_counter()
         if left <= 0.05:
-            return best, False
+            return best, False, lo
         mid = (lo + hi) / 2
-        s.push()
-        s.set("timeout", max(1, int(left * 1000)))
-        s.add(cost <= z3.RealVal(str(mid)))
-        res = s.check()
+        solver.push()
+        solver.set("timeout", max(1, int(left * 1000)))
+        solver.add(cost <= z3.RealVal(str(mid)))
+        res = solver.check()
         if res == z3.sat:
-            best = s.model()
+            best = solver.model()
             hi = _z3_fraction(best.eval(cost, model_completion=True))
         elif res == z3.unsat:
             lo = mid
-        s.pop()
+        solver.pop()
         if res not in (z3.sat, z3.unsat):
-            return best, False
-    return best, True
+            return best, False, lo
+    return best, True, lo
 
 
 def conflict_core(space: ParamSpace, pc: PointConstraints, points: Sequence[Point], timeout_s: float = 5.0) -> list[Point] | None:
