@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from saferl.errors import InputError, SolverError
-from saferl.policy import format_policy
+from saferl.policy import format_policy, parse_policy
 from saferl.policy.ast import Assign, Program, walk
 from saferl.repair.behaviour import (
     Visited,
@@ -474,7 +474,8 @@ def repair_policy(
     if not opts.timeout_s > 0:
         raise InputError(f"timeout must be positive, got {opts.timeout_s}")
     start = time.perf_counter()
-    vopts = VerifyOptions(timeout_s=opts.solver_timeout_s)
+    # the same gate as `saferl verify` with its defaults (the spec's time limits, else 10 s)
+    vopts = VerifyOptions()
     original = verify_policy(program, spec, vopts, policy_path=policy_path)
     text0 = format_policy(program)
     r = _Repairer(program, spec, opts, start, source_text if source_text is not None else text0)
@@ -508,14 +509,15 @@ def repair_policy(
     if best is None or best.program is None:
         return _unrepairable(r, original, failures, returns, elapsed, unknown0)
     final_prog = canonical(best.program)
-    final = verify_policy(final_prog, spec, vopts, policy_path="<repaired>")
+    out_text, out_prog = _output_text(r, best, final_prog)
+    # the gate: the exact text handed back, parsed again, proved like `saferl verify` would
+    final = verify_policy(parse_policy(out_text, "<repaired>"), spec, vopts, policy_path="<repaired>")
     if final.verdict is not Verdict.SAFE:
         fail = _Outcome("unknown", best.shape, detail=f"re-verification of the repaired policy gave {final.verdict.value}")
         return _unrepairable(r, original, [*failures, fail], returns, time.perf_counter() - start, unknown0)
     if r.env is not None:
-        _, _, rets = rollout_states(final_prog, r.env, opts.env_id or "", opts.env_episodes, opts.env_seed)
+        _, _, rets = rollout_states(out_prog, r.env, opts.env_id or "", opts.env_episodes, opts.env_seed)
         returns["after"] = float(np.mean(rets))
-    out_text, out_prog = _output_text(r, best, final_prog)
     changes, edits = _diff(r, best, out_prog, out_text)
     used = _forcing_points(r, best)
     return RepairResult(
@@ -534,7 +536,6 @@ def _forcing_points(r: _Repairer, best: _Outcome) -> list[Point]:
 
 def _output_text(r: _Repairer, best: _Outcome, final: Program) -> tuple[str, Program]:
     """The repaired policy as the user's own text patched (when that is exact), else canonical."""
-    from saferl.policy import parse_policy
     from saferl.repair.patch import patch_source
 
     canonical_text = format_policy(final)
