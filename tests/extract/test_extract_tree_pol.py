@@ -93,3 +93,28 @@ def test_redundant_splits_are_merged() -> None:
     tree = tree_from_sklearn(model, header)
     assert tree.leaves == 2
     assert np.array_equal(tree.act_batch(x), y)
+
+
+def test_pol_evaluator_equals_sklearn_property() -> None:
+    """Hypothesis: any float32 observation (near the thresholds or not) gets sklearn's action."""
+    hypothesis = pytest.importorskip("hypothesis")
+    st = hypothesis.strategies
+    policy_mod = pytest.importorskip("saferl.policy")
+    from saferl.policy.evaluate import ProgramPolicy
+
+    model, _, _ = _fit("classifier", 3)
+    tree = tree_from_sklearn(model, CARTPOLE)
+    program = ProgramPolicy(policy_mod.parse_policy(tree.to_pol()))
+    thresholds = [float(np.float32(t)) for f, t in zip(model.tree_.feature, model.tree_.threshold, strict=True) if f >= 0]
+    value = st.one_of(
+        st.floats(width=32, allow_nan=False, allow_infinity=False, min_value=-10, max_value=10),
+        st.sampled_from(thresholds),
+    )
+
+    @hypothesis.settings(max_examples=300, deadline=None)
+    @hypothesis.given(st.lists(value, min_size=4, max_size=4))
+    def check(row: list[float]) -> None:
+        x = np.asarray(row, dtype=np.float32)
+        assert program.act(x) == int(model.predict(x.reshape(1, -1))[0]) == tree.act(x)
+
+    check()
