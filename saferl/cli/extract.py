@@ -49,7 +49,7 @@ def extract(
     output: Annotated[Path, typer.Option("-o", "--output", help=".pol file to write")],
     kind: Annotated[Kind, typer.Option("--kind", help="tree (VIPER) or program (PID synthesis)")] = Kind.tree,
     max_depth: Annotated[int | None, typer.Option("--max-depth", help="tree depth limit")] = None,
-    max_leaves: Annotated[int | None, typer.Option("--max-leaves", help="tree leaf limit (default 8 for discrete, 32 for continuous)")] = None,
+    max_leaves: Annotated[int | None, typer.Option("--max-leaves", help="tree leaf limit (default: 8 for CartPole, 4 for MountainCar, 64 for Pendulum)")] = None,
     max_terms: Annotated[int, typer.Option("--max-terms", help="pid controllers per program branch")] = 2,
     iters: Annotated[int | None, typer.Option("--iters", help="DAgger iterations")] = None,
     episodes: Annotated[int, typer.Option("--episodes", help="episodes scoring the result")] = 100,
