@@ -116,12 +116,23 @@ def check_property(
         if not slacks or len(symbols) <= MAX_CORNER_DIMS:  # flat slacks still need the corners
             goals += _directions(symbols, spec, program)
         n_first = len(found)
+        by_coord: dict[FNode, dict[str, dict[FNode, Fraction]]] = {}
         for sense, term in goals:
             if deadline is not None and time.perf_counter() > deadline:
                 break
             model = _optimum(formula, term, sense, symbols, min(timeout_s, 2.0))
             if model is not None:
                 add(decode(frame, model, program))
+                if term.is_symbol():
+                    by_coord.setdefault(term, {})[sense] = model
+        # interior points between each coordinate's extremes: a violating region bounded by
+        # the thresholds being repaired shrinks to a quarter per round instead of an ulp
+        for ends in by_coord.values():
+            if "min" in ends and "max" in ends:
+                lo, hi = ends["min"], ends["max"]
+                for t in INTERIOR:
+                    mid = {s: lo[s] + t * (hi[s] - lo[s]) for s in symbols}
+                    add(decode(frame, mid, program))
         if slacks and len(found) > n_first and len(symbols) > MAX_CORNER_DIMS:
             found = found[n_first:]  # the worst violation subsumes the solver's arbitrary one
     if not found:  # the solver's model did not replay: let the verifier decide later
@@ -130,6 +141,7 @@ def check_property(
 
 
 MAX_CORNER_DIMS = 4
+INTERIOR = (Fraction(1, 4), Fraction(1, 2), Fraction(3, 4))
 MAX_COORD_DIMS = 16
 RANDOM_DIRECTIONS = 16
 
