@@ -70,6 +70,8 @@ def repair(
         raise InputError("--select return needs --env")
     if output is not None and output.is_dir():
         raise InputError(f"--output {output} is a directory")
+    if output is not None and not output.resolve().parent.is_dir():
+        raise InputError(f"--output {output}: directory {output.parent} does not exist")
     text = read_policy_text(policy)
     program = load_policy(policy)
     if not isinstance(program, Program):

@@ -134,6 +134,7 @@ def test_states_file_csv_and_npy(tmp_path: Path) -> None:
         ([WORST, "--spec", FOLLOW, "--env", "Pendulum-v1"], "gives observations of shape"),
         ([WORST, "--spec", SMOOTH], "not an observation"),
         ([WORST, "--spec", FOLLOW, "--states", "nope.npy"], "states file not found"),
+        ([WORST, "--spec", FOLLOW, "-o", "/nonexistent-dir/x.pol"], "does not exist"),
         ([str(ROOT / "policies/gridworld/gen-s8-c4-seed1.pol"), "--spec", FOLLOW], "gridworld subgoal program"),
     ],
 )
