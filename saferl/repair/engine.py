@@ -25,7 +25,7 @@ import numpy as np
 
 from saferl.errors import InputError, SolverError
 from saferl.policy import format_policy, parse_policy
-from saferl.policy.ast import Assign, Program, walk
+from saferl.policy.ast import Program
 from saferl.repair.behaviour import (
     Visited,
     behaviour_terms,
@@ -36,9 +36,11 @@ from saferl.repair.behaviour import (
     visited_states,
 )
 from saferl.repair.edits import Candidate, candidate_edits, canonical
+from saferl.repair.explain import _diff, _forcing_points, _output_text, _unrepairable
 from saferl.repair.optimize import RepairProblem, conflict_core, holds_all, prettify
 from saferl.repair.points import Point, PointConstraints, check_property
-from saferl.repair.result import Attempt, Edit, ParamChange, RepairResult, Witness
+from saferl.repair.result import Attempt, RepairResult
+from saferl.repair.shapes import _Outcome, _Shape
 from saferl.repair.space import ParamSpace, build_space, threshold_obs
 from saferl.results import Verdict
 from saferl.spec.bind import bind_spec
@@ -100,33 +102,6 @@ class RepairOptions:
     margin: float = 0.01
     select: str = "auto"
     progress: Progress | None = field(default=None, compare=False)
-
-
-@dataclass
-class _Shape:
-    """One program shape under repair and where its parameters came from."""
-
-    program: Program
-    origin: dict[int, int | None]  # parameter id -> id in the canonical original, or None if new
-    shape: str
-    kind: str = "parametric"
-    size: int = 0
-    leaf_line: int = 0
-    fixed: tuple[int, ...] = ()
-
-
-@dataclass
-class _Outcome:
-    status: str  # safe | unsat | unknown | budget
-    shape: _Shape
-    program: Program | None = None
-    values: dict[int, float] = field(default_factory=dict)
-    cost: float = 0.0
-    iterations: int = 0
-    core: list[Point] = field(default_factory=list)
-    detail: str = ""
-    space: ParamSpace | None = None
-    pc: PointConstraints | None = None
 
 
 class _Repairer:
@@ -442,10 +417,6 @@ class _Repairer:
         return out
 
 
-def _assign_lines(program: Program) -> list[int]:
-    return [n.span.line for n in walk(program.body) if isinstance(n, Assign)]
-
-
 def repair_policy(
     program: Program, spec: Spec, options: RepairOptions | None = None, *, policy_path: str = "<policy>",
     source_text: str | None = None,
@@ -526,137 +497,4 @@ def repair_policy(
         reason=f"repaired by {best.shape.shape}", returns=returns, behaviour_states=behaviour_n,
         behaviour_changed=changed_fraction(final_prog, r.visited) if r.visited else None,
         original_verdict=original.verdict,
-    )
-
-
-def _forcing_points(r: _Repairer, best: _Outcome) -> list[Point]:
-    """The counterexamples that forced the change: the original's, then later ones (at most 12)."""
-    return r.points[:12]
-
-
-def _output_text(r: _Repairer, best: _Outcome, final: Program) -> tuple[str, Program]:
-    """The repaired policy as the user's own text patched (when that is exact), else canonical."""
-    from saferl.repair.patch import patch_source
-
-    canonical_text = format_policy(final)
-    block = ""
-    user_leaves: list[int] = []
-    if best.shape.kind != "parametric":
-        lines_new = canonical_text.splitlines()
-        lo_hi = [p.span.line for p in final.parameters() if best.shape.origin.get(p.id) is None]
-        if lo_hi and len(_leaf_lines_of(best.shape)) == 1:
-            end = _block_end(lines_new, min(lo_hi) - 1)
-            block = "\n".join(lines_new[min(lo_hi) - 1: end])
-            canon_lines = _assign_lines(r.p0)
-            user_lines = _assign_lines(r.user)
-            ln = best.shape.leaf_line
-            user_leaves = [user_lines[canon_lines.index(ln)]] if ln in canon_lines else []
-        if not user_leaves:
-            return canonical_text, final
-    patched = patch_source(r.source_text, r.user, final, best.shape.origin, user_leaves, block)
-    if patched is None:
-        return canonical_text, final
-    return patched, parse_policy(patched, "<repaired>")
-
-
-def _diff(r: _Repairer, best: _Outcome, final: Program, text: str) -> tuple[list[ParamChange], list[Edit]]:
-    user_params = r.user.parameters()
-    final_params = final.parameters()
-    lines_new = text.splitlines()
-    changes: list[ParamChange] = []
-    for k, o in best.shape.origin.items():
-        if o is None:
-            continue
-        old = user_params[o]
-        new = final_params[k]
-        if old.value != new.value:
-            changes.append(ParamChange(
-                old.kind, old.value, new.value, old.span.line, new.span.line, old.action,
-                _line_text(r, old.span.line), lines_new[new.span.line - 1].rstrip() if new.span.line else "",
-            ))
-    edits: list[Edit] = []
-    if best.shape.kind != "parametric":
-        # map canonical-original leaf lines to the user's file through assignment order
-        canon_lines = _assign_lines(r.p0)
-        user_lines_a = _assign_lines(r.user)
-        lo_hi = [p.span.line for p in final_params if best.shape.origin.get(p.id) is None]
-        new_lines = (min(lo_hi), max(lo_hi)) if lo_hi else (0, 0)
-        end = _block_end(lines_new, new_lines[0] - 1) if lo_hi else 0
-        leaves = [int(x) for x in _leaf_lines_of(best.shape)]
-        for ln in leaves:
-            user_ln = user_lines_a[canon_lines.index(ln)] if ln in canon_lines else ln
-            edits.append(Edit(
-                best.shape.kind, user_ln, (new_lines[0], end or new_lines[1]), _line_text(r, user_ln),
-                "\n".join(lines_new[new_lines[0] - 1: (end or new_lines[1])]),
-            ))
-    return changes, edits
-
-
-def _leaf_lines_of(shape: _Shape) -> list[int]:
-    if shape.shape.startswith("split lines "):
-        part = shape.shape[len("split lines "):].split(" on ")[0]
-        return [int(x) for x in part.split(", ")]
-    return [shape.leaf_line]
-
-
-def _block_end(lines: list[str], first: int) -> int:
-    """The 1-based line closing the ``if`` that starts at 0-based index ``first``."""
-    depth = 0
-    for i in range(first, len(lines)):
-        depth += lines[i].count("{") - lines[i].count("}")
-        if depth <= 0 and i > first:
-            return i + 1
-    return first + 1
-
-
-def _line_text(r: _Repairer, line: int) -> str:
-    lines = r.source_text.splitlines()
-    return lines[line - 1].rstrip() if 0 < line <= len(lines) else ""
-
-
-def _unrepairable(
-    r: _Repairer, original: Any, failures: list[_Outcome], returns: dict[str, float], elapsed: float,
-    unknown0: list[str],
-) -> RepairResult:
-    from saferl.repair.conflict import spec_conflict
-
-    witnesses: list[Witness] = []
-    reasons: list[str] = []
-    conflict = spec_conflict(r.p0, r.spec, max(1.0, r.solver_timeout()))
-    if conflict is not None:
-        w, props = conflict
-        witnesses.append(w)
-        reasons.append(
-            f"the spec itself conflicts: at {w.describe().split(' at ', 1)[1]} no action satisfies "
-            f"{' and '.join(props)} together, so no policy of any shape can be repaired"
-        )
-    core: list[Point] = []
-    for f in failures:
-        if f.status == "unsat" and f.core:
-            core = f.core
-            break
-    if core:
-        core_props = sorted({p.property_id for p in core})
-        reasons.append(
-            f"no parameter values of the policy's shape satisfy {len(core)} counterexample(s) of "
-            f"{', '.join(core_props)} together"
-        )
-        witnesses += [p.witness(r.p0) for p in core[:12]]
-    tried = list(r.attempts)
-    if not reasons:
-        last = failures[-1] if failures else None
-        reasons.append(last.detail if last is not None and last.detail else "no repair found within the budget")
-    if len(tried) > 1:
-        reasons.append(f"{len(tried) - 1} structural edit(s) tried, none verified")
-    if unknown0:
-        reasons.append(f"could not decide {', '.join(unknown0)} on the original policy within the time limit")
-    kind = "conflicting"
-    if not witnesses:
-        witnesses = [p.witness(r.p0) for p in r.points[:12]]
-        kind = "open"
-    return RepairResult(
-        "unrepairable", r.user.name, format_policy(r.user), original, (), (), tuple(witnesses), tuple(r.attempts),
-        r.iterations, elapsed, reason="; ".join(reasons), returns=returns,
-        behaviour_states=len(r.visited) if r.visited else 0, original_verdict=original.verdict,
-        witness_kind=kind,
     )
