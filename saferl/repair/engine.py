@@ -100,6 +100,7 @@ class RepairOptions:
     behaviour_timeout_s: float = 2.0
     behaviour_iters: int = 4
     margin: float = 0.01
+    max_second_edits: int = 4
     select: str = "auto"
     progress: Progress | None = field(default=None, compare=False)
 
@@ -352,6 +353,8 @@ class _Repairer:
                 successes.append(res)
             else:
                 failures.append(res)
+        if not successes and param_ok is None:
+            successes = self._second_edits(edits, failures)
         if not successes:
             if param_ok is not None and by_return:
                 if self.opts.tune:
@@ -378,6 +381,25 @@ class _Repairer:
         slack = max(1.0, RETURN_TIE * abs(top))
         best = next(t for t in scored if t[0] >= top - slack)
         return best[1], failures, best[0]
+
+    def _second_edits(self, firsts: Sequence[_Shape], failures: list[_Outcome]) -> list[_Outcome]:
+        """One more edit on top of each single edit (for example a range that needs a split at
+        each end), every parameter movable; the first that verifies wins."""
+        for first in firsts[: self.opts.max_second_edits]:
+            violated = sorted({p.property_id for p in self.points})
+            for c in candidate_edits(first.program, self.spec, self.points, violated):
+                if self.left() <= 0:
+                    return []
+                origin = {k: (first.origin.get(o) if o is not None else None) for k, o in c.origin.items()}
+                shape = _Shape(c.program, origin, f"{first.shape}, then {c.shape}", c.kind,
+                               first.size + c.size + 1, first.leaf_line)
+                self.emit("shape", shape=shape.shape, size=shape.size)
+                res = self.cegis(shape)
+                self.attempts.append(Attempt(shape.shape, res.status, res.iterations, res.detail))
+                if res.status == "safe":
+                    return [res]
+                failures.append(res)
+        return []
 
     def _shape_of(self, c: Candidate) -> _Shape:
         fixed: tuple[int, ...] = ()
@@ -449,7 +471,10 @@ def repair_policy(
     vopts = VerifyOptions()
     original = verify_policy(program, spec, vopts, policy_path=policy_path)
     text0 = format_policy(program)
-    r = _Repairer(program, spec, opts, start, source_text if source_text is not None else text0)
+    if source_text is None:  # positions then refer to the canonical text, so use its parse
+        program = parse_policy(text0, policy_path)
+        source_text = text0
+    r = _Repairer(program, spec, opts, start, source_text)
     returns: dict[str, float] = {}
     if opts.env_id is not None:
         r.env = make_env(opts.env_id)

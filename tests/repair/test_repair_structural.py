@@ -21,11 +21,12 @@ FOLLOW = parse_spec(
 
 
 def test_constant_policy_needs_a_split() -> None:
-    program = parse_policy(HEAD + "push = left\n")
-    result = repair_policy(program, FOLLOW)
+    text = HEAD + "push = left\n"
+    result = repair_policy(parse_policy(text), FOLLOW, source_text=text)
     assert result.status == "repaired"
     assert result.edits and result.edits[0].kind == "split-leaf"
-    assert result.edits[0].old_line == 5
+    assert result.edits[0].old_line == 5 and result.edits[0].old_text == "push = left"
+    assert result.policy_text.startswith(HEAD)  # the user's text, patched
     assert "if " in result.edits[0].new_text
     assert verify_policy(parse_policy(result.policy_text), FOLLOW).verdict is Verdict.SAFE
     assert any(a.outcome == "unsat" for a in result.attempts)  # parametric was tried first
@@ -63,4 +64,19 @@ def test_pid_program_leaf_split_or_gain_change_verifies() -> None:
     )
     result = repair_policy(program, spec)
     assert result.status == "repaired"
+    assert verify_policy(parse_policy(result.policy_text), spec).verdict is Verdict.SAFE
+
+
+def test_three_regions_need_two_splits() -> None:
+    program = parse_policy("policy p\nobs x: float32\nact a: discrete {l = 0, r = 1}\na = l\n")
+    spec = parse_spec(
+        "observations: {x: [-1, 1]}\nproperties:\n"
+        "  - {id: low, kind: invariant, when: x < -0.5, require: a == r}\n"
+        "  - {id: mid, kind: invariant, when: x > -0.2 and x < 0.2, require: a == l}\n"
+        "  - {id: high, kind: invariant, when: x > 0.5, require: a == r}\n"
+    )
+    result = repair_policy(program, spec)
+    assert result.status == "repaired"
+    assert ", then split" in result.reason
+    assert result.edits[0].old_text == "a = l"
     assert verify_policy(parse_policy(result.policy_text), spec).verdict is Verdict.SAFE
