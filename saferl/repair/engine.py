@@ -25,7 +25,7 @@ import numpy as np
 
 from saferl.errors import InputError, SolverError
 from saferl.policy import format_policy, parse_policy
-from saferl.policy.ast import Program
+from saferl.policy.ast import Assign, Program, walk
 from saferl.repair.behaviour import (
     Visited,
     behaviour_terms,
@@ -39,7 +39,7 @@ from saferl.repair.edits import Candidate, candidate_edits, canonical
 from saferl.repair.explain import _diff, _forcing_points, _output_text, _unrepairable
 from saferl.repair.optimize import RepairProblem, conflict_core, holds_all, prettify
 from saferl.repair.points import Point, PointConstraints, check_property
-from saferl.repair.result import Attempt, RepairResult
+from saferl.repair.result import Attempt, RepairResult, Witness
 from saferl.repair.shapes import _Outcome, _Shape
 from saferl.repair.space import ParamSpace, build_space, threshold_obs
 from saferl.results import Verdict
@@ -120,6 +120,10 @@ class _Repairer:
         self.env: Any = None
         self.iterations = 0
         self._exact: PointConstraints | None = None
+        self.conflict: tuple[Witness, tuple[str, ...]] | None = None
+        canon_leaves = [n.span.line for n in walk(self.p0.body) if isinstance(n, Assign)]
+        user_leaves = [n.span.line for n in walk(original.body) if isinstance(n, Assign)]
+        self.user_line = dict(zip(canon_leaves, user_leaves, strict=False))
         self.attempts: list[Attempt] = []
         self.base = {p.id: p.value for p in self.p0.parameters()}
 
@@ -328,6 +332,12 @@ class _Repairer:
         param_ok = out if out.status == "safe" else None
         if not self.opts.structural or self.left() <= 0:
             return param_ok, failures, None
+        if param_ok is None and out.status == "unsat":
+            from saferl.repair.conflict import spec_conflict
+
+            self.conflict = spec_conflict(self.p0, self.spec, max(1.0, self.solver_timeout()))
+            if self.conflict is not None:
+                return None, failures, None  # no shape can help: the spec contradicts itself
         violated = sorted({p.property_id for p in self.points})
         edits = [self._shape_of(c) for c in candidate_edits(self.p0, self.spec, self.points, violated)]
         edits += self._split_all(violated)
@@ -335,7 +345,8 @@ class _Repairer:
         # parameter change alone worked, each edit together with parameter changes
         shapes = [self._pure(e) for e in edits]
         if param_ok is None:
-            shapes += [_Shape(e.program, e.origin, e.shape + " + parameters", e.kind, e.size + 1, e.leaf_line, e.fixed)
+            shapes += [_Shape(e.program, e.origin, e.shape + " + parameters", e.kind, e.size + 1, e.leaf_line, e.fixed,
+                              e.leaves)
                        for e in edits]
         shapes.sort(key=lambda e: e.size)
         successes: list[_Outcome] = []
@@ -385,14 +396,21 @@ class _Repairer:
     def _second_edits(self, firsts: Sequence[_Shape], failures: list[_Outcome]) -> list[_Outcome]:
         """One more edit on top of each single edit (for example a range that needs a split at
         each end), every parameter movable; the first that verifies wins."""
+        import re
+
         for first in firsts[: self.opts.max_second_edits]:
             violated = sorted({p.property_id for p in self.points})
+            made = {p.span.line for p in first.program.parameters() if first.origin.get(p.id) is None}
+            new_leaves = {n.span.line for n in walk(first.program.body) if isinstance(n, Assign)} & (
+                set(range(min(made, default=0), max(made, default=-1) + 4))
+            )
             for c in candidate_edits(first.program, self.spec, self.points, violated):
                 if self.left() <= 0:
                     return []
                 origin = {k: (first.origin.get(o) if o is not None else None) for k, o in c.origin.items()}
-                shape = _Shape(c.program, origin, f"{first.shape}, then {c.shape}", c.kind,
-                               first.size + c.size + 1, first.leaf_line)
+                second = re.sub(r"line \d+", "a leaf it made" if c.leaf_line in new_leaves else "a leaf", c.shape)
+                shape = _Shape(c.program, origin, f"{first.shape}, then {second}", c.kind,
+                               first.size + c.size + 1, first.leaf_line, (), first.leaves)
                 self.emit("shape", shape=shape.shape, size=shape.size)
                 res = self.cegis(shape)
                 self.attempts.append(Attempt(shape.shape, res.status, res.iterations, res.detail))
@@ -406,12 +424,23 @@ class _Repairer:
         if c.kind == "guard":
             params = c.program.parameters()
             fixed = tuple(k for k, o in c.origin.items() if o is None and params[k].kind == "threshold")
-        return _Shape(c.program, c.origin, c.shape, c.kind, c.size, c.leaf_line, fixed)
+        return _Shape(c.program, c.origin, self._user_lines(c.shape), c.kind, c.size, c.leaf_line, fixed,
+                      (c.leaf_line,))
+
+    def _user_lines(self, name: str) -> str:
+        """A shape's name with the canonical leaf lines replaced by the user's file's lines."""
+        import re
+
+        def one(m: re.Match[str]) -> str:
+            return str(self.user_line.get(int(m.group(0)), int(m.group(0))))
+
+        return re.sub(r"(?<=line )\d+|(?<=lines )[\d, ]+", lambda m: re.sub(r"\d+", one, m.group(0)), name)
 
     @staticmethod
     def _pure(e: _Shape) -> _Shape:
         old = tuple(k for k, o in e.origin.items() if o is not None)
-        return _Shape(e.program, e.origin, e.shape, e.kind, e.size, e.leaf_line, tuple(sorted(set(e.fixed) | set(old))))
+        return _Shape(e.program, e.origin, e.shape, e.kind, e.size, e.leaf_line, tuple(sorted(set(e.fixed) | set(old))),
+                      e.leaves)
 
     def _split_all(self, violated: Sequence[str]) -> list[_Shape]:
         """Split every violating leaf on the same observation (several leaves at once)."""
@@ -434,8 +463,8 @@ class _Repairer:
                 origin = {k: (origin.get(o) if o is not None else None) for k, o in c.origin.items()}
                 prog = c.program
             if ok:
-                out.append(_Shape(prog, origin, f"split lines {', '.join(map(str, leaves))} on {name}",
-                                  "split-leaf", 2 * len(leaves), leaves[0]))
+                out.append(_Shape(prog, origin, self._user_lines(f"split lines {', '.join(map(str, leaves))} on {name}"),
+                                  "split-leaf", 2 * len(leaves), leaves[0], (), tuple(leaves)))
         return out
 
 

@@ -85,10 +85,8 @@ def _diff(r: _Repairer, best: _Outcome, final: Program, text: str) -> tuple[list
 
 
 def _leaf_lines_of(shape: _Shape) -> list[int]:
-    if shape.shape.startswith("split lines "):
-        part = shape.shape[len("split lines "):].split(" on ")[0]
-        return [int(x) for x in part.split(", ")]
-    return [shape.leaf_line]
+    """Canonical lines of the leaves the shape's edits replaced."""
+    return list(shape.leaves) or [shape.leaf_line]
 
 
 def _block_end(lines: list[str], first: int) -> int:
@@ -114,7 +112,7 @@ def _unrepairable(
 
     witnesses: list[Witness] = []
     reasons: list[str] = []
-    conflict = spec_conflict(r.p0, r.spec, max(1.0, r.solver_timeout()))
+    conflict = r.conflict if r.conflict is not None else spec_conflict(r.p0, r.spec, max(1.0, r.solver_timeout()))
     if conflict is not None:
         w, props = conflict
         witnesses.append(w)

@@ -19,6 +19,15 @@ __all__ = ["ParamChange", "Edit", "Witness", "Attempt", "RepairResult", "STATUSE
 STATUSES = ("repaired", "already-safe", "unrepairable")
 
 
+def _short(v: float) -> str:
+    """The shortest text that reads back to ``v`` (as a float32 when ``v`` is one)."""
+    import numpy as np
+
+    f = np.float32(v)
+    text = str(f) if float(f) == v else repr(float(v))
+    return text[:-2] if text.endswith(".0") else text
+
+
 @dataclass(frozen=True)
 class Witness:
     """A counterexample point the repair had to respect: property id and observations per step."""
@@ -38,11 +47,11 @@ class Witness:
         """One line: ``prop @ t: x=0.1, y=2``."""
         parts = []
         for lbl, obs in self.observations.items():
-            vals = ", ".join(f"{k}={v:.6g}" for k, v in obs.items())
+            vals = ", ".join(f"{k}={_short(v)}" for k, v in obs.items())
             parts.append(f"{lbl}: {vals}" if len(self.observations) > 1 else vals)
         text = "; ".join(parts)
         if self.state:
-            text += "; state " + ", ".join(f"{k}={v:.6g}" for k, v in self.state.items())
+            text += "; state " + ", ".join(f"{k}={_short(v)}" for k, v in self.state.items())
         return f"{self.property_id} at {text}"
 
 

@@ -22,6 +22,7 @@ class _Shape:
     size: int = 0
     leaf_line: int = 0
     fixed: tuple[int, ...] = ()
+    leaves: tuple[int, ...] = ()  # canonical lines of every leaf an edit replaced
 
 
 @dataclass
