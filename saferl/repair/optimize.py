@@ -111,7 +111,11 @@ class RepairProblem:
             # z3's optimiser is slow on many disjunctive constraints (clipped PID terms):
             # find the minimum by bisection on the cost with the plain solver instead
             reason = f"z3 optimize: {self.opt.reason_unknown() or 'unknown'}"
-            found = _bisect(self.solver, self.cost, self.lower, timeout_s * (1 - OPTIMIZE_SHARE))
+            try:  # the optimiser's best model so far bounds the search from above
+                start = self.opt.model()
+            except z3.Z3Exception:
+                start = None
+            found = _bisect(self.solver, self.cost, self.lower, timeout_s * (1 - OPTIMIZE_SHARE), start)
             if found is None:
                 return OptOutcome("unknown", reason=reason)
             m, optimal, lower = found
@@ -139,17 +143,31 @@ OPTIMIZE_SHARE = 0.3
 BISECT_TOLERANCE = 0.01
 
 
-def _bisect(solver: Any, cost: Any, lower: Fraction, timeout_s: float) -> tuple[Any, bool, Fraction] | None:
-    """(model, converged, proved lower bound) minimising ``cost`` by bisection, or None."""
+def _bisect(
+    solver: Any, cost: Any, lower: Fraction, timeout_s: float, start: Any = None,
+) -> tuple[Any, bool, Fraction] | None:
+    """(model, converged, proved lower bound) minimising ``cost`` by bisection, or None.
+
+    ``start``, a model already known to satisfy the constraints, is checked and used as the
+    first upper bound; otherwise the solver finds one."""
     import time
 
     import z3
 
     deadline = time.perf_counter() + timeout_s
     solver.set("timeout", max(1, int(timeout_s * 1000)))
-    if solver.check() != z3.sat:
-        return None
-    best = solver.model()
+    best = None
+    if start is not None and len(start) > 0:
+        solver.push()
+        hi0 = _z3_fraction(start.eval(cost, model_completion=True))
+        solver.add(cost <= z3.RealVal(str(hi0)))
+        if solver.check() == z3.sat:
+            best = solver.model()
+        solver.pop()
+    if best is None:
+        if solver.check() != z3.sat:
+            return None
+        best = solver.model()
     hi = _z3_fraction(best.eval(cost, model_completion=True))
     lo = min(lower, hi)
     while hi - lo > BISECT_TOLERANCE * max(hi, Fraction(1, 10**6)):
