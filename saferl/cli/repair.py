@@ -183,7 +183,7 @@ def render_text(result: Any, policy: str, output: str | None, env: str | None, e
     if result.attempts:
         lines.append("")
         lines.append("shapes tried:")
-        lines += [f"  {a.shape}: {a.outcome} ({a.iterations} it.)" + (f" - {a.detail}" if a.detail and a.outcome != 'safe' else "")
+        lines += [f"  {a.shape}: {a.outcome} ({a.iterations} it.)" + (f" - {a.detail}" if a.detail else "")
                   for a in result.attempts]
     if v is not None and result.status != "unrepairable":
         lines.append("")

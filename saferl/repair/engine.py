@@ -53,6 +53,9 @@ Progress = Callable[[str, Mapping[str, Any]], None]
 
 #: returns within this fraction of the best count as a tie (the smaller repair wins)
 RETURN_TIE = 0.02
+#: after this many UNSAFE candidates in a row, follow their drift with a verified line search
+CREEP_ROUNDS = 4
+LINE_BISECTIONS = 5
 
 
 def _solver_failures() -> tuple[type[BaseException], ...]:
@@ -201,6 +204,7 @@ class _Repairer:
         timeout_cap = self.opts.behaviour_timeout_s if beh else self.opts.solver_timeout_s
         limit = self.opts.max_iters if max_its is None else min(max_its, self.opts.max_iters)
         problem = RepairProblem(space, pc, beh)
+        history: list[dict[int, float]] = []
         while its < limit:
             if self.left() <= 0:
                 return _Outcome("budget", shape, iterations=its, detail="time budget exhausted", space=space, pc=pc)
@@ -236,9 +240,58 @@ class _Repairer:
                                 space=space, pc=pc)
             if not added:
                 return _Outcome("unknown", shape, iterations=its, detail="no new counterexample (stuck)", space=space, pc=pc)
-
+            history.append(values)
+            if not beh and len(history) >= CREEP_ROUNDS:
+                found = self._line_search(shape, space, history)
+                if found is not None:
+                    return _Outcome("safe", shape, shape.program.with_values(found), found, opt.cost, its,
+                                    detail="found by a verified line search along the repair's drift",
+                                    space=space, pc=pc)
         return _Outcome("budget", shape, iterations=its, detail=f"no SAFE candidate within {self.opts.max_iters} iterations",
                         space=space, pc=pc)
+
+    def _line_search(self, shape: _Shape, space: ParamSpace, history: Sequence[Mapping[int, float]]) -> dict[int, float] | None:
+        """When candidates creep (each round fixes only the last worst case, as with clipped
+        PID terms), follow their drift: verify points further along it, doubling the step,
+        and bisect back between the last UNSAFE and the first SAFE one.  Every value
+        returned is SAFE by the verifier; it is minimal only along that line."""
+        last, before = history[-1], history[-CREEP_ROUNDS]
+        cont = [k for k in space.symbolic if k not in space.discrete]
+        drift = {k: last[k] - before[k] for k in cont}
+        if not any(drift.values()) or self.left() < 2.0:
+            return None
+
+        def at(t: float) -> dict[int, float]:
+            out = dict(last)
+            for k in cont:
+                out[k] = float(f"{last[k] + t * drift[k]:.4g}")
+            return out
+
+        def safe(values: dict[int, float]) -> bool:
+            unsafe, unknown, pts = self.check_all(shape.program.with_values(values))
+            self.add_points(pts)
+            return not unsafe and not unknown
+
+        lo, hi = 0.0, None
+        for step in (1.0, 2.0, 4.0, 8.0):
+            if self.left() < 1.0:
+                return None
+            if safe(at(step)):
+                hi = step
+                break
+            lo = step
+        if hi is None:
+            return None
+        for _ in range(LINE_BISECTIONS):
+            if self.left() < 1.0:
+                break
+            mid = (lo + hi) / 2
+            if safe(at(mid)):
+                hi = mid
+            else:
+                lo = mid
+        self.emit("line-search", shape=shape.shape, step=hi)
+        return at(hi)
 
     # -- return tuning ---------------------------------------------------------------
     def score(self, program: Program) -> float:
