@@ -213,14 +213,19 @@ def _action_scale(program: Program, name: str, visited: Visited) -> float:
     return max(max(vals, default=1.0), 1e-6)
 
 
-def changed_fraction(program: Program, visited: Visited, tolerance: float = 1e-9) -> float:
-    """The fraction of visited states where ``program`` acts differently from the original."""
+def changed_fraction(program: Program, visited: Visited, tolerance: float = 0.01) -> float:
+    """The fraction of visited states where ``program`` acts differently from the original:
+    another label, or a continuous action moved by more than ``tolerance`` of its scale."""
     if not len(visited):
         return 0.0
+    tol = {
+        a.name: 0.0 if a.kind == "discrete" else tolerance * _action_scale(program, a.name, visited)
+        for a in program.actions
+    }
     changed = 0
     for obs, st, acts in zip(visited.obs, visited.state_in, visited.actions, strict=True):
         new, _, _ = interpret(program, obs, st)
-        if any(abs(float(new[k]) - acts[k]) > tolerance for k in acts):
+        if any(abs(float(new[k]) - acts[k]) > tol.get(k, 0.0) for k in acts):
             changed += 1
     return changed / len(visited)
 
