@@ -6,7 +6,7 @@ smoothness property, a broken copy of the shipped PROPEL TORCS program, and a ba
 randomly broken copies of the SAFE near-optimal tree.  Every repaired policy is
 re-verified.  Prints a table, then the same figures as JSON (last line of stdout).
 
-    python bench/repair.py              # everything (~1-2 minutes on 2 cores)
+    python bench/repair.py              # everything (~10-20 s on 2 cores)
     python bench/repair.py --only worst # one case
 """
 
