@@ -40,7 +40,7 @@ from saferl.spec.evaluate import eval_sexpr
 from saferl.spec.expr import SVar, variables
 from saferl.spec.load import Property, Spec
 
-__all__ = ["verify_policy", "VerifyOptions", "replay", "Concrete"]
+__all__ = ["verify_policy", "VerifyOptions", "replay", "decode", "Concrete"]
 
 DEFAULT_TIMEOUT_S = 10.0
 
