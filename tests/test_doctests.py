@@ -9,7 +9,7 @@ import pytest
 
 MODULES = [
     "saferl", "saferl.errors", "saferl.results", "saferl.policy", "saferl.policy.parser",
-    "saferl.spec", "saferl.smt.encode", "saferl.smt.solve", "saferl.verify",
+    "saferl.spec", "saferl.smt.encode", "saferl.smt.solve", "saferl.verify", "saferl.userfile",
 ]
 
 

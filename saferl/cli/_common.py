@@ -90,23 +90,9 @@ def run_app(app: typer.Typer, prog: str, argv: list[str], out: TextIO, err: Text
 
 def read_text_file(path: Path, what: str) -> str:
     """Read a user-supplied text file, turning every OS or decoding failure into InputError."""
-    from saferl.errors import Location
+    from saferl.userfile import read_user_text
 
-    loc = Location(str(path))
-    if path.is_dir():
-        raise InputError(f"{what} is a directory, not a file", loc)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise InputError(f"{what} not found", loc) from None
-    except OSError as exc:
-        raise InputError(f"cannot read {what}: {exc.strerror}", loc) from None
-    if b"\x00" in data:
-        raise InputError(f"{what} is binary, not text", loc, hint="pass a text file")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{what} is not valid UTF-8 (byte {exc.start})", loc) from None
+    return read_user_text(path, what)
 
 
 def write_output(text: str, output: Path | None, out: TextIO) -> None:

@@ -26,6 +26,7 @@ from saferl.policy.evaluate import ProgramPolicy, compile_program, interpret
 from saferl.policy.lexer import tokenize
 from saferl.policy.parser import parse_program
 from saferl.policy.printer import format_program, program_digest
+from saferl.userfile import read_user_text
 
 __all__ = [
     "Program",
@@ -59,26 +60,10 @@ def parse_policy(text: str, path: str = "<string>") -> Any:
 
 
 def read_policy_text(path: str | Path) -> str:
-    """Read a policy file as text; every failure is an InputError with the path."""
-    p = Path(path)
-    loc = Location(str(p))
-    if p.is_dir():
-        raise PolicyParseError("is a directory, not a policy file", loc)
-    try:
-        data = p.read_bytes()
-    except FileNotFoundError:
-        raise PolicyParseError("policy file not found", loc) from None
-    except OSError as exc:
-        raise PolicyParseError(f"cannot read policy file: {exc.strerror}", loc) from None
-    if b"\x00" in data:
-        raise PolicyParseError("binary data, not a .pol text file", Location(str(p), 1, 1))
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise PolicyParseError(f"not valid UTF-8 (byte {exc.start})", Location(str(p), line, 1)) from None
+    """Read a policy file as text; every failure is a PolicyParseError with the path."""
+    text = read_user_text(path, "policy file", PolicyParseError)
     if not text.strip():
-        raise PolicyParseError("empty policy file", Location(str(p), 1, 1), hint="a .pol file starts with 'policy NAME'")
+        raise PolicyParseError("empty policy file", Location(str(path), 1, 1), hint="a .pol file starts with 'policy NAME'")
     return text
 
 

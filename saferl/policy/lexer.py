@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from saferl.errors import InputError, Location, PolicyParseError
 
-__all__ = ["Token", "tokenize", "KEYWORDS_POL"]
+__all__ = ["Token", "TokenStream", "tokenize", "KEYWORDS_POL"]
 
 KEYWORDS_POL = frozenset(
     {"policy", "obs", "act", "if", "elif", "else", "and", "or", "not", "in", "true", "false"}
@@ -120,3 +120,49 @@ def tokenize(
     end = loc(n)
     tokens.append(Token("EOF", "", end.line, end.col))
     return tokens
+
+
+class TokenStream:
+    """Cursor over tokens with the look-ahead helpers both recursive-descent parsers use.
+
+    Subclasses set :attr:`error_class` (the InputError subclass raised) and
+    :attr:`end_name` (how the end of input is described in messages).
+    """
+
+    error_class: type[InputError] = PolicyParseError
+    end_name = "end of file"
+
+    def __init__(self, toks: list[Token], path: str):
+        self.toks = toks
+        self.path = path
+        self.i = 0
+
+    @property
+    def tok(self) -> Token:
+        return self.toks[self.i]
+
+    def loc(self, tok: Token | None = None) -> Location:
+        t = tok or self.tok
+        return Location(self.path, t.line, t.col)
+
+    def error(self, message: str, tok: Token | None = None, hint: str | None = None) -> InputError:
+        return self.error_class(message, self.loc(tok), hint=hint)
+
+    def describe(self, tok: Token) -> str:
+        return self.end_name if tok.kind == "EOF" else repr(tok.text)
+
+    def at(self, text: str) -> bool:
+        return self.tok.text == text and self.tok.kind in ("OP", "NAME")
+
+    def accept(self, text: str) -> bool:
+        if self.at(text):
+            self.i += 1
+            return True
+        return False
+
+    def expect(self, text: str, hint: str | None = None) -> Token:
+        if not self.at(text):
+            raise self.error(f"expected {text!r}, found {self.describe(self.tok)}", hint=hint)
+        t = self.tok
+        self.i += 1
+        return t

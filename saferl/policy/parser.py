@@ -37,7 +37,7 @@ from saferl.policy.ast import (
     Span,
     Stmt,
 )
-from saferl.policy.lexer import KEYWORDS_POL, Token, tokenize
+from saferl.policy.lexer import KEYWORDS_POL, Token, TokenStream, tokenize
 
 __all__ = ["parse_program", "parse_number"]
 
@@ -61,49 +61,16 @@ def _suggest(name: str, candidates: list[str]) -> str | None:
     return f"did you mean {close[0]!r}?" if close else None
 
 
-class _Parser:
+class _Parser(TokenStream):
     def __init__(self, text: str, path: str):
-        self.path = path
-        self.toks: list[Token] = tokenize(text, path)
-        self.i = 0
+        super().__init__(tokenize(text, path), path)
         self.obs: dict[str, ObsDecl] = {}
         self.acts: dict[str, ActDecl] = {}
         self.pid_sites = 0
 
-    # -- token helpers ---------------------------------------------------------------
-    @property
-    def tok(self) -> Token:
-        return self.toks[self.i]
-
-    def loc(self, tok: Token | None = None) -> Location:
-        t = tok or self.tok
-        return Location(self.path, t.line, t.col)
-
     def span(self, tok: Token | None = None) -> Span:
         t = tok or self.tok
         return Span(t.line, t.col)
-
-    def error(self, message: str, tok: Token | None = None, hint: str | None = None) -> PolicyParseError:
-        return PolicyParseError(message, self.loc(tok), hint=hint)
-
-    def describe(self, tok: Token) -> str:
-        return "end of file" if tok.kind == "EOF" else repr(tok.text)
-
-    def at(self, text: str) -> bool:
-        return self.tok.text == text and self.tok.kind in ("OP", "NAME")
-
-    def accept(self, text: str) -> bool:
-        if self.at(text):
-            self.i += 1
-            return True
-        return False
-
-    def expect(self, text: str, hint: str | None = None) -> Token:
-        if not self.at(text):
-            raise self.error(f"expected {text!r}, found {self.describe(self.tok)}", hint=hint)
-        t = self.tok
-        self.i += 1
-        return t
 
     def name(self, what: str) -> Token:
         t = self.tok

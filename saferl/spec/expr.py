@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from saferl.errors import Location, SpecError
-from saferl.policy.lexer import Token, tokenize
+from saferl.policy.lexer import Token, TokenStream, tokenize
 from saferl.policy.parser import MAX_ABS_CONSTANT
 
 __all__ = [
@@ -105,50 +105,20 @@ def variables(e: SExpr) -> list[SVar]:
     return []
 
 
-class _P:
+class _P(TokenStream):
+    error_class = SpecError
+    end_name = "end of expression"
+
     def __init__(self, text: str, path: str, line: int, col: int):
-        self.path = path
-        self.toks = tokenize(
-            text, path, line_offset=line - 1, col_offset=col - 1, error=SpecError, dotted_names=True
-        )
-        self.i = 0
+        toks = tokenize(text, path, line_offset=line - 1, col_offset=col - 1, error=SpecError, dotted_names=True)
+        super().__init__(toks, path)
         self.bound: dict[str, int] = {}
-
-    @property
-    def tok(self) -> Token:
-        return self.toks[self.i]
-
-    def loc(self, t: Token | None = None) -> Location:
-        t = t or self.tok
-        return Location(self.path, t.line, t.col)
-
-    def err(self, msg: str, t: Token | None = None, hint: str | None = None) -> SpecError:
-        return SpecError(msg, self.loc(t), hint=hint)
-
-    def desc(self, t: Token) -> str:
-        return "end of expression" if t.kind == "EOF" else repr(t.text)
-
-    def at(self, text: str) -> bool:
-        return self.tok.text == text and self.tok.kind in ("OP", "NAME")
-
-    def accept(self, text: str) -> bool:
-        if self.at(text):
-            self.i += 1
-            return True
-        return False
-
-    def expect(self, text: str, hint: str | None = None) -> Token:
-        if not self.at(text):
-            raise self.err(f"expected {text!r}, found {self.desc(self.tok)}", hint=hint)
-        t = self.tok
-        self.i += 1
-        return t
 
     def integer(self) -> int:
         neg = self.accept("-")
         t = self.tok
         if t.kind != "NUMBER" or not t.text.isdigit():
-            raise self.err(f"expected an integer, found {self.desc(t)}")
+            raise self.error(f"expected an integer, found {self.describe(t)}")
         self.i += 1
         return -int(t.text) if neg else int(t.text)
 
@@ -187,11 +157,11 @@ class _P:
         left = self.sum_()
         t = self.tok
         if t.kind != "OP" or t.text not in _CMP:
-            raise self.err(f"expected a comparison, found {self.desc(t)}", hint="e.g. 'pole_angle > 0.05'")
+            raise self.error(f"expected a comparison, found {self.describe(t)}", hint="e.g. 'pole_angle > 0.05'")
         self.i += 1
         right = self.sum_()
         if self.tok.text in _CMP:
-            raise self.err("comparisons do not chain", hint="write 'a < b and b < c'")
+            raise self.error("comparisons do not chain", hint="write 'a < b and b < c'")
         return SCmp(t.text, left, right)
 
     # arithmetic
@@ -210,7 +180,7 @@ class _P:
             self.i += 1
             right = self.unary()
             if t.text == "/" and not (isinstance(right, SNum) and right.value != 0):
-                raise self.err("division is only allowed by a non-zero constant", t)
+                raise self.error("division is only allowed by a non-zero constant", t)
             left = SBin(t.text, left, right)
         return left
 
@@ -226,14 +196,14 @@ class _P:
             self.i += 1
             value = float(t.text)
             if not abs(value) <= MAX_ABS_CONSTANT:
-                raise self.err(f"constant {t.text} is too large", t)
+                raise self.error(f"constant {t.text} is too large", t)
             return SNum(value)
         if self.accept("("):
             e = self.sum_()
             self.expect(")", hint="unbalanced parenthesis")
             return e
         if t.kind != "NAME":
-            raise self.err(f"expected an expression, found {self.desc(t)}")
+            raise self.error(f"expected an expression, found {self.describe(t)}")
         self.i += 1
         if t.text == "sum" and self.at("("):
             return self.sum_call(t)
@@ -245,10 +215,10 @@ class _P:
             self.expect(")", hint=f"close the call to {t.text}")
             arity = FUNCS[t.text]
             if (arity is None and len(args) < 2) or (arity is not None and len(args) != arity):
-                raise self.err(f"{t.text}() takes {'two or more arguments' if arity is None else arity}, got {len(args)}", t)
+                raise self.error(f"{t.text}() takes {'two or more arguments' if arity is None else arity}, got {len(args)}", t)
             return SCall(t.text, tuple(args))
         if self.at("("):
-            raise self.err(f"unknown function {t.text!r}", t, hint="functions: abs, min, max, sum")
+            raise self.error(f"unknown function {t.text!r}", t, hint="functions: abs, min, max, sum")
         if t.text in self.bound:
             return SNum(float(self.bound[t.text]))
         lag = 0
@@ -260,7 +230,7 @@ class _P:
     def index(self) -> int:
         t = self.tok
         if not self.accept("t"):
-            raise self.err(f"expected 't' in a history index, found {self.desc(t)}", hint="write x[t] or x[t-1]")
+            raise self.error(f"expected 't' in a history index, found {self.describe(t)}", hint="write x[t] or x[t-1]")
         lag = 0
         while self.tok.text in ("-", "+"):
             sign = -1 if self.tok.text == "-" else 1
@@ -271,21 +241,21 @@ class _P:
             elif n.kind == "NAME" and n.text in self.bound:
                 amount = self.bound[n.text]
             else:
-                raise self.err(f"expected an integer or a sum index, found {self.desc(n)}")
+                raise self.error(f"expected an integer or a sum index, found {self.describe(n)}")
             self.i += 1
             lag -= sign * amount
         self.expect("]", hint="close the history index")
         if lag < 0:
-            raise self.err("history indices cannot look into the future", t, hint="use t or t-k")
+            raise self.error("history indices cannot look into the future", t, hint="use t or t-k")
         if lag > 1000:
-            raise self.err("history window too long (more than 1000 steps)", t)
+            raise self.error("history window too long (more than 1000 steps)", t)
         return lag
 
     def sum_call(self, fn: Token) -> SExpr:
         self.expect("(")
         var = self.tok
         if var.kind != "NAME":
-            raise self.err("expected the index name of sum(k = lo..hi, expr)", var)
+            raise self.error("expected the index name of sum(k = lo..hi, expr)", var)
         self.i += 1
         self.expect("=", hint="sum(k = 0..5, expr)")
         lo = self.integer()
@@ -293,7 +263,7 @@ class _P:
         hi = self.integer()
         self.expect(",", hint="sum(k = 0..5, expr)")
         if hi < lo or hi - lo > 1000:
-            raise self.err(f"empty or too long range {lo}..{hi}", fn)
+            raise self.error(f"empty or too long range {lo}..{hi}", fn)
         start = self.i
         terms: list[SExpr] = []
         for k in range(lo, hi + 1):
@@ -315,10 +285,10 @@ def parse_spec_expr(text: str, path: str, line: int, col: int, *, condition: boo
     """
     p = _P(text, path, line, col)
     if p.tok.kind == "EOF":
-        raise p.err("empty expression")
+        raise p.error("empty expression")
     e = p.cond() if condition else p.sum_()
     if p.tok.kind != "EOF":
-        raise p.err(f"unexpected {p.desc(p.tok)}", hint="operators: + - * /, comparisons, and/or/not")
+        raise p.error(f"unexpected {p.describe(p.tok)}", hint="operators: + - * /, comparisons, and/or/not")
     return e
 
 

@@ -37,6 +37,7 @@ import yaml
 
 from saferl.errors import Location, SpecError
 from saferl.spec.expr import SExpr, parse_spec_expr, variables
+from saferl.userfile import read_user_text
 
 __all__ = ["Property", "Spec", "load_spec", "parse_spec", "KINDS"]
 
@@ -280,20 +281,4 @@ def parse_spec(text: str, path: str = "<string>") -> Spec:
 
 def load_spec(path: str | Path) -> Spec:
     """Read and parse a spec file; every failure is a SpecError with the path."""
-    p = Path(path)
-    loc = Location(str(p))
-    if p.is_dir():
-        raise SpecError("is a directory, not a spec file", loc)
-    try:
-        data = p.read_bytes()
-    except FileNotFoundError:
-        raise SpecError("spec file not found", loc) from None
-    except OSError as exc:
-        raise SpecError(f"cannot read spec file: {exc.strerror}", loc) from None
-    if b"\x00" in data:
-        raise SpecError("binary data, not a YAML spec", Location(str(p), 1, 1))
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise SpecError(f"not valid UTF-8 (byte {exc.start})", loc) from None
-    return parse_spec(text, str(p))
+    return parse_spec(read_user_text(path, "spec file", SpecError), str(path))
