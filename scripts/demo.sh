@@ -21,5 +21,11 @@ check 0 policies/cartpole/near_optimal.pol specs/cartpole/pole_follow.yaml
 check 0 policies/torcs/propel_prog.pol     specs/torcs/smooth.yaml
 check 0 policies/pendulum/swing_up.pol     specs/pendulum/upright.yaml
 check 0 policies/mountaincar/bang_bang.pol specs/mountaincar/momentum.yaml
+# the loop's next step: repair the UNSAFE tree automatically, then prove the repair
+mkdir -p out
+echo "== saferl repair policies/cartpole/worst.pol --spec specs/cartpole/pole_follow.yaml -o out/worst_repaired.pol"
+"$SAFERL" repair policies/cartpole/worst.pol --spec specs/cartpole/pole_follow.yaml -o out/worst_repaired.pol || status=1
+echo
+check 0 out/worst_repaired.pol             specs/cartpole/pole_follow.yaml
 if [ "$status" -eq 0 ]; then echo "demo: every verdict as expected"; else echo "demo: unexpected verdicts"; fi
 exit $status
