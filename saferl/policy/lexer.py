@@ -6,7 +6,9 @@ Newlines are not tokens: both grammars are delimited by keywords and braces.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from saferl.errors import InputError, Location, PolicyParseError
 
@@ -15,6 +17,11 @@ __all__ = ["Token", "TokenStream", "tokenize", "KEYWORDS_POL"]
 KEYWORDS_POL = frozenset(
     {"policy", "obs", "act", "if", "elif", "else", "and", "or", "not", "in", "true", "false"}
 )
+
+T = TypeVar("T")
+
+#: tokens after ')' showing that the parentheses opened an arithmetic operand
+_CONTINUES = frozenset({"<", "<=", ">", ">=", "==", "!=", "+", "-", "*", "/"})
 
 _TWO_CHAR = {"<=", ">=", "==", "!=", "..", "--", "->"}
 _ONE_CHAR = set("{}()[],:=<>+-*/'|;")
@@ -166,3 +173,21 @@ class TokenStream:
         t = self.tok
         self.i += 1
         return t
+
+    def parenthesised(self, parse_condition: Callable[[], T]) -> T | None:
+        """``( condition )`` if the parentheses hold a whole condition; otherwise rewind
+        and return None (they open an arithmetic operand, as in ``(x + 1) <= 2``)."""
+        if not self.at("("):
+            return None
+        save = self.i
+        self.i += 1
+        try:
+            inner = parse_condition()
+            self.expect(")")
+        except self.error_class:
+            self.i = save
+            return None
+        if self.tok.text in _CONTINUES:
+            self.i = save
+            return None
+        return inner

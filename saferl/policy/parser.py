@@ -308,18 +308,9 @@ class _Parser(TokenStream):
             return BoolConst(True, self.span(t))
         if self.accept("false"):
             return BoolConst(False, self.span(t))
-        if self.at("("):
-            save = self.i
-            self.i += 1
-            try:
-                inner = self.cond()
-                self.expect(")")
-            except PolicyParseError:
-                self.i = save
-            else:
-                if self.tok.text not in _CMP and self.tok.text not in ("+", "-", "*", "/"):
-                    return inner
-                self.i = save
+        inner = self.parenthesised(self.cond)
+        if inner is not None:
+            return inner
         left = self.expr()
         op = self.tok
         if op.text not in _CMP or op.kind != "OP":

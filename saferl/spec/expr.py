@@ -142,18 +142,9 @@ class _P(TokenStream):
             return SConst(True)
         if self.accept("false"):
             return SConst(False)
-        if self.at("("):
-            save = self.i
-            self.i += 1
-            try:
-                inner = self.cond()
-                self.expect(")")
-            except SpecError:
-                self.i = save
-            else:
-                if self.tok.text not in _CMP and self.tok.text not in ("+", "-", "*", "/"):
-                    return inner
-                self.i = save
+        inner = self.parenthesised(self.cond)
+        if inner is not None:
+            return inner
         left = self.sum_()
         t = self.tok
         if t.kind != "OP" or t.text not in _CMP:
