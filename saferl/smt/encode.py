@@ -65,11 +65,11 @@ from saferl.policy.ast import (
 from saferl.policy.ast import (
     Not as PNot,
 )
-from saferl.smt.floats import f32_down, f32_succ, f32_up, is_f32
+from saferl.smt.floats import f32_down, f32_pred, f32_succ, f32_up, is_f32
 
-__all__ = ["ProgramEncoder", "real", "compare", "snap_compare", "term_abs", "term_min", "term_max"]
+__all__ = ["MIRROR", "ProgramEncoder", "real", "compare", "snap_compare", "term_abs", "term_min", "term_max"]
 
-_MIRROR = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "==", "!=": "!="}
+MIRROR = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "==", "!=": "!="}
 
 
 def real(value: float | int | Fraction) -> FNode:
@@ -112,13 +112,13 @@ def snap_compare(op: str, x: FNode, c: float, gaps: set[tuple[FNode, float]]) ->
         if not is_f32(c):
             return FALSE() if op == "==" else TRUE()
         gaps.add((x, c))
-        below = _pred(c)
+        below = f32_pred(c)
         if below != float("-inf"):
             gaps.add((x, below))
         eq = Equals(x, real(c))
         return eq if op == "==" else Not(eq)
     if op in ("<=", "<"):
-        d = f32_down(c) if op == "<=" else (f32_down(c) if not is_f32(c) else _pred(c))
+        d = f32_down(c) if op == "<=" else (f32_down(c) if not is_f32(c) else f32_pred(c))
         if d == float("-inf"):
             return FALSE()
         if d == float("inf"):
@@ -130,14 +130,8 @@ def snap_compare(op: str, x: FNode, c: float, gaps: set[tuple[FNode, float]]) ->
         return FALSE()
     if u == float("-inf"):
         return TRUE()
-    gaps.add((x, _pred(u)))
+    gaps.add((x, f32_pred(u)))
     return GE(x, real(u))
-
-
-def _pred(f: float) -> float:
-    from saferl.smt.floats import f32_pred
-
-    return f32_pred(f)
 
 
 class ProgramEncoder:
@@ -222,7 +216,7 @@ class ProgramEncoder:
         if isinstance(c, Compare):
             left, right, op = c.left, c.right, c.op
             if isinstance(left, Num) and isinstance(right, Obs):
-                left, right, op = right, left, _MIRROR[op]
+                left, right, op = right, left, MIRROR[op]
             if (
                 isinstance(left, Obs)
                 and isinstance(right, Num)

@@ -15,6 +15,7 @@ from pysmt.fnode import FNode
 from pysmt.shortcuts import FALSE, GE, LE, TRUE, And, Minus, Not, Or, Plus, Times
 
 from saferl.smt.encode import (
+    MIRROR,
     ProgramEncoder,
     compare,
     real,
@@ -23,7 +24,7 @@ from saferl.smt.encode import (
     term_max,
     term_min,
 )
-from saferl.smt.floats import f32_down, f32_up
+from saferl.smt.floats import f32_down, f32_succ, f32_up
 from saferl.spec.bind import Binding, property_condition
 from saferl.spec.expr import (
     SBin,
@@ -41,8 +42,6 @@ from saferl.spec.expr import (
 from saferl.spec.load import Property, Spec
 
 __all__ = ["Frame", "encode_property", "step_label"]
-
-_MIRROR = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "==", "!=": "!="}
 
 
 def step_label(lag: int, copy: int, mode: str) -> str:
@@ -127,16 +126,10 @@ def encode_property(
     enc = _SpecEncoder(frame, binding, gaps, mode)
     w, r = enc.cond(when), enc.cond(require)
     gap_terms = encoder.gap_constraints() + [
-        Or(LE(x, real(d)), GE(x, real(_succ(d)))) for x, d in sorted(gaps, key=str)
+        Or(LE(x, real(d)), GE(x, real(f32_succ(d)))) for x, d in sorted(gaps, key=str)
     ]
     formula = And([*constraints, *gap_terms, w, Not(r)])
     return formula, frame
-
-
-def _succ(d: float) -> float:
-    from saferl.smt.floats import f32_succ
-
-    return f32_succ(d)
 
 
 class _SpecEncoder:
@@ -190,7 +183,7 @@ class _SpecEncoder:
         if isinstance(e, SCmp):
             left, right, op = e.left, e.right, e.op
             if isinstance(left, SNum) and isinstance(right, SVar):
-                left, right, op = right, left, _MIRROR[op]
+                left, right, op = right, left, MIRROR[op]
             if (
                 isinstance(left, SVar)
                 and isinstance(right, SNum)
