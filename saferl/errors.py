@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from saferl.limits import shown_path
+
 __all__ = [
     "Location",
     "SaferlError",
@@ -38,11 +40,12 @@ class Location:
     col: int = 0
 
     def __str__(self) -> str:
+        path = shown_path(self.path)
         if self.line <= 0:
-            return self.path
+            return path
         if self.col <= 0:
-            return f"{self.path}:{self.line}"
-        return f"{self.path}:{self.line}:{self.col}"
+            return f"{path}:{self.line}"
+        return f"{path}:{self.line}:{self.col}"
 
 
 class SaferlError(Exception):
