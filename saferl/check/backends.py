@@ -1,0 +1,86 @@
+"""Where pairs are verified: in this process, in a local process pool, or as Ray tasks.
+
+Every backend runs :func:`saferl.check.task.verify_pair` on each task and returns the
+outcomes in task order, so a verdict never depends on the backend.  Ray is imported only
+when ``backend="ray"`` is asked for (it is the optional ``ray`` extra).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sys
+from collections.abc import Sequence
+
+from saferl.check.task import PairOutcome, PairTask, verify_pair
+from saferl.errors import InputError, MissingDependencyError
+
+__all__ = ["BACKENDS", "run_tasks", "default_jobs"]
+
+BACKENDS = ("process", "ray")
+
+
+def default_jobs() -> int:
+    """The CPUs this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def run_tasks(
+    tasks: Sequence[PairTask], *, jobs: int, backend: str = "process", ray_address: str | None = None
+) -> list[PairOutcome]:
+    """Verify every task on ``backend`` with ``jobs`` workers; outcomes in task order."""
+    if backend not in BACKENDS:
+        raise InputError(f"unknown backend {backend!r}; backends: {', '.join(BACKENDS)}")
+    if not tasks:
+        return []
+    if backend == "ray":
+        outcomes = _run_ray(tasks, jobs, ray_address)
+    elif jobs <= 1 or len(tasks) == 1:
+        outcomes = [verify_pair(t) for t in tasks]
+    else:
+        outcomes = _run_pool(tasks, jobs)
+    return sorted(outcomes, key=lambda o: o.index)
+
+
+def _run_pool(tasks: Sequence[PairTask], jobs: int) -> list[PairOutcome]:
+    from concurrent.futures import ProcessPoolExecutor
+
+    # fork is cheapest where it is safe (Linux, no threads in the parent yet); else the default
+    method = "fork" if sys.platform.startswith("linux") else None
+    context = multiprocessing.get_context(method)
+    workers = min(jobs, len(tasks))
+    # chunks amortise the pickling round trip; several per worker keep the load balanced
+    chunk = max(1, len(tasks) // (workers * 8))
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        return list(pool.map(verify_pair, tasks, chunksize=chunk))
+
+
+def _run_ray(tasks: Sequence[PairTask], jobs: int, address: str | None) -> list[PairOutcome]:
+    try:
+        import ray
+    except ImportError:
+        raise MissingDependencyError("ray", "ray") from None
+    target = address or os.environ.get("RAY_ADDRESS") or None
+    started_here = False
+    if not ray.is_initialized():
+        try:
+            if target:
+                ray.init(address=target, log_to_driver=False, logging_level="ERROR")
+            else:
+                ray.init(
+                    address="local", num_cpus=jobs, include_dashboard=False,
+                    log_to_driver=False, logging_level="ERROR",
+                )
+        except Exception as exc:  # ray raises ConnectionError, RuntimeError, ValueError ...
+            where = f"at {target}" if target else "(local)"
+            raise InputError(f"cannot start or reach the Ray cluster {where}: {' '.join(str(exc).split())[:300]}") from None
+        started_here = True
+    try:
+        remote = ray.remote(num_cpus=1, max_retries=0)(verify_pair)
+        return list(ray.get([remote.remote(t) for t in tasks]))
+    finally:
+        if started_here:
+            ray.shutdown()

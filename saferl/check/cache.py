@@ -1,0 +1,203 @@
+"""A content-hash cache of verification records, safe to restore from a CI cache.
+
+An entry is keyed by what decides a verdict and nothing else: the canonical policy digest
+(comments and layout ignored), the digest of the spec file's bytes, saferl's version, the
+versions of z3, cvc5 and pysmt, and the options.  Never a modification time, so a cache
+restored on another machine (or after a fresh checkout) still hits.
+
+* SAFE and UNSAFE records are cached (UNSAFE with its counterexamples); UNKNOWN never is.
+* An entry that does not parse, is truncated, was written by another version of the
+  format, or answers another key is ignored and recomputed — never trusted.
+* Writes go to a temporary file in the same folder and are renamed into place
+  (``os.replace``), so concurrent writers cannot leave a half-written entry.
+
+Because the policy digest ignores layout, a hit may come from a file whose lines moved;
+entries therefore store the canonical-text line of every result, and a hit on a file with
+other bytes maps those lines back onto the current file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from saferl.errors import InputError
+
+__all__ = ["FORMAT", "ResultCache", "cache_key", "solver_versions", "clear_cache", "CacheUnavailable"]
+
+FORMAT = "saferl-check-cache/1"
+_TAG = "CACHEDIR.TAG"
+_TAG_TEXT = (
+    "Signature: 8a477f597d28d172789f06886806bc55\n"
+    "# This file is a cache directory tag created by saferl (saferl check).\n"
+)
+_ENTRY = re.compile(r"^[0-9a-f]{64}\.json$")
+_SHARD = re.compile(r"^[0-9a-f]{2}$")
+_CACHEABLE = ("SAFE", "UNSAFE")
+
+
+class CacheUnavailable(Exception):
+    """The cache folder cannot be created or written; the caller warns and goes on without it."""
+
+
+def solver_versions() -> dict[str, str]:
+    """Installed versions of the solver stack, read from package metadata (no solver is imported)."""
+    versions = {}
+    for dist in ("z3-solver", "cvc5", "pysmt"):
+        try:
+            versions[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            versions[dist] = "absent"
+    return versions
+
+
+def cache_key(policy_digest: str, spec_digest: str, options: dict[str, Any], versions: dict[str, str]) -> str:
+    """The hex sha256 naming a cache entry."""
+    from saferl import __version__
+
+    doc = {
+        "format": FORMAT,
+        "saferl": __version__,
+        "solvers": versions,
+        "policy": policy_digest,
+        "spec": spec_digest,
+        "options": options,
+    }
+    return hashlib.sha256(json.dumps(doc, sort_keys=True).encode("utf-8")).hexdigest()
+
+
+def _valid_record(record: Any) -> bool:
+    if not isinstance(record, dict) or record.get("verdict") not in _CACHEABLE:
+        return False
+    props = record.get("properties")
+    if not isinstance(props, list) or not props:
+        return False
+    for p in props:
+        if not isinstance(p, dict) or p.get("verdict") not in _CACHEABLE or not isinstance(p.get("id"), str):
+            return False
+        if not isinstance(p.get("policy_line"), int) or not isinstance(p.get("solver_time_s"), int | float):
+            return False
+        if p["verdict"] == "UNSAFE" and not isinstance(p.get("counterexample"), dict):
+            return False
+    worst = "UNSAFE" if any(p["verdict"] == "UNSAFE" for p in props) else "SAFE"
+    return bool(record["verdict"] == worst)
+
+
+@dataclass(frozen=True)
+class CacheHit:
+    """A cached record with the lines it was stored with."""
+
+    record: dict[str, Any]
+    source_sha: str
+    canonical_lines: dict[str, int]
+
+
+class ResultCache:
+    """The cache folder: ``get`` and ``put`` records by key.
+
+    Creating one checks the folder: a path that exists but is not a folder is an
+    :class:`~saferl.errors.InputError`; a folder that cannot be created or written raises
+    :class:`CacheUnavailable`.
+    """
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        if folder.exists() and not folder.is_dir():
+            raise InputError(f"cache directory {str(folder)!r} is not a directory")
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            tag = folder / _TAG
+            if not tag.exists():
+                self._write_atomic(tag, _TAG_TEXT)
+        except OSError as exc:
+            raise CacheUnavailable(f"cannot use cache directory {str(folder)!r}: {exc.strerror or exc}") from None
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise CacheUnavailable(f"cannot write to cache directory {str(folder)!r}")
+
+    def _path(self, key: str) -> Path:
+        return self.folder / key[:2] / f"{key}.json"
+
+    def get(self, key: str) -> CacheHit | None:
+        """The entry for ``key``, or None when absent or not to be trusted."""
+        try:
+            raw = self._path(key).read_bytes()
+            doc = json.loads(raw)
+        except (OSError, ValueError):
+            return None
+        if not isinstance(doc, dict) or doc.get("format") != FORMAT or doc.get("key") != key:
+            return None
+        record, sha, lines = doc.get("record"), doc.get("source_sha"), doc.get("canonical_lines")
+        if not _valid_record(record) or not isinstance(sha, str) or not isinstance(lines, dict):
+            return None
+        if not all(isinstance(v, int) for v in lines.values()):
+            return None
+        return CacheHit(record, sha, lines)
+
+    def put(self, key: str, record: dict[str, Any], source_sha: str, canonical_lines: dict[str, int]) -> bool:
+        """Store ``record`` (SAFE or UNSAFE only); False when it is not cacheable."""
+        if not _valid_record(record):
+            return False
+        doc = {"format": FORMAT, "key": key, "source_sha": source_sha, "canonical_lines": canonical_lines, "record": record}
+        path = self._path(key)
+        try:
+            path.parent.mkdir(exist_ok=True)
+            self._write_atomic(path, json.dumps(doc, sort_keys=True))
+        except OSError as exc:
+            raise CacheUnavailable(f"cannot write to cache directory {str(self.folder)!r}: {exc.strerror or exc}") from None
+        return True
+
+    @staticmethod
+    def _write_atomic(path: Path, text: str) -> None:
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=path.parent)
+        try:
+            os.fchmod(fd, 0o644)  # mkstemp's 0600 would hide a shared CI cache from other users
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(text)
+            os.replace(tmp, path)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise
+
+
+def clear_cache(folder: Path) -> int:
+    """Delete saferl's entries in ``folder``; return how many were removed.
+
+    Only what saferl writes is touched (two-hex-digit shards of ``<sha256>.json`` files and
+    temporary files); a folder without saferl's ``CACHEDIR.TAG`` is refused.
+    """
+    if not folder.exists():
+        return 0
+    if not folder.is_dir():
+        raise InputError(f"cache directory {str(folder)!r} is not a directory")
+    tag = folder / _TAG
+    try:
+        tagged = tag.is_file() and "saferl" in tag.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        tagged = False
+    if not tagged:
+        raise InputError(f"{str(folder)!r} is not a saferl cache (no {_TAG} written by saferl); not touching it")
+    removed = 0
+    try:
+        for shard in folder.iterdir():
+            if not (shard.is_dir() and _SHARD.match(shard.name)):
+                continue
+            for entry in shard.iterdir():
+                if _ENTRY.match(entry.name) or entry.name.startswith(".tmp-"):
+                    entry.unlink()
+                    removed += 1
+            if not any(shard.iterdir()):
+                shard.rmdir()
+    except OSError as exc:
+        raise InputError(f"cannot clear cache directory {str(folder)!r}: {exc.strerror or exc}") from None
+    return removed
+
