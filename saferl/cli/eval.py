@@ -13,28 +13,17 @@ from saferl.cli._common import EXIT_OK, new_app, run_app, streams
 app = new_app("Run a policy in a gymnasium environment and report its return (mean ± std).")
 
 
-def load_any_policy(path: Path) -> object:
-    """A .pol file, or a neural model directory (saferl.learn), as an object with act()."""
-    from saferl.errors import InputError
-    from saferl.policy import ProgramPolicy, load_policy
-    from saferl.policy.ast import Program
+def load_any_policy(path: Path, env_id: str | None = None) -> object:
+    """Any policy file saferl reads (:func:`saferl.formats.load_policy_file`), as an object with act()."""
+    from saferl.formats import load_policy_file
 
-    if path.is_dir():
-        try:
-            from saferl.learn import load_model  # type: ignore[attr-defined]
-        except ImportError:
-            raise InputError(f"{path}: neural policies need saferl[learn]") from None
-        return load_model(path)
-    program = load_policy(path)
-    if not isinstance(program, Program):
-        raise InputError(f"{path}: a gridworld subgoal program runs with 'saferl certify', not 'eval'")
-    return ProgramPolicy(program)
+    return load_policy_file(path, env_id=env_id)
 
 
 @app.command()
 def eval(  # noqa: A001 - the command's name
     ctx: typer.Context,
-    policy: Path = typer.Argument(..., help="A .pol file or a neural model directory."),
+    policy: Path = typer.Argument(..., help="A .pol file, model directory, SB3 .zip, .onnx MLP or .skops tree."),
     env: str = typer.Option(..., "--env", "-e", help="Environment id, e.g. CartPole-v1 or saferl/Torcs-v0."),
     episodes: int = typer.Option(10, "--episodes", "-n", help="How many episodes."),
     seed: int = typer.Option(0, "--seed", help="Seed of the first episode (then seed+1, …)."),
@@ -61,7 +50,7 @@ def eval(  # noqa: A001 - the command's name
         if laps < 1:
             raise InputError("--laps must be positive")
         kwargs["laps"] = laps
-    pol = load_any_policy(policy)
+    pol = load_any_policy(policy, None if env.startswith("saferl/") else env)
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 

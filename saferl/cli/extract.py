@@ -30,21 +30,17 @@ class Format(StrEnum):
     json = "json"
 
 
-def load_oracle(path: Path, env_id: str | None = None) -> Any:
-    """A saferl model directory, or a stable-baselines3 .zip (read without unpickling)."""
-    if path.suffix == ".zip" and not path.is_dir():
-        from saferl.learn.sb3 import load_sb3_zip
+def load_oracle(path: Path, env_id: str | None = None, names: Any = None) -> Any:
+    """A neural oracle: model directory, SB3 .zip or .onnx MLP (saferl.formats; nothing unpickled)."""
+    from saferl.formats import load_neural_model
 
-        return load_sb3_zip(path, env_id)
-    from saferl.learn.model import load_model
-
-    return load_model(path)
+    return load_neural_model(path, env_id, names)
 
 
 @app.command()
 def extract(
     ctx: typer.Context,
-    oracle: Annotated[Path, typer.Option("--oracle", help="model directory (saferl train -o) or SB3 .zip")],
+    oracle: Annotated[Path, typer.Option("--oracle", help="model directory (saferl train -o), SB3 .zip or .onnx MLP")],
     env: Annotated[str, typer.Option("--env", help="gymnasium id")],
     output: Annotated[Path, typer.Option("-o", "--output", help=".pol file to write")],
     kind: Annotated[Kind, typer.Option("--kind", help="tree (VIPER) or program (PID synthesis)")] = Kind.tree,
@@ -55,6 +51,10 @@ def extract(
     episodes: Annotated[int, typer.Option("--episodes", help="episodes scoring the result")] = 100,
     seed: Annotated[int, typer.Option("--seed", help="random seed")] = 0,
     fmt: Annotated[Format, typer.Option("--format", help="text (a table on stderr) or json (on stdout)")] = Format.text,
+    obs_names: Annotated[str | None, typer.Option("--obs-names", help="comma-separated observation names (default: the environment's, or obs0, obs1, ...)")] = None,
+    action_name: Annotated[str | None, typer.Option("--action-name", help="the action's name in the .pol file")] = None,
+    labels: Annotated[str | None, typer.Option("--labels", help="comma-separated discrete action labels, in index order")] = None,
+    names_file: Annotated[Path | None, typer.Option("--names", help="YAML file with obs, action, labels (flags override it)")] = None,
 ) -> int:
     """Extract, write the .pol file and report fidelity, return and size."""
     s = streams(ctx)
@@ -72,7 +72,10 @@ def extract(
         raise InputError("output is a directory", hint="pass a .pol file name")
     if kind is Kind.program and sig.discrete:
         raise InputError(f"PID programs need a continuous action; {env} is discrete", hint="use --kind tree")
-    policy = load_oracle(oracle, env)
+    from saferl.formats import PolicyNames
+
+    names = PolicyNames.from_options(obs_names, action_name, labels, names_file)
+    policy = load_oracle(oracle, env, names)
     from saferl.extract.viper import check_oracle
 
     check_oracle(policy, env)

@@ -27,7 +27,7 @@ SHOWN_WITNESSES = 5
 @app.command()
 def repair(
     ctx: typer.Context,
-    policy: Path = typer.Argument(..., help="The .pol policy file."),
+    policy: Path = typer.Argument(..., help="The .pol policy file (or a .skops scikit-learn tree)."),
     spec: Path = typer.Option(..., "--spec", "-s", help="The YAML spec file."),
     output: Path | None = typer.Option(None, "--output", "-o", help="Write the repaired policy here."),
     env: str | None = typer.Option(None, "--env", help="Gymnasium id: visit states with the original policy, report returns."),
@@ -45,7 +45,6 @@ def repair(
 ) -> int:
     """Repair POLICY against SPEC; write the proved-SAFE policy to --output."""
     from saferl.errors import InputError
-    from saferl.policy import load_policy, read_policy_text
     from saferl.policy.ast import Program
     from saferl.repair import RepairOptions, repair_policy
     from saferl.spec import load_spec
@@ -72,8 +71,9 @@ def repair(
         raise InputError(f"--output {output} is a directory")
     if output is not None and not output.resolve().parent.is_dir():
         raise InputError(f"--output {output}: directory {output.parent} does not exist")
-    text = read_policy_text(policy)
-    program = load_policy(policy)
+    from saferl.formats import load_program_source
+
+    text, program = load_program_source(policy, env_id=env)
     if not isinstance(program, Program):
         raise InputError(f"{policy} is a gridworld subgoal program; repair works on tree and PID programs")
     spec_obj = load_spec(spec)

@@ -4,8 +4,9 @@ Example:
     saferl shield run --policy oracles/cartpole-ppo --fallback policies/cartpole/near_optimal.pol \\
         --spec specs/cartpole/pole_follow.yaml --env CartPole-v1 --episodes 10 --format json
 
-``--policy`` is a neural model directory (``manifest.json`` + ``model.safetensors``), a
-``.pol`` program, or ``random``.  A live table (return, interventions, violations) is
+``--policy`` is any policy file saferl reads (a model directory, a stable-baselines3
+``.zip``, an ``.onnx`` MLP, a ``.pol`` program or a ``.skops`` tree; see saferl.formats), or
+``random``.  A live table (return, interventions, violations) is
 drawn on stderr; the summary goes to stdout (text or JSON).  Violations are counted by an
 independent monitor (the reference evaluator), not by the shield itself.
 
@@ -40,7 +41,7 @@ def _group() -> None:
 @app.command("run")
 def run_command(
     ctx: typer.Context,
-    policy: str = typer.Option(..., "--policy", "-p", help="Neural model directory, .pol file, or 'random'."),
+    policy: str = typer.Option(..., "--policy", "-p", help="Model directory, SB3 .zip, .onnx MLP, .pol file, .skops tree, or 'random'."),
     fallback: Path = typer.Option(..., "--fallback", help="The verified .pol program whose action replaces a vetoed one."),
     spec: Path = typer.Option(..., "--spec", "-s", help="The YAML spec to enforce."),
     env_id: str = typer.Option(..., "--env", help="Gymnasium environment id, e.g. CartPole-v1."),
@@ -75,14 +76,14 @@ def run_command(
 
     env = _make_env(gym, env_id)
     shield = Shield(env, spec_obj, fallback=program, allow_unverified=allow_unverified, projection=not no_projection)
-    actor = _load_policy(policy, shield.action_space, seed)
+    actor = _load_policy(policy, shield.action_space, seed, env_id)
     runs: dict[str, dict[str, Any]] = {}
     live = _Live(s.err, enabled=not quiet)
     try:
         runs["shielded"] = _run(shield, actor, ViolationMonitor(spec_obj, program), episodes, seed, max_steps, live, "shielded")
         if compare:
             plain = _make_env(gym, env_id)
-            actor = _load_policy(policy, plain.action_space, seed)
+            actor = _load_policy(policy, plain.action_space, seed, env_id)
             runs["unshielded"] = _run(plain, actor, ViolationMonitor(spec_obj, program), episodes, seed, max_steps, live, "unshielded")
     finally:
         live.stop()
@@ -126,27 +127,14 @@ def _make_env(gym: Any, env_id: str) -> Any:
         raise InputError(f"cannot make environment {env_id!r}: {exc}") from None
 
 
-def _load_policy(spec: str, action_space: Any, seed: int) -> Any:
-    """A policy from the --policy argument: 'random', a .pol file or a model directory."""
+def _load_policy(spec: str, action_space: Any, seed: int, env_id: str | None = None) -> Any:
+    """A policy from the --policy argument: 'random' or any policy file (saferl.formats)."""
     if spec == "random":
         action_space.seed(seed)
         return _Random(action_space)
-    path = Path(spec)
-    if path.is_dir():
-        try:
-            from saferl.learn.model import load_model
-        except ImportError:
-            raise InputError(f"{spec} is a model directory, but this build cannot load neural models") from None
-        return load_model(path)
-    if path.suffix == ".pol" or path.is_file():
-        from saferl.policy import ProgramPolicy, load_policy
-        from saferl.policy.ast import Program
+    from saferl.formats import load_policy_file
 
-        program = load_policy(path)
-        if not isinstance(program, Program):
-            raise InputError(f"{spec} is a gridworld subgoal program, not a control policy")
-        return ProgramPolicy(program)
-    raise InputError(f"policy {spec!r} not found", hint="pass a model directory, a .pol file, or 'random'")
+    return load_policy_file(spec, env_id=env_id)
 
 
 class _Random:

@@ -208,16 +208,22 @@ def refine_thresholds(
 
 
 def header_for(oracle: Any, env_id: str, name: str, comment: str = "") -> PolHeader:
-    """The .pol header of a policy extracted from ``oracle`` on ``env_id``."""
+    """The .pol header of a policy extracted from ``oracle`` on ``env_id``.
+
+    Names are the oracle's (which the user may have set on import), bounds and the action
+    range the environment's.
+    """
     sig = env_signature(env_id)
+    manifest = getattr(oracle, "manifest", None)
+    obs_names = tuple(oracle.obs_names) if manifest is not None else sig.obs_names
+    action_name = str(manifest["action"]["name"]) if manifest is not None else sig.action_name
     if oracle.discrete:
-        return PolHeader(
-            name, sig.obs_names, sig.action_name, labels=sig.action_labels, comment=comment, obs_bounds=sig.obs_bounds
-        )
+        labels = tuple(manifest["action"]["labels"]) if manifest is not None else sig.action_labels
+        return PolHeader(name, obs_names, action_name, labels=labels, comment=comment, obs_bounds=sig.obs_bounds)
     return PolHeader(
         name,
-        sig.obs_names,
-        sig.action_name,
+        obs_names,
+        action_name,
         low=sig.action_low,
         high=sig.action_high,
         comment=comment,

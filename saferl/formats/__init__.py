@@ -15,7 +15,13 @@ Example:
 from __future__ import annotations
 
 from saferl.formats.detect import FORMATS, detect_format
-from saferl.formats.loader import KINDS, kind_of, load_neural_model, load_policy_file
+from saferl.formats.loader import (
+    KINDS,
+    kind_of,
+    load_neural_model,
+    load_policy_file,
+    load_program_source,
+)
 from saferl.formats.names import PolicyNames, load_names_file
 
 __all__ = [
@@ -27,4 +33,5 @@ __all__ = [
     "load_names_file",
     "load_neural_model",
     "load_policy_file",
+    "load_program_source",
 ]

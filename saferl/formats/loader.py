@@ -16,7 +16,7 @@ from saferl.errors import InputError, Location, ModelFileError
 from saferl.formats.detect import detect_format
 from saferl.formats.names import PolicyNames
 
-__all__ = ["KINDS", "LoadedPolicy", "load_policy_file", "load_neural_model", "kind_of"]
+__all__ = ["KINDS", "LoadedPolicy", "kind_of", "load_neural_model", "load_policy_file", "load_program_source"]
 
 #: what a format gives: a control program (.pol, skops trees) or a neural network
 KINDS = ("program", "neural")
@@ -136,3 +136,29 @@ def load_policy_file(
     return ProgramPolicy(program)
 
 
+
+
+def load_program_source(
+    path: str | Path, *, env_id: str | None = None, names: PolicyNames | None = None
+) -> tuple[str, Any]:
+    """The .pol text of a program file and its parse: a .pol file as written (comments kept)
+    or a skops tree printed as .pol.  A neural network is an InputError that says how to get
+    a program from it.
+    """
+    where = str(path)
+    fmt = detect_format(path)
+    _refuse_unreadable(fmt, where)
+    if _KIND[fmt] == "neural":
+        raise InputError(
+            f"{where} is a neural network ({fmt}); this needs a .pol program or a .skops tree",
+            hint=f"extract one first: saferl extract --oracle {where} --env ENV -o tree.pol",
+        )
+    from saferl.policy import parse_policy, read_policy_text
+
+    if fmt == "skops":
+        from saferl.formats.skops_tree import skops_tree_text
+
+        text = skops_tree_text(path, names, env_id)
+        return text, parse_policy(text, where)
+    text = read_policy_text(path)
+    return text, parse_policy(text, where)
