@@ -55,6 +55,9 @@ class SaferlError(Exception):
 class InputError(SaferlError, ValueError):
     """Something the user gave us is malformed; carries an optional location and hint."""
 
+    #: the name of the :mod:`saferl.limits` limit this error reports, if it reports one
+    limit: str | None = None
+
     def __init__(self, message: str, location: Location | None = None, hint: str | None = None):
         self.message = message
         self.location = location

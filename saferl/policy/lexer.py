@@ -1,16 +1,24 @@
 """A small tokenizer shared by the .pol parser and the spec expression parser.
 
 Tokens carry 1-based line and column.  ``#`` starts a comment to the end of the line.
-Newlines are not tokens: both grammars are delimited by keywords and braces.
+Newlines are not tokens: both grammars are delimited by keywords and braces.  Digits are
+the ASCII digits only (``'²'`` is not one), and a number literal is at most
+:data:`~saferl.limits.MAX_NUMBER_LENGTH` characters long.
+
+:class:`TokenStream` also keeps both parsers within :data:`~saferl.limits.MAX_NESTING_DEPTH`:
+the recursion of the parser itself (:meth:`TokenStream.nested`) and the depth of the tree it
+builds (:meth:`TokenStream.built`), so that every recursive consumer of a tree is safe.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TypeVar
 
 from saferl.errors import InputError, Location, PolicyParseError
+from saferl.limits import MAX_NESTING_DEPTH, MAX_NUMBER_LENGTH, limit_message
 
 __all__ = ["Token", "TokenStream", "tokenize", "KEYWORDS_POL"]
 
@@ -19,6 +27,9 @@ KEYWORDS_POL = frozenset(
 )
 
 T = TypeVar("T")
+N = TypeVar("N")
+
+_DIGITS = frozenset("0123456789")
 
 #: tokens after ')' showing that the parentheses opened an arithmetic operand
 _CONTINUES = frozenset({"<", "<=", ">", ">=", "==", "!=", "+", "-", "*", "/"})
@@ -86,30 +97,37 @@ def tokenize(
             tokens.append(Token("NAME", text[i:j], l0.line, l0.col))
             i = j
             continue
-        if c.isdigit() or (c == "." and i + 1 < n and text[i + 1].isdigit()):
+        if c in _DIGITS or (c == "." and i + 1 < n and text[i + 1] in _DIGITS):
             j = i
-            while j < n and text[j].isdigit():
+            while j < n and text[j] in _DIGITS:
                 j += 1
             if j < n and text[j] == "." and not (j + 1 < n and text[j + 1] == "."):
                 j += 1
-                while j < n and text[j].isdigit():
+                while j < n and text[j] in _DIGITS:
                     j += 1
             if j < n and text[j] in "eE":
                 k = j + 1
                 if k < n and text[k] in "+-":
                     k += 1
-                if k < n and text[k].isdigit():
-                    while k < n and text[k].isdigit():
+                if k < n and text[k] in _DIGITS:
+                    while k < n and text[k] in _DIGITS:
                         k += 1
                     j = k
                 else:
                     raise error(
                         f"malformed number {text[i:k]!r}", l0, hint="an exponent needs digits, e.g. 1e-3"
                     )
-            if j < n and (text[j].isalpha() or text[j] == "_"):
+            if j < n and (text[j].isalnum() or text[j] == "_"):
                 raise error(
                     f"malformed number {text[i:j + 1]!r}", l0, hint="put a space or operator after a number"
                 )
+            if j - i > MAX_NUMBER_LENGTH:
+                exc = error(
+                    limit_message(f"number longer than {MAX_NUMBER_LENGTH} characters", "max_number_length"), l0,
+                    hint="a float64 needs at most 17 significant digits",
+                )
+                exc.limit = "max_number_length"
+                raise exc
             tokens.append(Token("NUMBER", text[i:j], l0.line, l0.col))
             i = j
             continue
@@ -138,11 +156,54 @@ class TokenStream:
 
     error_class: type[InputError] = PolicyParseError
     end_name = "end of file"
+    #: node types without children (depth 1); every other node goes through :meth:`built`
+    leaf_types: tuple[type, ...] = ()
+    max_depth = MAX_NESTING_DEPTH
 
     def __init__(self, toks: list[Token], path: str):
         self.toks = toks
         self.path = path
         self.i = 0
+        #: current recursion depth of the parser (nested blocks, parentheses, operators)
+        self.depth = 0
+        #: nesting of the statement being parsed (added to the depth of its expressions)
+        self.block_depth = 0
+        self._depths: dict[int, int] = {}
+
+    def too_deep(self, tok: Token | None = None) -> InputError:
+        """The error for input nested deeper than :attr:`max_depth`."""
+        exc = self.error(
+            limit_message(f"nesting deeper than {self.max_depth} levels", "max_nesting_depth"), tok,
+            hint="split the expression or flatten the nesting",
+        )
+        exc.limit = "max_nesting_depth"
+        return exc
+
+    @contextmanager
+    def nested(self, tok: Token | None = None) -> Iterator[None]:
+        """One level deeper for the parser's own recursion; fails beyond :attr:`max_depth`."""
+        self.depth += 1
+        try:
+            if self.depth > self.max_depth:
+                raise self.too_deep(tok)
+            yield
+        finally:
+            self.depth -= 1
+
+    def depth_of(self, node: object) -> int:
+        """The depth of a tree built by this parser (a leaf is 1)."""
+        if isinstance(node, self.leaf_types):
+            return 1
+        return self._depths[id(node)]
+
+    def built(self, node: N, children: Iterable[object], tok: Token | None = None) -> N:
+        """Record the depth of a new inner ``node``; fails if, with the statements around
+        it, it is nested deeper than :attr:`max_depth` (``tok`` locates the error)."""
+        depth = 1 + max((self.depth_of(c) for c in children), default=0)
+        if depth + self.block_depth > self.max_depth:
+            raise self.too_deep(tok)
+        self._depths[id(node)] = depth
+        return node
 
     @property
     def tok(self) -> Token:
@@ -184,7 +245,9 @@ class TokenStream:
         try:
             inner = parse_condition()
             self.expect(")")
-        except self.error_class:
+        except self.error_class as exc:
+            if exc.limit is not None:  # a limit is final: no second reading fits either
+                raise
             self.i = save
             return None
         if self.tok.text in _CONTINUES:

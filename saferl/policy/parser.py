@@ -62,6 +62,8 @@ def _suggest(name: str, candidates: list[str]) -> str | None:
 
 
 class _Parser(TokenStream):
+    leaf_types = (Num, Obs, Label, BoolConst)
+
     def __init__(self, text: str, path: str):
         super().__init__(tokenize(text, path), path)
         self.obs: dict[str, ObsDecl] = {}
@@ -205,19 +207,12 @@ class _Parser(TokenStream):
     def statement(self) -> Stmt:
         t = self.tok
         if self.accept("if"):
-            branches = [(self.cond(), self.block())]
-            orelse: tuple[Stmt, ...] = ()
-            while True:
-                if self.accept("elif"):
-                    branches.append((self.cond(), self.block()))
-                elif self.accept("else"):
-                    if self.at("if"):
-                        raise self.error("write 'elif', not 'else if'")
-                    orelse = self.block()
-                    break
-                else:
-                    break
-            return If(tuple(branches), orelse, self.span(t))
+            with self.nested(t):
+                self.block_depth += 1
+                try:
+                    return self.if_rest(t)
+                finally:
+                    self.block_depth -= 1
         if t.kind != "NAME":
             raise self.error(f"expected a statement, found {self.describe(t)}", hint="a statement is 'action = expr' or 'if cond { … }'")
         if t.text not in self.acts:
@@ -234,6 +229,21 @@ class _Parser(TokenStream):
         else:
             value = self.expr()
         return Assign(t.text, value, self.span(t))
+
+    def if_rest(self, t: Token) -> If:
+        branches = [(self.cond(), self.block())]
+        orelse: tuple[Stmt, ...] = ()
+        while True:
+            if self.accept("elif"):
+                branches.append((self.cond(), self.block()))
+            elif self.accept("else"):
+                if self.at("if"):
+                    raise self.error("write 'elif', not 'else if'")
+                orelse = self.block()
+                break
+            else:
+                break
+        return If(tuple(branches), orelse, self.span(t))
 
     def discrete_value(self, decl: ActDecl) -> Label:
         t = self.tok
@@ -288,7 +298,7 @@ class _Parser(TokenStream):
         ops = [first]
         while self.accept("or"):
             ops.append(self.and_cond())
-        return BoolOp("or", tuple(ops), self.span(t))
+        return self.built(BoolOp("or", tuple(ops), self.span(t)), ops, t)
 
     def and_cond(self) -> Cond:
         t = self.tok
@@ -298,17 +308,20 @@ class _Parser(TokenStream):
         ops = [first]
         while self.accept("and"):
             ops.append(self.not_cond())
-        return BoolOp("and", tuple(ops), self.span(t))
+        return self.built(BoolOp("and", tuple(ops), self.span(t)), ops, t)
 
     def not_cond(self) -> Cond:
         t = self.tok
         if self.accept("not"):
-            return Not(self.not_cond(), self.span(t))
+            with self.nested(t):
+                operand = self.not_cond()
+            return self.built(Not(operand, self.span(t)), [operand], t)
         if self.accept("true"):
             return BoolConst(True, self.span(t))
         if self.accept("false"):
             return BoolConst(False, self.span(t))
-        inner = self.parenthesised(self.cond)
+        with self.nested(t):
+            inner = self.parenthesised(self.cond)
         if inner is not None:
             return inner
         left = self.expr()
@@ -323,7 +336,7 @@ class _Parser(TokenStream):
             raise self.error("a pid controller cannot appear in a condition", t, hint="compare observations")
         if self.tok.text in _CMP:
             raise self.error("comparisons do not chain", hint="write 'a < b and b < c'")
-        return Compare(op.text, left, right, self.span(t))
+        return self.built(Compare(op.text, left, right, self.span(t)), [left, right], t)
 
     # -- expressions -----------------------------------------------------------------
     def expr(self) -> Expr:
@@ -331,7 +344,8 @@ class _Parser(TokenStream):
         while self.tok.kind == "OP" and self.tok.text in ("+", "-"):
             op = self.tok
             self.i += 1
-            left = BinOp(op.text, left, self.term(), self.span(op))
+            right = self.term()
+            left = self.built(BinOp(op.text, left, right, self.span(op)), [left, right], op)
         return left
 
     def term(self) -> Expr:
@@ -345,7 +359,7 @@ class _Parser(TokenStream):
                     "division is only allowed by a non-zero constant", op,
                     hint="multiply by the reciprocal, or restructure the expression",
                 )
-            left = BinOp(op.text, left, right, self.span(op))
+            left = self.built(BinOp(op.text, left, right, self.span(op)), [left, right], op)
         return left
 
     def unary(self) -> Expr:
@@ -355,7 +369,9 @@ class _Parser(TokenStream):
                 n = self.tok
                 self.i += 1
                 return Num(-parse_number(n.text, self.loc(n)), self.span(t))
-            return Neg(self.unary(), self.span(t))
+            with self.nested(t):
+                operand = self.unary()
+            return self.built(Neg(operand, self.span(t)), [operand], t)
         return self.primary()
 
     def primary(self) -> Expr:
@@ -364,14 +380,16 @@ class _Parser(TokenStream):
             self.i += 1
             return Num(parse_number(t.text, self.loc(t)), self.span(t))
         if self.accept("("):
-            e = self.expr()
+            with self.nested(t):
+                e = self.expr()
             self.expect(")", hint="unbalanced parenthesis")
             return e
         if t.kind != "NAME":
             raise self.error(f"expected an expression, found {self.describe(t)}")
         self.i += 1
         if self.at("("):
-            return self.call(t)
+            with self.nested(t):
+                return self.call(t)
         if t.text in self.obs:
             return Obs(t.text, self.span(t))
         if any(t.text == n for a in self.acts.values() for n, _ in a.labels):
@@ -400,7 +418,7 @@ class _Parser(TokenStream):
         if (arity is None and len(args) < 2) or (arity is not None and len(args) != arity):
             want = "two or more arguments" if arity is None else f"{arity} argument{'s' if arity > 1 else ''}"
             raise self.error(f"{fn.text}() takes {want}, got {len(args)}", fn)
-        return Call(fn.text, tuple(args), self.span(fn))
+        return self.built(Call(fn.text, tuple(args), self.span(fn)), args, fn)
 
     def pid(self, fn: Token) -> Pid:
         signal = self.expr()
@@ -416,7 +434,7 @@ class _Parser(TokenStream):
         self.expect(")", hint="pid(signal, target, kp, ki, kd)")
         site = self.pid_sites
         self.pid_sites += 1
-        return Pid(signal, consts[0], consts[1], consts[2], consts[3], site, self.span(fn))
+        return self.built(Pid(signal, consts[0], consts[1], consts[2], consts[3], site, self.span(fn)), [signal], fn)
 
 
 def _expr_nodes(e: Expr) -> list[object]:

@@ -12,6 +12,10 @@
 in the second run of a two-run smoothness property.  ``sum(k = 0..5, e)`` is unrolled at
 load time, so the result holds no bound variables.  Names stay unresolved here; binding
 against a policy happens in :mod:`saferl.spec.bind`.
+
+Limits (:mod:`saferl.limits`): an expression nests at most ``MAX_NESTING_DEPTH`` levels (an
+unrolled sum of n terms is n levels deep), unrolls to at most ``MAX_SUM_EXPANSION`` terms
+(nested sums multiply) and looks back at most ``MAX_HISTORY_LAG`` steps.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from saferl.errors import Location, SpecError
+from saferl.limits import MAX_HISTORY_LAG, MAX_SUM_EXPANSION, limit_message
 from saferl.policy.lexer import Token, TokenStream, tokenize
 from saferl.policy.parser import MAX_ABS_CONSTANT
 
@@ -108,11 +113,15 @@ def variables(e: SExpr) -> list[SVar]:
 class _P(TokenStream):
     error_class = SpecError
     end_name = "end of expression"
+    leaf_types = (SNum, SVar, SConst)
 
     def __init__(self, text: str, path: str, line: int, col: int):
         toks = tokenize(text, path, line_offset=line - 1, col_offset=col - 1, error=SpecError, dotted_names=True)
         super().__init__(toks, path)
         self.bound: dict[str, int] = {}
+        #: terms each enclosing sum(...) unrolls to, multiplied; and terms unrolled so far
+        self.expansion = 1
+        self.unrolled = 0
 
     def integer(self) -> int:
         neg = self.accept("-")
@@ -124,25 +133,31 @@ class _P(TokenStream):
 
     # conditions
     def cond(self) -> SExpr:
+        t = self.tok
         ops = [self.and_()]
         while self.accept("or"):
             ops.append(self.and_())
-        return ops[0] if len(ops) == 1 else SBool("or", tuple(ops))
+        return ops[0] if len(ops) == 1 else self.built(SBool("or", tuple(ops)), ops, t)
 
     def and_(self) -> SExpr:
+        t = self.tok
         ops = [self.not_()]
         while self.accept("and"):
             ops.append(self.not_())
-        return ops[0] if len(ops) == 1 else SBool("and", tuple(ops))
+        return ops[0] if len(ops) == 1 else self.built(SBool("and", tuple(ops)), ops, t)
 
     def not_(self) -> SExpr:
+        t = self.tok
         if self.accept("not"):
-            return SNot(self.not_())
+            with self.nested(t):
+                operand = self.not_()
+            return self.built(SNot(operand), [operand], t)
         if self.accept("true"):
             return SConst(True)
         if self.accept("false"):
             return SConst(False)
-        inner = self.parenthesised(self.cond)
+        with self.nested(t):
+            inner = self.parenthesised(self.cond)
         if inner is not None:
             return inner
         left = self.sum_()
@@ -153,15 +168,16 @@ class _P(TokenStream):
         right = self.sum_()
         if self.tok.text in _CMP:
             raise self.error("comparisons do not chain", hint="write 'a < b and b < c'")
-        return SCmp(t.text, left, right)
+        return self.built(SCmp(t.text, left, right), [left, right], t)
 
     # arithmetic
     def sum_(self) -> SExpr:
         left = self.term()
         while self.tok.kind == "OP" and self.tok.text in ("+", "-"):
-            op = self.tok.text
+            op = self.tok
             self.i += 1
-            left = SBin(op, left, self.term())
+            right = self.term()
+            left = self.built(SBin(op.text, left, right), [left, right], op)
         return left
 
     def term(self) -> SExpr:
@@ -172,13 +188,15 @@ class _P(TokenStream):
             right = self.unary()
             if t.text == "/" and not (isinstance(right, SNum) and right.value != 0):
                 raise self.error("division is only allowed by a non-zero constant", t)
-            left = SBin(t.text, left, right)
+            left = self.built(SBin(t.text, left, right), [left, right], t)
         return left
 
     def unary(self) -> SExpr:
+        t = self.tok
         if self.accept("-"):
-            inner = self.unary()
-            return SNum(-inner.value) if isinstance(inner, SNum) else SNeg(inner)
+            with self.nested(t):
+                inner = self.unary()
+            return SNum(-inner.value) if isinstance(inner, SNum) else self.built(SNeg(inner), [inner], t)
         return self.atom()
 
     def atom(self) -> SExpr:
@@ -190,24 +208,27 @@ class _P(TokenStream):
                 raise self.error(f"constant {t.text} is too large", t)
             return SNum(value)
         if self.accept("("):
-            e = self.sum_()
+            with self.nested(t):
+                e = self.sum_()
             self.expect(")", hint="unbalanced parenthesis")
             return e
         if t.kind != "NAME":
             raise self.error(f"expected an expression, found {self.describe(t)}")
         self.i += 1
         if t.text == "sum" and self.at("("):
-            return self.sum_call(t)
+            with self.nested(t):
+                return self.sum_call(t)
         if t.text in FUNCS and self.at("("):
             self.i += 1
-            args = [self.sum_()]
-            while self.accept(","):
-                args.append(self.sum_())
+            with self.nested(t):
+                args = [self.sum_()]
+                while self.accept(","):
+                    args.append(self.sum_())
             self.expect(")", hint=f"close the call to {t.text}")
             arity = FUNCS[t.text]
             if (arity is None and len(args) < 2) or (arity is not None and len(args) != arity):
                 raise self.error(f"{t.text}() takes {'two or more arguments' if arity is None else arity}, got {len(args)}", t)
-            return SCall(t.text, tuple(args))
+            return self.built(SCall(t.text, tuple(args)), args, t)
         if self.at("("):
             raise self.error(f"unknown function {t.text!r}", t, hint="functions: abs, min, max, sum")
         if t.text in self.bound:
@@ -238,9 +259,15 @@ class _P(TokenStream):
         self.expect("]", hint="close the history index")
         if lag < 0:
             raise self.error("history indices cannot look into the future", t, hint="use t or t-k")
-        if lag > 1000:
-            raise self.error("history window too long (more than 1000 steps)", t)
+        if lag > MAX_HISTORY_LAG:
+            raise self.limited(f"history index looks back more than {MAX_HISTORY_LAG} steps", "max_history_lag", t)
         return lag
+
+    def limited(self, message: str, limit: str, tok: Token | None = None) -> SpecError:
+        """A SpecError for input beyond one of the limits of :mod:`saferl.limits`."""
+        exc = SpecError(limit_message(message, limit), self.loc(tok))
+        exc.limit = limit
+        return exc
 
     def sum_call(self, fn: Token) -> SExpr:
         self.expect("(")
@@ -253,19 +280,31 @@ class _P(TokenStream):
         self.expect("..", hint="sum(k = 0..5, expr)")
         hi = self.integer()
         self.expect(",", hint="sum(k = 0..5, expr)")
-        if hi < lo or hi - lo > 1000:
-            raise self.error(f"empty or too long range {lo}..{hi}", fn)
+        if hi < lo:
+            raise self.error(f"empty range {lo}..{hi}", fn, hint="sum(k = lo..hi, expr) needs lo <= hi")
+        count = hi - lo + 1
+        self.unrolled += count
+        if self.expansion * count > MAX_SUM_EXPANSION or self.unrolled > MAX_SUM_EXPANSION:
+            raise self.limited(f"sum(...) unrolls to more than {MAX_SUM_EXPANSION} terms", "max_sum_expansion", fn)
         start = self.i
         terms: list[SExpr] = []
-        for k in range(lo, hi + 1):
-            self.i = start
-            self.bound[var.text] = k
-            terms.append(self.sum_())
-        del self.bound[var.text]
+        outer = self.bound.get(var.text)
+        self.expansion *= count
+        try:
+            for k in range(lo, hi + 1):
+                self.i = start
+                self.bound[var.text] = k
+                terms.append(self.sum_())
+        finally:
+            self.expansion //= count
+            if outer is None:
+                self.bound.pop(var.text, None)
+            else:
+                self.bound[var.text] = outer
         self.expect(")", hint="close sum(...)")
         out = terms[0]
         for term in terms[1:]:
-            out = SBin("+", out, term)
+            out = self.built(SBin("+", out, term), [out, term], fn)
         return out
 
 
