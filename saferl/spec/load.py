@@ -36,6 +36,7 @@ from typing import Any
 import yaml
 
 from saferl.errors import Location, SpecError
+from saferl.spec.closedloop import ClosedLoopProperty, closed_loop_kind, parse_closed_loop
 from saferl.spec.expr import SExpr, parse_spec_expr, variables
 from saferl.userfile import read_user_text
 
@@ -87,6 +88,8 @@ class Spec:
     state: dict[str, tuple[float, float]] = field(default_factory=dict)
     timeout_s: float | None = None
     locations: dict[str, Location] = field(default_factory=dict, compare=False, repr=False)
+    #: safety / reach properties over a dynamics model (checked by saferl.closedloop)
+    closed_loop: tuple[ClosedLoopProperty, ...] = ()
 
 
 class _Loader:
@@ -198,13 +201,22 @@ class _Loader:
         if not isinstance(props_node, yaml.SequenceNode) or not props_node.value:
             raise self.err("'properties' must be a non-empty list", props_node)
         seen: set[str] = set()
+        closed: list[ClosedLoopProperty] = []
         for pnode in props_node.value:
-            prop = self.prop(pnode)
+            prop: Property | ClosedLoopProperty
+            if closed_loop_kind(pnode):
+                prop = parse_closed_loop(self, pnode)
+                closed.append(prop)
+            else:
+                prop = self.prop(pnode)
+                props.append(prop)
             if prop.id in seen:
                 raise self.err(f"duplicate property id {prop.id!r}", pnode, hint="ids must be unique")
             seen.add(prop.id)
-            props.append(prop)
-        return Spec(name or Path(self.path).stem, self.path, tuple(props), description, domains, state, timeout, locations)
+        return Spec(
+            name or Path(self.path).stem, self.path, tuple(props), description, domains, state, timeout, locations,
+            tuple(closed),
+        )
 
     def prop(self, node: yaml.Node) -> Property:
         entries = self.mapping(node, "a property")
