@@ -7,7 +7,9 @@ restored on another machine (or after a fresh checkout) still hits.
 
 * SAFE and UNSAFE records are cached (UNSAFE with its counterexamples); UNKNOWN never is.
 * An entry that does not parse, is truncated, was written by another version of the
-  format, or answers another key is ignored and recomputed — never trusted.
+  format, answers another key, or whose record does not match its checksum is ignored
+  and recomputed — never trusted.  (The checksum catches damage and hand edits, not an
+  adversary who can write the cache folder: a cache is as trustworthy as where it lives.)
 * Writes go to a temporary file in the same folder and are renamed into place
   (``os.replace``), so concurrent writers cannot leave a half-written entry.
 
@@ -90,6 +92,10 @@ def _valid_record(record: Any) -> bool:
     return bool(record["verdict"] == worst)
 
 
+def _record_sha(record: Any) -> str:
+    return hashlib.sha256(json.dumps(record, sort_keys=True).encode("utf-8")).hexdigest()
+
+
 @dataclass(frozen=True)
 class CacheHit:
     """A cached record with the lines it was stored with."""
@@ -136,6 +142,8 @@ class ResultCache:
         record, sha, lines = doc.get("record"), doc.get("source_sha"), doc.get("canonical_lines")
         if not _valid_record(record) or not isinstance(sha, str) or not isinstance(lines, dict):
             return None
+        if doc.get("record_sha") != _record_sha(record):
+            return None
         if not all(isinstance(v, int) for v in lines.values()):
             return None
         return CacheHit(record, sha, lines)
@@ -144,7 +152,10 @@ class ResultCache:
         """Store ``record`` (SAFE or UNSAFE only); False when it is not cacheable."""
         if not _valid_record(record):
             return False
-        doc = {"format": FORMAT, "key": key, "source_sha": source_sha, "canonical_lines": canonical_lines, "record": record}
+        doc = {
+            "format": FORMAT, "key": key, "source_sha": source_sha, "canonical_lines": canonical_lines,
+            "record": record, "record_sha": _record_sha(record),
+        }
         path = self._path(key)
         try:
             path.parent.mkdir(exist_ok=True)
