@@ -22,7 +22,10 @@ A spec file looks like::
         when: sum(k = 0..5, abs(rpm[t-k] - rpm[t-k-1])) < 0.003
         require: abs(accel[t] - accel[t-1]) <= 0.63
 
-PyYAML is used only through ``compose`` with the safe loader: no tags, no objects.
+PyYAML is used only through ``compose`` with a safe loader of our own: no objects, no tags
+beyond YAML's plain data types (``!!str``, ``!!int``, ``!!float``, ``!!bool``, ``!!null``,
+lists and mappings), numbers such as ``1e-30`` read as numbers (YAML 1.1 would read them as
+text), and no more than :data:`~saferl.limits.MAX_DATA_DEPTH` nested lists and mappings.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from typing import Any
 import yaml
 
 from saferl.errors import Location, SpecError
+from saferl.limits import MAX_DATA_DEPTH, MAX_HISTORY_LAG, MAX_NUMBER_LENGTH, limit_message
 from saferl.spec.closedloop import ClosedLoopProperty, closed_loop_kind, parse_closed_loop
 from saferl.spec.expr import SExpr, parse_spec_expr, variables
 from saferl.userfile import read_user_text
@@ -50,6 +54,70 @@ _PROP_KEYS = {
     "bounds": {"id", "kind", "description", "action", "range", "allowed", "when", "timeout"},
     "smoothness": {"id", "kind", "description", "when", "require", "window", "timeout"},
 }
+
+
+_TAG = "tag:yaml.org,2002:"
+_PLAIN_TAGS = frozenset(_TAG + t for t in ("str", "int", "float", "bool", "null", "seq", "map"))
+#: a float as people write it: 1e-30, 1E5, -.5, 2.5e+3, 1_000.5 (YAML 1.1 insists on a
+#: dot and a signed exponent); .inf and .nan are read so that they can be refused by name
+_FLOAT = re.compile(
+    r"""^(?:[-+]?(?:[0-9][0-9_]*)?\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+    |[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+
+    |[-+]?\.(?:inf|Inf|INF)
+    |\.(?:nan|NaN|NAN))$""",
+    re.X,
+)
+
+
+class SpecYamlLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, composing nodes only, with the rules of a spec file.
+
+    Implicit types are bool, int, float (``1e-30`` included) and null; dates and other
+    YAML 1.1 types stay text.  A tag outside plain data, or nesting deeper than
+    :data:`~saferl.limits.MAX_DATA_DEPTH`, is a :class:`SpecError` at its line.
+    """
+
+    yaml_implicit_resolvers = {
+        first: [(tag, rx) for tag, rx in resolvers if tag in (_TAG + "bool", _TAG + "int", _TAG + "null")]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+
+    def __init__(self, stream: str, path: str = "<string>"):
+        super().__init__(stream)
+        self.spec_path = path
+        self.depth = 0
+
+    def _location(self, mark: Any) -> Location:
+        return Location(self.spec_path, mark.line + 1, mark.column + 1)
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:  # type: ignore[override]
+        """Compose one node, refusing deep nesting before it happens and unknown tags."""
+        self.depth += 1
+        try:
+            if self.depth > MAX_DATA_DEPTH:
+                exc = SpecError(
+                    limit_message(f"lists and mappings nested deeper than {MAX_DATA_DEPTH} levels", "max_data_depth"),
+                    self._location(self.peek_event().start_mark),
+                )
+                exc.limit = "max_data_depth"
+                raise exc
+            node: yaml.Node = super().compose_node(parent, index)  # type: ignore[no-untyped-call]
+        finally:
+            self.depth -= 1
+        if node.tag not in _PLAIN_TAGS:
+            raise SpecError(
+                f"YAML tag {_short(node.tag)!r} is not allowed", self._location(node.start_mark),
+                hint="a spec is plain data: text, numbers, lists and mappings",
+            )
+        return node
+
+
+SpecYamlLoader.add_implicit_resolver(_TAG + "float", _FLOAT, list("-+0123456789."))  # type: ignore[no-untyped-call]
+
+
+def _short(tag: str) -> str:
+    tag = tag[len(_TAG) :] if tag.startswith(_TAG) else tag
+    return tag if tag.startswith("!") else "!!" + tag
 
 
 @dataclass(frozen=True)
@@ -120,7 +188,27 @@ class _Loader:
     def scalar(self, node: yaml.Node, what: str) -> Any:
         if not isinstance(node, yaml.ScalarNode):
             raise self.err(f"{what} must be a single value", node)
-        return yaml.SafeLoader("").construct_object(node, deep=True)  # type: ignore[no-untyped-call]
+        if node.tag in (_TAG + "int", _TAG + "float") and len(node.value) > MAX_NUMBER_LENGTH:
+            exc = self.err(
+                limit_message(f"{what}: number longer than {MAX_NUMBER_LENGTH} characters", "max_number_length"), node
+            )
+            exc.limit = "max_number_length"
+            raise exc
+        if node.tag == _TAG + "str":
+            return str(node.value)
+        try:
+            return yaml.SafeLoader("").construct_object(node, deep=True)  # type: ignore[no-untyped-call]
+        except (yaml.YAMLError, ValueError, OverflowError):
+            raise self.err(f"{what}: cannot read {node.value!r}", node) from None
+
+    def name(self, node: yaml.Node, what: str) -> str:
+        """A non-empty name (text, or an integer written without quotes)."""
+        if isinstance(node, yaml.ScalarNode) and node.tag == _TAG + "null":
+            raise self.err(f"{what} is empty", node, hint="write a name after the colon")
+        value = self.scalar(node, what)
+        if isinstance(value, bool) or not isinstance(value, str | int) or str(value) == "":
+            raise self.err(f"{what} must be a name, got {node.value!r}", node, hint="quote it if it is meant as text")
+        return str(value)
 
     def string(self, node: yaml.Node, what: str) -> str:
         if not isinstance(node, yaml.ScalarNode) or node.tag != "tag:yaml.org,2002:str":
@@ -131,10 +219,20 @@ class _Loader:
         value = self.scalar(node, what)
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise self.err(f"{what} must be a number, got {node.value!r}", node)
-        f = float(value)
+        try:
+            f = float(value)
+        except OverflowError:
+            f = math.inf
         if not math.isfinite(f) or abs(f) > 1e300:
             raise self.err(f"{what} must be a finite number, got {node.value!r}", node)
         return f
+
+    def integer(self, node: yaml.Node, what: str) -> int:
+        """A whole number written as one (``1.5`` and ``2.0`` are refused, never truncated)."""
+        value = self.scalar(node, what)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.err(f"{what} must be a whole number, got {node.value!r}", node)
+        return value
 
     def interval(self, node: yaml.Node, what: str) -> tuple[float, float]:
         if not isinstance(node, yaml.SequenceNode) or len(node.value) != 2:
@@ -158,14 +256,17 @@ class _Loader:
         return parse_spec_expr(text, self.path, line, col)
 
     def load(self) -> Spec:
+        loader = SpecYamlLoader(self.text, self.path)
         try:
-            root = yaml.compose(self.text, Loader=yaml.SafeLoader)
+            root = loader.get_single_node()
         except yaml.MarkedYAMLError as exc:
             mark = exc.problem_mark or exc.context_mark
             loc = Location(self.path, mark.line + 1, mark.column + 1) if mark else Location(self.path)
             raise SpecError(f"invalid YAML: {exc.problem or exc.context}", loc) from None
         except yaml.YAMLError as exc:
-            raise SpecError(f"invalid YAML: {exc}", Location(self.path)) from None
+            raise SpecError(f"invalid YAML: {' '.join(str(exc).split())}", Location(self.path)) from None
+        finally:
+            loader.dispose()
         if root is None:
             raise SpecError("empty spec file", Location(self.path, 1, 1), hint="a spec needs 'spec:' and 'properties:'")
         name = ""
@@ -180,7 +281,7 @@ class _Loader:
             if key not in _TOP_KEYS:
                 raise self.err(f"unknown key {key!r}", knode, hint=f"keys: {', '.join(sorted(_TOP_KEYS))}")
             if key == "spec":
-                name = str(self.scalar(value, "spec"))
+                name = self.name(value, "the spec's name")
             elif key == "description":
                 description = self.string(value, "description")
             elif key == "timeout":
@@ -223,7 +324,7 @@ class _Loader:
         keys = {k: (kn, v) for k, kn, v in entries}
         if "id" not in keys:
             raise self.err("a property needs an 'id'", node)
-        pid = str(self.scalar(keys["id"][1], "id"))
+        pid = self.name(keys["id"][1], "the property's id")
         if not _ID.match(pid):
             raise self.err(f"bad property id {pid!r}", keys["id"][1], hint="letters, digits, '_', '-', '.'; start with a letter")
         if "kind" not in keys:
@@ -257,7 +358,7 @@ class _Loader:
             anode = keys["allowed"][1]
             if not isinstance(anode, yaml.SequenceNode) or not anode.value:
                 raise self.err("'allowed' must be a non-empty list of labels", anode)
-            allowed = tuple(str(self.scalar(a, "a label")) for a in anode.value)
+            allowed = tuple(self.name(a, "a label") for a in anode.value)
             return Property(**common, when=when, action=action, allowed=allowed)
         if "require" not in keys:
             raise self.err(f"{kind} property {pid!r} needs 'require'", node)
@@ -280,9 +381,16 @@ class _Loader:
             )
         window = lags
         if "window" in keys:
-            window = int(self.number(keys["window"][1], "window"))
-            if window < lags or window > 1000:
-                raise self.err(f"window {window} is shorter than the lags used ({lags})", keys["window"][1])
+            wnode = keys["window"][1]
+            window = self.integer(wnode, "window")
+            if window > MAX_HISTORY_LAG:
+                exc = self.err(
+                    limit_message(f"window {window} is longer than {MAX_HISTORY_LAG} steps", "max_history_lag"), wnode
+                )
+                exc.limit = "max_history_lag"
+                raise exc
+            if window < lags:
+                raise self.err(f"window {window} is shorter than the lags used ({lags})", wnode)
         return Property(**common, when=when, require=require, mode=mode, window=window)
 
 

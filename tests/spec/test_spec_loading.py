@@ -57,14 +57,14 @@ def test_two_run_mode() -> None:
         ("properties:\n  - id: a\n    kind: invariant\n    require: x[t+1] > 0\n", "4:16", "cannot look into the future"),
         ("properties:\n  - {id: a, kind: bounds, action: accel, range: [1, 0]}\n", "2:49", "range is empty"),
         ("properties:\n  - {id: a, kind: bounds, action: accel, range: [0, .nan]}\n", "2:53", "finite number"),
-        ("properties:\n  - {id: a, kind: bounds, action: accel, range: [0, 1e999]}\n", "2:53", "must be a number"),
+        ("properties:\n  - {id: a, kind: bounds, action: accel, range: [0, 1e999]}\n", "2:53", "must be a finite number"),
         ("properties:\n  - {id: a, kind: bounds, action: accel, range: [0, abc]}\n", "2:53", "must be a number"),
         ("properties:\n  - {id: a, kind: bounds, action: accel}\n", "2:5", "exactly one of 'range' or 'allowed'"),
         ("properties:\n  - {id: '1a', kind: bounds, action: accel, range: [0, 1]}\n", "2:10", "bad property id"),
         ("properties:\n  - {id: a, kind: bounds, action: accel, range: [0, 1]}\n  - {id: a, kind: bounds, action: accel, range: [0, 1]}\n", "3:5", "duplicate property id 'a'"),
         ("observations: {x: 3}\nproperties:\n  - {id: a, kind: bounds, action: accel, range: [0, 1]}\n", "1:19", "must be a list [low, high]"),
         ("properties:\n  - id: a\n    kind: invariant\n    require: foo(x) > 0\n", "4:14", "unknown function 'foo'"),
-        ("properties: !!python/object:os.system {}\n", "1:13", "'properties' must be a non-empty list"),
+        ("properties: !!python/object:os.system {}\n", "1:13", "YAML tag '!!python/object:os.system' is not allowed"),
     ],
 )
 def test_spec_errors_point_at_the_yaml(text: str, where: str, message: str) -> None:
