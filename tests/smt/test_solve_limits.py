@@ -1,0 +1,43 @@
+"""``--timeout`` holds on every solver: a hard nonlinear property ends UNKNOWN (exit 3) in time."""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from saferl.cli import run
+
+DATA = Path(__file__).resolve().parent / "data"
+HARD_POL = str(DATA / "hard_nonlinear.pol")
+HARD_SPEC = str(DATA / "hard_nonlinear.yaml")
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [
+        ["--solver", "cvc5"],
+        ["--solver", "z3"],
+        ["--cross-check"],
+        ["--cross-check", "--solver", "cvc5"],
+    ],
+    ids=["cvc5", "z3", "cross-check", "cross-check-cvc5"],
+)
+def test_timeout_one_second_returns_unknown_within_three(flags: list[str]) -> None:
+    out, err = io.StringIO(), io.StringIO()
+    start = time.perf_counter()
+    code = run(
+        ["verify", HARD_POL, "--spec", HARD_SPEC, "--timeout", "1", "--format", "json", *flags],
+        out,
+        err,
+    )
+    wall = time.perf_counter() - start
+    assert code == 3, err.getvalue()
+    (policy,) = json.loads(out.getvalue())["results"]
+    properties = policy["properties"]
+    assert [p["verdict"] for p in properties] == ["UNKNOWN"]
+    assert "timeout after 1 s" in properties[0]["message"]
+    assert wall < 3.0 * len(properties)
