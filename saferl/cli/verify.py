@@ -65,6 +65,10 @@ def verify(
         policy_path=str(policy),
     )
     record = result.to_record()
+    if fmt == "text":  # name discrete actions by label in counterexamples
+        from saferl.report.text import action_labels
+
+        record["action_labels"] = action_labels(program)
     color = fmt == "text" and output is None and s.out.isatty()
     write_output(render([record], fmt, allow_unknown=allow_unknown, color=color), output, s.out)
     if result.verdict is Verdict.UNSAFE:

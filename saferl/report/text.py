@@ -1,4 +1,9 @@
-"""Text for people: a rich table of verdicts, then each counterexample."""
+"""Text for people: a rich table of verdicts, then each counterexample.
+
+A record may carry ``action_labels`` (``{action: {"0": "left", ...}}``, see
+:func:`action_labels`); discrete actions in counterexamples are then named by label, as the
+policy names them, rather than by number.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +19,30 @@ def _fmt(v: Any) -> str:
     if isinstance(v, float):
         return f"{v:.9g}"
     return str(v)
+
+
+def action_labels(program: Any) -> dict[str, dict[str, str]]:
+    r"""Labels of a program's discrete actions by value, as plain data for a record.
+
+    Example:
+        >>> from saferl.policy import parse_policy
+        >>> action_labels(parse_policy("policy p\nobs x: float32\nact a: discrete {l = 0, r = 1}\na = l\n"))
+        {'a': {'0': 'l', '1': 'r'}}
+    """
+    return {
+        a.name: {str(value): label for label, value in a.labels}
+        for a in getattr(program, "actions", ())
+        if a.kind == "discrete" and a.labels
+    }
+
+
+def _action(name: str, value: Any, labels: dict[str, dict[str, str]]) -> str:
+    names = labels.get(name)
+    if names and isinstance(value, int | float) and not isinstance(value, bool) and float(value).is_integer():
+        label = names.get(str(int(value)))
+        if label is not None:
+            return f"{name}={label}"
+    return f"{name}={_fmt(value)}"
 
 
 def render_text(records: Sequence[dict[str, Any]], *, color: bool = False, width: int = 110) -> str:
@@ -51,7 +80,8 @@ def render_text(records: Sequence[dict[str, Any]], *, color: bool = False, width
                     st = ", ".join(f"{k}={_fmt(v)}" for k, v in step["state"].items())
                     console.print(f"       state: {st}", markup=False)
                 if step["actions"]:
-                    acts = ", ".join(f"{k}={_fmt(v)}" for k, v in step["actions"].items())
+                    labels = rec.get("action_labels") or {}
+                    acts = ", ".join(_action(k, v, labels) for k, v in step["actions"].items())
                     console.print(f"       action: {acts}", markup=False)
         counts = {v: sum(1 for p in rec["properties"] if p["verdict"] == v) for v in ("SAFE", "UNSAFE", "UNKNOWN")}
         console.print(
