@@ -14,14 +14,62 @@ Example:
 from __future__ import annotations
 
 import errno
+import json
 import os
+import re
 import stat
+from itertools import accumulate
 from pathlib import Path
+from typing import Any
 
 from saferl.errors import InputError, Location
-from saferl.limits import MAX_FILE_BYTES, limit_message, shown_path
+from saferl.limits import MAX_DATA_DEPTH, MAX_FILE_BYTES, limit_message
 
-__all__ = ["read_user_text", "read_user_bytes", "check_regular_file"]
+__all__ = ["read_user_text", "read_user_bytes", "check_regular_file", "check_directory", "parse_user_json"]
+
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.S)
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+_BRACKET_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
+
+
+def _stat(path: str | Path, what: str, error: type[InputError], hint: str | None = None) -> os.stat_result:
+    loc = Location(str(path))
+    try:
+        return os.stat(path)
+    except FileNotFoundError:
+        raise error(f"{what} not found", loc, hint=hint) from None
+    except OSError as exc:
+        reason = "file name too long" if exc.errno == errno.ENAMETOOLONG else exc.strerror
+        raise error(f"cannot read {what}: {reason}", loc, hint=hint) from None
+    except ValueError:  # an embedded NUL character in the name
+        raise error(f"cannot read {what}: invalid file name", loc, hint=hint) from None
+
+
+def check_directory(path: str | Path, what: str, error: type[InputError] = InputError, hint: str | None = None) -> None:
+    """Check that ``path`` names a directory; raise ``error`` (with ``hint``) otherwise."""
+    st = _stat(path, what, error, hint)
+    if not stat.S_ISDIR(st.st_mode):
+        raise error(f"not a directory, cannot be a {what}", Location(str(path)), hint=hint)
+
+
+def parse_user_json(text: str, path: str | Path, what: str, error: type[InputError] = InputError) -> Any:
+    """Decode the JSON ``text`` of a user file, at most :data:`~saferl.limits.MAX_DATA_DEPTH`
+    lists and objects deep; every failure is ``error`` with a location."""
+    outside_strings = _NOT_BRACKET.sub("", _JSON_STRING.sub("", text))
+    depth = max(accumulate(_BRACKET_STEP[c] for c in outside_strings), default=0)
+    if depth > MAX_DATA_DEPTH:
+        exc = error(
+            limit_message(f"{what}: lists and objects nested deeper than {MAX_DATA_DEPTH} levels", "max_data_depth"),
+            Location(str(path)),
+        )
+        exc.limit = "max_data_depth"
+        raise exc
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise error(f"{what} is not valid JSON: {exc.msg}", Location(str(path), exc.lineno, exc.colno)) from None
+    except (RecursionError, ValueError) as exc:  # ValueError: e.g. an integer of too many digits
+        raise error(f"{what} is not valid JSON: {' '.join(str(exc).split())}", Location(str(path))) from None
 
 
 def check_regular_file(
@@ -31,17 +79,8 @@ def check_regular_file(
 
     Nothing is opened, so a FIFO or a device never blocks.  Raises ``error`` otherwise.
     """
-    loc = Location(shown_path(str(path)))
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        raise error(f"{what} not found", loc) from None
-    except OSError as exc:
-        if exc.errno == errno.ENAMETOOLONG:
-            raise error(f"cannot read {what}: file name too long", loc) from None
-        raise error(f"cannot read {what}: {exc.strerror}", loc) from None
-    except ValueError:  # an embedded NUL character in the name
-        raise error(f"cannot read {what}: invalid file name", loc) from None
+    loc = Location(str(path))
+    st = _stat(path, what, error)
     if stat.S_ISDIR(st.st_mode):
         raise error(f"is a directory, not a {what}", loc)
     if not stat.S_ISREG(st.st_mode):
@@ -58,7 +97,7 @@ def read_user_bytes(
 ) -> bytes:
     """The bytes of the regular file ``path`` (at most ``max_bytes``); ``error`` on any failure."""
     check_regular_file(path, what, error, max_bytes=max_bytes)
-    loc = Location(shown_path(str(path)))
+    loc = Location(str(path))
     try:
         with open(path, "rb") as handle:
             data = handle.read(max_bytes + 1)
@@ -83,7 +122,7 @@ def read_user_text(
     reports the line it happened on.
     """
     data = read_user_bytes(path, what, error, max_bytes=max_bytes)
-    shown = shown_path(str(path))
+    shown = str(path)
     if b"\x00" in data and not allow_binary:
         raise error(f"binary data, not a {what}", Location(shown, 1, 1))
     try:

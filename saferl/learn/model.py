@@ -326,9 +326,10 @@ def policy_from_parts(manifest: dict[str, Any], tensors: dict[str, np.ndarray], 
 
 def load_model(directory: str | Path) -> NeuralPolicy:
     """Load a model directory (``manifest.json`` + ``model.safetensors``); never unpickles."""
+    from saferl.userfile import check_directory, parse_user_json, read_user_text
+
     root = Path(directory)
-    if not root.is_dir():
-        raise ModelFileError("model directory not found", Location(str(root)), hint="pass the directory `saferl train -o` wrote")
+    check_directory(root, "model directory", ModelFileError, hint="pass the directory `saferl train -o` wrote")
     mpath = root / MANIFEST_NAME
     wpath = root / WEIGHTS_NAME
     for p in (mpath, wpath):
@@ -336,12 +337,8 @@ def load_model(directory: str | Path) -> NeuralPolicy:
             raise ModelFileError(f"missing {p.name}", Location(str(root)))
     if mpath.stat().st_size > _MAX_MANIFEST_BYTES:
         raise _fail("manifest is too large", str(mpath))
-    try:
-        data = json.loads(mpath.read_text(encoding="utf-8"))
-    except UnicodeDecodeError:
-        raise _fail("manifest is not UTF-8 text", str(mpath)) from None
-    except json.JSONDecodeError as exc:
-        raise ModelFileError(f"manifest is not valid JSON: {exc.msg}", Location(str(mpath), exc.lineno, exc.colno)) from None
+    text = read_user_text(mpath, "manifest", ModelFileError, max_bytes=_MAX_MANIFEST_BYTES)
+    data = parse_user_json(text, str(mpath), "manifest", ModelFileError)
     manifest = parse_manifest(data, str(mpath))
     tensors = read_safetensors(wpath)
     return policy_from_parts(manifest, tensors, str(wpath))

@@ -22,7 +22,6 @@ Example:
 from __future__ import annotations
 
 import io
-import json
 import re
 import warnings
 import zipfile
@@ -37,6 +36,7 @@ from saferl.learn.model import NeuralPolicy, policy_from_parts
 __all__ = ["load_sb3_zip"]
 
 _MAX_MEMBER_BYTES = 64 * 1024 * 1024
+_MAX_ARCHIVE_BYTES = 1024 * 1024 * 1024
 _NUMBER = re.compile(r"-?inf|nan|[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
 
 
@@ -173,19 +173,21 @@ def load_sb3_zip(path: str | Path, env_id: str | None = None) -> NeuralPolicy:
     ``env_id`` names the observations and the action as saferl does for that environment;
     without it they are ``obs0, obs1, ...`` and ``action``.
     """
+    from saferl.userfile import check_regular_file, parse_user_json
+
     p = Path(path)
     where = str(p)
-    if not p.is_file():
-        raise ModelFileError("model file not found", Location(where))
+    check_regular_file(p, "model file", ModelFileError, max_bytes=_MAX_ARCHIVE_BYTES)
     try:
         archive = zipfile.ZipFile(p)
     except (zipfile.BadZipFile, OSError) as exc:
         raise _fail(f"not a zip archive ({exc})", where) from None
     with archive:
         try:
-            data = json.loads(_read_member(archive, "data", where).decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError):
+            text = _read_member(archive, "data", where).decode("utf-8")
+        except UnicodeDecodeError:
             raise _fail("the archive's data member is not JSON", where) from None
+        data = parse_user_json(text, where, "the archive's data member", ModelFileError)
         if not isinstance(data, dict):
             raise _fail("the archive's data member is not a JSON object", where)
         state = _load_state_dict(_read_member(archive, "policy.pth", where), where)
