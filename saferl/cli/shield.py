@@ -72,10 +72,16 @@ def run_command(
         raise InputError(f"{fallback} is a gridworld subgoal program; the shield needs a control program")
     spec_obj = load_spec(spec)
     gym = _gymnasium()
-    from saferl.shield import Shield, ViolationMonitor
+    from saferl.shield import Shield, UnverifiedFallbackError, ViolationMonitor
 
     env = _make_env(gym, env_id)
-    shield = Shield(env, spec_obj, fallback=program, allow_unverified=allow_unverified, projection=not no_projection)
+    try:
+        shield = Shield(env, spec_obj, fallback=program, allow_unverified=allow_unverified, projection=not no_projection)
+    except UnverifiedFallbackError as exc:  # the library's hint names Python; this one names the flags
+        raise InputError(
+            exc.message, hint=f"repair it ('saferl repair {fallback} --spec {spec}') until 'saferl verify' says SAFE, "
+            "or pass --allow-unverified"
+        ) from None
     actor = _load_policy(policy, shield.action_space, seed, env_id)
     runs: dict[str, dict[str, Any]] = {}
     live = _Live(s.err, enabled=not quiet)

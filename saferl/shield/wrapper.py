@@ -207,8 +207,7 @@ class Shield(gym.Wrapper, gym.utils.RecordConstructorArgs):  # type: ignore[type
                 raise UnverifiedFallbackError(
                     f"the fallback {self.fallback.name!r} is not proved against property {pid!r} "
                     f"of spec {self.safety_spec.name!r} ({shown}); a substitution could break it",
-                    hint="repair the fallback until 'saferl verify' says SAFE, or pass allow_unverified=True "
-                    "(--allow-unverified)",
+                    hint="repair the fallback until saferl.verify_policy proves it SAFE, or pass allow_unverified=True",
                 )
         return proof
 

@@ -48,7 +48,8 @@ def test_random_policy_text_summary_quiet() -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--policy", "nope"], "saferl shield: error: policy 'nope' not found (hint: pass a model directory, a .pol file, or 'random')\n"),
+        (["--policy", "nope"], "saferl shield: error: nope: policy file not found (hint: pass a .pol file, a saferl model directory, "
+         "an SB3 .zip, an .onnx MLP or a .skops tree)\n"),
         (["--policy", "random", "--env", "Nope-v9"], "saferl shield: error: cannot make environment 'Nope-v9'"),
         (["--policy", "random", "--fallback", WORST], "saferl shield: error: the fallback 'cartpole_worst' is not proved against property 'follow-right'"),
         (["--policy", "random", "--format", "xml"], "saferl shield: error: unknown format 'xml'; formats: text, json\n"),
@@ -72,3 +73,9 @@ def test_unverified_fallback_runs_when_allowed() -> None:
     assert code == 0, err
     summary = json.loads(out)
     assert summary["verified"] is False and summary["shielded"]["violations"] == 0
+
+
+def test_unverified_fallback_hint_names_cli_flags() -> None:
+    code, out, err = _cli("--policy", "random", "--fallback", WORST, "--spec", SPEC, "--env", "CartPole-v1", "--quiet")
+    assert code == 2 and out == ""
+    assert "or pass --allow-unverified)" in err and "allow_unverified=True" not in err

@@ -153,7 +153,7 @@ def test_unverified_fallback_is_refused(cartpole_spec: Any, worst: Any) -> None:
     assert str(exc.value) == (
         "the fallback 'cartpole_worst' is not proved against property 'follow-right' of spec "
         "'cartpole-pole-follow' (UNSAFE); a substitution could break it (hint: repair the fallback "
-        "until 'saferl verify' says SAFE, or pass allow_unverified=True (--allow-unverified))"
+        "until saferl.verify_policy proves it SAFE, or pass allow_unverified=True)"
     )
     env = Shield(gym.make("CartPole-v1"), cartpole_spec, fallback=worst, allow_unverified=True)
     assert env.proof is None and not env.verified
