@@ -14,7 +14,7 @@ from typing import Annotated, Any, TextIO
 
 import typer
 
-from saferl.cli._common import new_app, run_app, streams
+from saferl.cli._common import check_output_path, new_app, run_app, streams
 from saferl.errors import InputError
 
 app = new_app("Extract a decision tree (VIPER) or a PID program from a neural oracle.")
@@ -68,8 +68,7 @@ def extract(
         raise InputError("--max-leaves must be at least 2")
     if episodes < 1:
         raise InputError("--episodes must be at least 1")
-    if output.is_dir():
-        raise InputError("output is a directory", hint="pass a .pol file name")
+    check_output_path(output)
     if kind is Kind.program and sig.discrete:
         raise InputError(f"PID programs need a continuous action; {env} is discrete", hint="use --kind tree")
     from saferl.formats import PolicyNames
@@ -121,7 +120,6 @@ def extract(
                 pcfg.iters = iters
             result = extract_program(policy, env, pcfg, progress)
     try:
-        output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(result.pol_text, encoding="utf-8")
     except OSError as exc:
         raise InputError(f"cannot write output: {exc.strerror}", hint=str(output)) from None

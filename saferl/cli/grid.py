@@ -15,6 +15,7 @@ import typer
 from saferl.cli._common import (
     EXIT_OK,
     EXIT_UNSAFE,
+    check_output_path,
     new_app,
     read_text_file,
     run_app,
@@ -43,6 +44,7 @@ def render(
     s = streams(ctx)
     if output.suffix.lower() not in (".svg", ".png"):
         raise InputError(f"unknown image type for {output}", hint="use .svg or .png")
+    check_output_path(output)
     if not 100 <= size_px <= 8000:
         raise InputError("--px must be between 100 and 8000")
     path = None

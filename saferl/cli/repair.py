@@ -13,7 +13,15 @@ from typing import Any, TextIO
 
 import typer
 
-from saferl.cli._common import EXIT_OK, EXIT_UNSAFE, new_app, run_app, streams, write_output
+from saferl.cli._common import (
+    EXIT_OK,
+    EXIT_UNSAFE,
+    check_output_path,
+    new_app,
+    run_app,
+    streams,
+    write_output,
+)
 
 app = new_app(
     "Repair a policy by constraint solving until every property of the spec is SAFE. "
@@ -67,10 +75,8 @@ def repair(
         raise InputError("give --env or --states, not both")
     if select == "return" and env is None:
         raise InputError("--select return needs --env")
-    if output is not None and output.is_dir():
-        raise InputError(f"--output {output} is a directory")
-    if output is not None and not output.resolve().parent.is_dir():
-        raise InputError(f"--output {output}: directory {output.parent} does not exist")
+    if output is not None:
+        check_output_path(output)
     from saferl.formats import load_program_source
 
     text, program = load_program_source(policy, env_id=env)

@@ -17,6 +17,7 @@ from saferl.cli._common import (
     EXIT_OK,
     EXIT_UNKNOWN,
     EXIT_UNSAFE,
+    check_output_path,
     new_app,
     read_text_file,
     run_app,
@@ -46,6 +47,8 @@ def synth(
         raise InputError(f"unknown format {fmt!r}; formats: text, json")
     if depth_cap <= 0:
         raise InputError("--depth-cap must be positive")
+    if output is not None:
+        check_output_path(output)
     g = grid_from_text(read_text_file(grid, "grid file"), str(grid))
     prog_name = name or _name_from(grid)
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", prog_name):

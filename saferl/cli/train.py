@@ -13,7 +13,7 @@ from typing import Annotated, TextIO
 
 import typer
 
-from saferl.cli._common import new_app, run_app, streams
+from saferl.cli._common import check_output_path, new_app, run_app, streams
 from saferl.errors import InputError, MissingDependencyError
 
 app = new_app("Train a small neural oracle (PPO for discrete, TD3 for continuous actions).")
@@ -53,8 +53,7 @@ def train(
         raise InputError("--timesteps must be positive")
     if eval_episodes < 1:
         raise InputError("--eval-episodes must be at least 1")
-    if output.exists() and not output.is_dir():
-        raise InputError("output exists and is not a directory", hint=str(output))
+    check_output_path(output, directory=True)
     try:
         import torch  # noqa: F401
     except ImportError:
