@@ -146,3 +146,30 @@ def test_sb3_zip_in_eval_extract_and_import(tmp_path: Path, sb3_ppo_zip: Path) -
     expected = sb3.PPO.load(str(sb3_ppo_zip), device="cpu").predict(x, deterministic=True)[0]
     assert np.array_equal(imported.act_batch(x), expected)
     assert imported.obs_names[2] == "pole_angle"
+
+
+def test_importing_the_loader_stays_light() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, saferl, saferl.formats, saferl.cli.import_;"
+        "heavy = [m for m in ('torch', 'sklearn', 'onnx', 'onnxruntime', 'skops', 'gymnasium') if m in sys.modules];"
+        "print(','.join(heavy))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert done.stdout.strip() == ""
+
+
+class _Tty(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_eval_shows_progress_on_a_terminal_only() -> None:
+    out, err = io.StringIO(), _Tty()
+    assert run(["eval", str(POL), "--env", "CartPole-v1", "-n", "3", "--max-steps", "20"], out, err) == 0
+    assert "3/3" in err.getvalue() and "near_optimal.pol on CartPole-v1" in err.getvalue()
+    out, plain = io.StringIO(), io.StringIO()
+    assert run(["eval", str(POL), "--env", "CartPole-v1", "-n", "3", "--max-steps", "20"], out, plain) == 0
+    assert plain.getvalue() == ""
