@@ -2,11 +2,14 @@
 
 Soundness rules kept here:
 
-* SAFE only when the solver answered unsat; ``unknown`` and timeouts are UNKNOWN;
-* with ``cross_check``, cvc5 must agree with z3 on sat/unsat, else :class:`SolverError`;
+* SAFE only when the solver answered unsat — on the real encoding, which over-approximates
+  every float64 rounding (:mod:`saferl.smt.rounding`), or on the bit-precise IEEE encoding
+  (:mod:`saferl.smt.fp`); ``unknown`` and timeouts are UNKNOWN;
+* with ``cross_check``, cvc5 must agree with z3 on SAFE/UNSAFE, else :class:`SolverError`;
 * every counterexample is replayed on the concrete evaluator (float32 observations,
-  float64 arithmetic) before it is reported; one that does not replay is an
-  :class:`InternalError`, never a finding.
+  float64 arithmetic) before it is reported.  A real-arithmetic counterexample that does
+  not replay is refined by the bit-precise encoding (within the same time limit), never
+  reported; a bit-precise one that does not replay is an :class:`InternalError`.
 
 Example:
     >>> from saferl.policy import parse_policy
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import itertools
 import random
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from fractions import Fraction
@@ -34,7 +38,8 @@ from saferl.policy.printer import program_digest
 from saferl.results import Counterexample, PropertyResult, Step, Verdict, VerifyResult
 from saferl.smt.encode import ProgramEncoder
 from saferl.smt.floats import f32_pred, f32_succ, round_f32
-from saferl.smt.props import Frame, encode_property, step_label
+from saferl.smt.props import Frame, encode_property, frame_labels, step_label
+from saferl.smt.rounding import NotModelled
 from saferl.spec.bind import Binding, bind_spec, property_condition
 from saferl.spec.evaluate import eval_sexpr
 from saferl.spec.expr import SVar, variables
@@ -47,11 +52,13 @@ DEFAULT_TIMEOUT_S = 10.0
 
 @dataclass(frozen=True)
 class VerifyOptions:
-    """How to verify: the time limit per property and solver, and cvc5 cross-checking."""
+    """How to verify: the time limit per property and solver, cvc5 cross-checking, and an
+    overall budget for the whole call (properties not reached in it are UNKNOWN)."""
 
     timeout_s: float | None = None
     cross_check: bool = False
     solver: str = "z3"
+    budget_s: float | None = None
 
 
 @dataclass
@@ -104,7 +111,7 @@ def replay(
     def lookup(v: SVar) -> float:
         kind = binding.kind_of(v.name)
         if kind == "label":
-            return binding.labels[v.name]
+            return binding.label_value(v.name, None, v.loc)
         lbl = step_label(v.lag, v.copy, frame.mode)
         if kind == "obs":
             return values.obs[lbl][v.name]
@@ -172,54 +179,143 @@ def _policy_line(prop: Property, program: Program, lines: Mapping[str, Mapping[s
     return program.span.line or 1
 
 
-def _check_property(prop: Property, spec: Spec, binding: Binding, options: VerifyOptions) -> PropertyResult:
+@dataclass
+class _Decision:
+    """What one solver concluded about one property (before cross-checking)."""
+
+    status: str  # safe, unsafe, unknown
+    time_s: float
+    message: str
+    steps: list[Step] | None = None
+    lines: dict[str, dict[str, int]] | None = None
+    #: the solver's answer on the real encoding (sat / unsat / unknown / "" if not run)
+    real_status: str = ""
+
+
+def _replay_first(
+    prop: Property, spec: Spec, binding: Binding, frame: Frame, candidates: list[Concrete]
+) -> tuple[list[Step], dict[str, dict[str, int]]] | None:
+    for cand in candidates:
+        violated, steps, lines = replay(prop, binding, frame, cand, spec)
+        if violated:
+            return steps, lines
+    return None
+
+
+def _decide(prop: Property, spec: Spec, binding: Binding, solver: str, timeout_s: float, deadline: float | None) -> _Decision:
+    """Real over-approximation first (fast); its counterexample replayed; when it does not
+    replay (a rounding the over-approximation allows but float64 never makes), or the input
+    is outside the real encoding, the bit-precise encoding decides."""
+    from saferl.smt.fp import solve_fp
     from saferl.smt.solve import solve
 
     program = binding.program
+    start = time.perf_counter()
+    stop = start + timeout_s if deadline is None else min(start + timeout_s, start + max(0.0, deadline - time.monotonic()))
+
+    def left() -> float:
+        return stop - time.perf_counter()
+
+    why = ""
+    real_status = ""
+    frame: Frame | None = None
+    try:
+        formula, frame = encode_property(prop, spec, binding, ProgramEncoder(program))
+    except NotModelled as exc:
+        why = f"{exc} is outside the real encoding"
+    if frame is not None:
+        outcome = solve(formula, frame.free_symbols(), solver, max(left(), 0.001))
+        real_status = outcome.status
+        if outcome.status == "unsat":
+            return _Decision("safe", time.perf_counter() - start, "proved", real_status=real_status)
+        if outcome.status == "unknown" and (left() <= 0 or outcome.reason.startswith("timeout")):
+            return _Decision("unknown", time.perf_counter() - start, outcome.reason, real_status=real_status)
+        if outcome.status == "sat":
+            try:
+                values = decode(frame, outcome.model, program)
+            except (OverflowError, ValueError):
+                values = None
+            if values is not None:
+                found = _replay_first(prop, spec, binding, frame, [values, *_nearby(values, program, seed=len(prop.id))])
+                if found is not None:
+                    return _Decision(
+                        "unsafe", time.perf_counter() - start, "violated (counterexample replayed)", *found,
+                        real_status=real_status,
+                    )
+            why = "the real-arithmetic counterexample did not replay"
+        else:
+            why = outcome.reason
+    if left() <= 0:
+        return _Decision(
+            "unknown", time.perf_counter() - start, f"undecided: {why}; no time left for the bit-precise check",
+            real_status=real_status,
+        )
+    fp = solve_fp(prop, spec, binding, solver, left())
+    elapsed = time.perf_counter() - start
+    if fp.status == "unsat":
+        return _Decision("safe", elapsed, "proved (bit-precise float semantics)", real_status=real_status)
+    if fp.status == "unknown":
+        return _Decision(
+            "unknown", elapsed, f"undecided: {why}; bit-precise check: {fp.reason}", real_status=real_status
+        )
+    fp_frame = _frame_of(prop, spec, binding)
+    found = _replay_first(prop, spec, binding, fp_frame, [Concrete(fp.obs, fp.initial_state)])
+    if found is None:
+        raise InternalError(
+            f"the bit-precise counterexample to {prop.id!r} did not replay on the concrete evaluator; please report it"
+        )
+    return _Decision("unsafe", elapsed, "violated (counterexample replayed)", *found, real_status=real_status)
+
+
+def _frame_of(prop: Property, spec: Spec, binding: Binding) -> Frame:
+    mode, exec_labels, obs_labels = frame_labels(prop, binding)
+    return Frame(mode, exec_labels, obs_labels)
+
+
+def _check_property(
+    prop: Property, spec: Spec, binding: Binding, options: VerifyOptions, deadline: float | None = None
+) -> PropertyResult:
+    program = binding.program
     timeout = options.timeout_s or prop.timeout_s or spec.timeout_s or DEFAULT_TIMEOUT_S
-    encoder = ProgramEncoder(program)
-    formula, frame = encode_property(prop, spec, binding, encoder)
-    symbols = frame.free_symbols()
     base = PropertyResult(
         property_id=prop.id, kind=prop.kind, verdict=Verdict.UNKNOWN, spec_line=prop.line,
         description=prop.description, solver=options.solver, cross_checked=options.cross_check,
         policy_line=_policy_line(prop, program, None),
     )
-    outcome = solve(formula, symbols, options.solver, timeout)
-    elapsed = outcome.time_s
+    if deadline is not None and time.monotonic() >= deadline:
+        return replace(base, message="budget exhausted before this property")
+    main = _decide(prop, spec, binding, options.solver, timeout, deadline)
+    elapsed = main.time_s
     if options.cross_check:
         other_name = "cvc5" if options.solver == "z3" else "z3"
-        other = solve(formula, symbols, other_name, timeout)
+        other = _decide(prop, spec, binding, other_name, timeout, deadline)
         elapsed += other.time_s
-        if {outcome.status, other.status} == {"sat", "unsat"}:
+        if {main.real_status, other.real_status} == {"sat", "unsat"}:
             raise SolverError(
-                f"solvers disagree on property {prop.id!r}: {options.solver} says {outcome.status}, "
-                f"{other_name} says {other.status}"
+                f"solvers disagree on property {prop.id!r}: {options.solver} says {main.real_status}, "
+                f"{other_name} says {other.real_status}"
             )
-        if outcome.status == "unknown" and other.status != "unknown":
-            outcome = other
-        elif outcome.status == "unsat" and other.status == "unknown":
+        if {main.status, other.status} == {"safe", "unsafe"}:
+            raise SolverError(
+                f"solvers disagree on property {prop.id!r}: {options.solver} says {main.status.upper()}, "
+                f"{other_name} says {other.status.upper()}"
+            )
+        if main.status == "unknown" and other.status != "unknown":
+            main = other
+        elif main.status == "safe" and other.status == "unknown":
             return replace(
                 base, solver_time_s=elapsed,
-                message=f"{options.solver} proved it but {other_name} could not confirm ({other.reason})",
+                message=f"{options.solver} proved it but {other_name} could not confirm ({other.message})",
             )
-    if outcome.status == "unsat":
-        return replace(base, verdict=Verdict.SAFE, solver_time_s=elapsed, message="proved")
-    if outcome.status == "unknown":
-        return replace(base, solver_time_s=elapsed, message=outcome.reason)
-    values = decode(frame, outcome.model, program)
-    candidates = [values, *_nearby(values, program, seed=len(prop.id))]
-    for cand in candidates:
-        violated, steps, lines = replay(prop, binding, frame, cand, spec)
-        if violated:
-            cex = Counterexample(prop.id, tuple(steps), replayed=True, detail=_detail(prop, steps))
-            return replace(
-                base, verdict=Verdict.UNSAFE, solver_time_s=elapsed, counterexample=cex,
-                message="violated (counterexample replayed)", policy_line=_policy_line(prop, program, lines),
-            )
-    raise InternalError(
-        f"the solver's counterexample to {prop.id!r} did not replay on the concrete evaluator "
-        "(a float-rounding corner the encoding does not model); please report it"
+    if main.status == "safe":
+        return replace(base, verdict=Verdict.SAFE, solver_time_s=elapsed, message=main.message)
+    if main.status == "unknown":
+        return replace(base, solver_time_s=elapsed, message=main.message)
+    steps = main.steps or []
+    cex = Counterexample(prop.id, tuple(steps), replayed=True, detail=_detail(prop, steps))
+    return replace(
+        base, verdict=Verdict.UNSAFE, solver_time_s=elapsed, counterexample=cex,
+        message=main.message, policy_line=_policy_line(prop, program, main.lines),
     )
 
 
@@ -238,5 +334,6 @@ def verify_policy(
     """Check every property of ``spec`` on ``program``."""
     opts = options or VerifyOptions()
     binding = bind_spec(spec, program)
-    results = tuple(_check_property(p, spec, binding, opts) for p in spec.properties)
+    deadline = time.monotonic() + opts.budget_s if opts.budget_s is not None else None
+    results = tuple(_check_property(p, spec, binding, opts, deadline) for p in spec.properties)
     return VerifyResult(policy_path, spec.path, program.name, program_digest(program), spec.name, results)

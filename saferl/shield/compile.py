@@ -126,7 +126,7 @@ class _Names:
     def code(self, v: SVar) -> str:
         kind = self.binding.kind_of(v.name)
         if kind == "label":
-            return repr(float(self.binding.labels[v.name]))
+            return repr(float(self.binding.label_value(v.name, None, v.loc)))
         prefix, index = {
             "obs": ("o", self.obs),
             "action": ("a", self.act),

@@ -30,7 +30,7 @@ def _implied_by_space(shield: Shield, pid: str) -> bool:
     prop = next(p for p in shield.safety_spec.properties if p.id == pid)
     if prop.kind != "bounds" or not prop.allowed or prop.when is not None or not shield._discrete:
         return False
-    labels = dict(shield.fallback.actions[0].labels)
+    labels = dict(shield.fallback.action(prop.action or "").labels)  # labels are per action
     allowed = {labels[a] for a in prop.allowed}
     return all(v in allowed for v in range(shield._start, shield._start + shield._n))
 

@@ -84,7 +84,7 @@ class ViolationMonitor:
         def lookup(v: SVar) -> float:
             kind = self.binding.kind_of(v.name)
             if kind == "label":
-                return self.binding.labels[v.name]
+                return self.binding.label_value(v.name, None, v.loc)
             o, a, s = frames[v.lag]
             return {"obs": o, "action": a, "state": s}[kind][v.name]
 

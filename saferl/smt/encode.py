@@ -1,12 +1,15 @@
-"""Encode .pol programs as pySMT terms over the reals.
+"""Encode .pol programs as pySMT terms over the reals, soundly for float64 arithmetic.
 
 :class:`ProgramEncoder` turns one step of a program into a term per action and the next
-PID state.  Constants enter as exact rationals (``Fraction`` of the float64), comparisons
-of float32 observations against constants are snapped to float32 (see
-:mod:`saferl.smt.floats`) and the open gaps next to each threshold are excluded, so a real
-model rounds to a float32 counterexample.  Any subset of the program's parameters
-(thresholds, leaves, gains) can be symbols instead of constants: repair reuses the encoder
-that way.
+PID state.  Constants enter as exact rationals (``Fraction`` of the float64); operations
+on constants are folded in float64 as the runtime folds them; every other ``+ - * /`` is
+rounded soundly by :class:`~saferl.smt.rounding.Arith` (a fresh symbol within float64's
+rounding error, overflow a way to fail).  Comparisons of float32 observations against
+constants are snapped to float32 (see :mod:`saferl.smt.floats`) and the open gaps next to
+each threshold are excluded, so a real model rounds to a float32 counterexample.  Any
+subset of the program's parameters (thresholds, leaves, gains) can be symbols instead of
+constants: repair reuses the encoder that way, with ``rounding=False`` (plain reals; its
+results are re-verified soundly).
 
 Example:
     >>> from saferl.policy import parse_policy
@@ -37,10 +40,8 @@ from pysmt.shortcuts import (
     Not,
     NotEquals,
     Or,
-    Plus,
     Real,
     Symbol,
-    Times,
 )
 from pysmt.typing import REAL
 
@@ -66,8 +67,12 @@ from saferl.policy.ast import (
     Not as PNot,
 )
 from saferl.smt.floats import f32_down, f32_pred, f32_succ, f32_up, is_f32
+from saferl.smt.rounding import Arith, Value, lift
 
-__all__ = ["MIRROR", "ProgramEncoder", "real", "compare", "snap_compare", "term_abs", "term_min", "term_max"]
+__all__ = [
+    "MIRROR", "ProgramEncoder", "real", "compare", "snap_compare", "term_abs", "term_min",
+    "term_max", "gap_term", "value_compare",
+]
 
 MIRROR = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "==", "!=": "!="}
 
@@ -102,6 +107,47 @@ def term_min(a: FNode, b: FNode) -> FNode:
 
 def term_max(a: FNode, b: FNode) -> FNode:
     return Ite(GE(a, b), a, b)
+
+
+def gap_term(x: FNode, d: float) -> FNode | None:
+    """``x <= d or x >= next float32 after d``: no real strictly between (None above the
+    largest float32, where the finite range already excludes the gap)."""
+    succ = f32_succ(d)
+    if succ == float("inf") or d == float("-inf"):
+        return None
+    return Or(LE(x, real(d)), GE(x, real(succ)))
+
+
+def value_compare(op: str, a: Value, b: Value, f32_symbols: Collection[FNode], gaps: set[tuple[FNode, float]]) -> FNode:
+    """``a op b`` for float64 values: folded when both are constants, snapped when one is
+    a float32 observation and the other a constant, exact otherwise (float64 compares
+    exactly).  An infinite constant compares with a finite value by its sign."""
+    if not isinstance(a, FNode) and not isinstance(b, FNode):
+        return TRUE() if _py_compare(op, a, b) else FALSE()
+    if not isinstance(a, FNode):
+        a, b, op = b, a, MIRROR[op]
+    assert isinstance(a, FNode)
+    if not isinstance(b, FNode):
+        if b in (float("inf"), float("-inf")):  # a is finite in every encoding
+            holds = op == "!=" or (op in ("<", "<=") if b > 0 else op in (">", ">="))
+            return TRUE() if holds else FALSE()
+        if a in f32_symbols:
+            return snap_compare(op, a, b, gaps)
+    return compare(op, a, lift(b))
+
+
+def _py_compare(op: str, a: float, b: float) -> bool:
+    if op == "<":
+        return a < b
+    if op == "<=":
+        return a <= b
+    if op == ">":
+        return a > b
+    if op == ">=":
+        return a >= b
+    if op == "==":
+        return a == b
+    return a != b
 
 
 def snap_compare(op: str, x: FNode, c: float, gaps: set[tuple[FNode, float]]) -> FNode:
@@ -142,8 +188,14 @@ class ProgramEncoder:
     ids to their symbols.
     """
 
-    def __init__(self, program: Program, symbolic: Collection[int] = (), prefix: str = "param"):
+    def __init__(
+        self, program: Program, symbolic: Collection[int] = (), prefix: str = "param", *,
+        rounding: bool | None = None, arith: Arith | None = None,
+    ):
         self.program = program
+        #: float64 rounding modelled soundly (default: yes, unless parameters are symbolic)
+        self.rounding = (not symbolic) if rounding is None else rounding
+        self.arith = arith if arith is not None else Arith(self.rounding)
         self.f32 = {o.name: o.dtype == "float32" for o in program.observations}
         params = program.parameters()
         self._param_of = {id(p.node): p.id for p in params}
@@ -166,7 +218,8 @@ class ProgramEncoder:
 
     def gap_constraints(self) -> list[FNode]:
         """For each recorded (x, d): x <= d or x >= the float32 after d."""
-        return [Or(LE(x, real(d)), GE(x, real(f32_succ(d)))) for x, d in sorted(self.gaps, key=str)]
+        terms = (gap_term(x, d) for x, d in sorted(self.gaps, key=lambda g: (g[0].symbol_name(), g[1])))
+        return [t for t in terms if t is not None]
 
     # -- encoding --------------------------------------------------------------------
     def step(
@@ -174,23 +227,24 @@ class ProgramEncoder:
     ) -> tuple[dict[str, FNode], tuple[FNode, ...]]:
         """Actions (one term each, discrete ones as their integer values) and next state."""
         self._obs = obs
+        self._f32_syms = {obs[n] for n, is32 in self.f32.items() if is32 and n in obs}
         self._state = list(state)
-        self._next = list(state)
+        self._next: list[Value] = list(state)
         acts = self._block(self.program.body, TRUE())
-        return acts, tuple(self._next)
+        return {k: lift(v) for k, v in acts.items()}, tuple(lift(v) for v in self._next)
 
-    def _const(self, node: Num | Label) -> FNode:
+    def _const(self, node: Num | Label) -> Value:
         pid = self._param_of.get(id(node))
         if pid is not None and pid in self.symbolic:
             return self.param_symbols[pid]
-        return real(node.value)
+        return float(node.value)
 
     def _is_symbolic(self, node: object) -> bool:
         pid = self._param_of.get(id(node))
         return pid is not None and pid in self.symbolic
 
-    def _block(self, body: tuple[Stmt, ...], path: FNode) -> dict[str, FNode]:
-        acts: dict[str, FNode] = {}
+    def _block(self, body: tuple[Stmt, ...], path: FNode) -> dict[str, Value]:
+        acts: dict[str, Value] = {}
         for stmt in body:
             if isinstance(stmt, Assign):
                 acts[stmt.target] = self._expr(stmt.value, path)
@@ -205,26 +259,23 @@ class ProgramEncoder:
             else_path = And([path, *[Not(c) for c in conds]])
             else_acts = self._block(stmt.orelse, else_path) if stmt.orelse else {}
             for name in branch_acts[0]:
-                term = else_acts.get(name)
+                term: Value | None = else_acts.get(name)
                 for k in range(len(conds) - 1, -1, -1):
-                    term = branch_acts[k][name] if term is None else Ite(conds[k], branch_acts[k][name], term)
+                    here_v = branch_acts[k][name]
+                    if term is None:
+                        term = here_v
+                    elif conds[k].is_true():
+                        term = here_v
+                    elif not conds[k].is_false():
+                        term = Ite(conds[k], lift(here_v), lift(term))
                 if term is not None:
                     acts[name] = term
         return acts
 
     def _cond(self, c: Cond) -> FNode:
         if isinstance(c, Compare):
-            left, right, op = c.left, c.right, c.op
-            if isinstance(left, Num) and isinstance(right, Obs):
-                left, right, op = right, left, MIRROR[op]
-            if (
-                isinstance(left, Obs)
-                and isinstance(right, Num)
-                and self.f32[left.name]
-                and not self._is_symbolic(right)
-            ):
-                return snap_compare(op, self._obs[left.name], right.value, self.gaps)
-            return compare(op, self._expr(left, TRUE()), self._expr(right, TRUE()))
+            a, b = self._expr(c.left, TRUE()), self._expr(c.right, TRUE())
+            return value_compare(c.op, a, b, self._f32_syms, self.gaps)
         if isinstance(c, BoolOp):
             parts = [self._cond(o) for o in c.operands]
             return And(parts) if c.op == "and" else Or(parts)
@@ -234,13 +285,15 @@ class ProgramEncoder:
             return TRUE() if c.value else FALSE()
         raise TypeError(f"not a condition: {c!r}")
 
-    def _expr(self, e: Expr, path: FNode) -> FNode:
+    def _expr(self, e: Expr, path: FNode) -> Value:
         if isinstance(e, Num | Label):
             return self._const(e)
         if isinstance(e, Obs):
             return self._obs[e.name]
         if isinstance(e, Neg):
-            return Minus(real(0), self._expr(e.operand, path))
+            v = self._expr(e.operand, path)
+            return -v if not isinstance(v, FNode) else Minus(real(0), v)
+        ar = self.arith
         if isinstance(e, BinOp):
             a = self._expr(e.left, path)
             if e.op == "/":
@@ -248,34 +301,42 @@ class ProgramEncoder:
                     raise TypeError("division by a non-constant")
                 if self._is_symbolic(e.right):
                     raise TypeError("a divisor cannot be a symbolic parameter")
-                return Times(a, real(1 / Fraction(e.right.value)))
-            b = self._expr(e.right, path)
-            if e.op == "+":
-                return Plus(a, b)
-            if e.op == "-":
-                return Minus(a, b)
-            return Times(a, b)
+                return ar.binop("/", a, e.right.value)
+            return ar.binop(e.op, a, self._expr(e.right, path))
         if isinstance(e, Call):
-            args = [self._expr(a, path) for a in e.args]
-            if e.func == "abs":
-                return term_abs(args[0])
-            if e.func == "clip":
-                return term_min(term_max(args[0], args[1]), args[2])
-            acc = args[0]
-            for a in args[1:]:
-                acc = term_min(acc, a) if e.func == "min" else term_max(acc, a)
-            return acc
+            return call_value(e.func, [self._expr(a, path) for a in e.args])
         if isinstance(e, Pid):
             k = 2 * e.site
-            err = Minus(self._const(e.target), self._expr(e.signal, path))
-            integral = Plus(self._state[k], err)
-            deriv = Minus(err, self._state[k + 1])
+            err = ar.binop("-", self._const(e.target), self._expr(e.signal, path))
+            integral = ar.binop("+", self._state[k], err)
+            deriv = ar.binop("-", err, self._state[k + 1])
             # the controller's state advances only on steps where it is evaluated
-            self._next[k] = Ite(path, integral, self._state[k])
-            self._next[k + 1] = Ite(path, err, self._state[k + 1])
-            return Plus(
-                Times(self._const(e.kp), err),
-                Times(self._const(e.ki), integral),
-                Times(self._const(e.kd), deriv),
-            )
+            self._next[k] = Ite(path, lift(integral), lift(self._state[k]))
+            self._next[k + 1] = Ite(path, lift(err), lift(self._state[k + 1]))
+            out = ar.binop("+", ar.binop("*", self._const(e.kp), err), ar.binop("*", self._const(e.ki), integral))
+            return ar.binop("+", out, ar.binop("*", self._const(e.kd), deriv))
         raise TypeError(f"not an expression: {e!r}")
+
+
+def call_value(func: str, args: list[Value]) -> Value:
+    """``abs``/``min``/``max``/``clip`` as Python computes them on floats (all exact);
+    folded when every argument is a constant."""
+    if all(not isinstance(a, FNode) for a in args):
+        fargs = [float(a) for a in args]  # type: ignore[arg-type]
+        if func == "abs":
+            return abs(fargs[0])
+        if func == "clip":
+            return min(max(fargs[0], fargs[1]), fargs[2])
+        acc = fargs[0]
+        for a in fargs[1:]:
+            acc = min(acc, a) if func == "min" else max(acc, a)
+        return acc
+    terms = [lift(a) for a in args]
+    if func == "abs":
+        return term_abs(terms[0])
+    if func == "clip":
+        return term_min(term_max(terms[0], terms[1]), terms[2])
+    acc_t = terms[0]
+    for t in terms[1:]:
+        acc_t = term_min(acc_t, t) if func == "min" else term_max(acc_t, t)
+    return acc_t

@@ -4,7 +4,11 @@ A property becomes a *frame*: the steps it talks about (``t`` for one observatio
 ``t-W … t`` for a history window; ``a`` and ``b`` for two runs), a free observation symbol
 per step and observation, the PID state entering the oldest executed step (free within the
 spec's declared ranges), and the program's actions at each executed step.  The formula is
-``domains ∧ gaps ∧ when ∧ ¬require``: unsat means the property holds.
+``domains ∧ gaps ∧ roundings ∧ ((when ∧ ¬require) ∨ some operation overflows)``: unsat
+means the property holds for every float64 execution (see :mod:`saferl.smt.rounding`).
+
+Observations and state the spec gives no range are still finite: a float32 observation
+lies within ±3.4028234663852886e+38 and a float64 one (or a PID state) within ±DBL_MAX.
 """
 
 from __future__ import annotations
@@ -12,19 +16,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from pysmt.fnode import FNode
-from pysmt.shortcuts import FALSE, GE, LE, TRUE, And, Minus, Not, Or, Plus, Times
+from pysmt.shortcuts import FALSE, GE, LE, TRUE, And, Minus, Not, Or
 
 from saferl.smt.encode import (
-    MIRROR,
     ProgramEncoder,
-    compare,
+    call_value,
+    gap_term,
     real,
-    snap_compare,
-    term_abs,
-    term_max,
-    term_min,
+    value_compare,
 )
-from saferl.smt.floats import f32_down, f32_succ, f32_up
+from saferl.smt.floats import F32_MAX, f32_down, f32_up
+from saferl.smt.rounding import DBL_MAX, Arith, Value
 from saferl.spec.bind import Binding, property_condition
 from saferl.spec.expr import (
     SBin,
@@ -41,7 +43,7 @@ from saferl.spec.expr import (
 )
 from saferl.spec.load import Property, Spec
 
-__all__ = ["Frame", "encode_property", "step_label"]
+__all__ = ["Frame", "encode_property", "frame_labels", "step_label"]
 
 
 def step_label(lag: int, copy: int, mode: str) -> str:
@@ -75,22 +77,25 @@ def _max_lag(prop: Property, binding: Binding, kinds: tuple[str, ...]) -> int:
     return max(lags, default=0)
 
 
+def frame_labels(prop: Property, binding: Binding) -> tuple[str, list[str], list[str]]:
+    """(mode, steps the program runs at, steps with observations), oldest first."""
+    mode = prop.mode if prop.kind == "smoothness" else "single"
+    if mode == "two-run":
+        return mode, ["a", "b"], ["a", "b"]
+    # The program runs at every step of the window, from a free state at its oldest step:
+    # PID state then links the steps as it does at run time (and the free start state
+    # over-approximates every reachable one).
+    window = max(prop.window, _max_lag(prop, binding, ("obs", "action", "state")))
+    obs_labels = [step_label(k, 0, mode) for k in range(window, -1, -1)]
+    return mode, list(obs_labels), obs_labels
+
+
 def encode_property(
     prop: Property, spec: Spec, binding: Binding, encoder: ProgramEncoder
 ) -> tuple[FNode, Frame]:
     """The formula whose models are violations of ``prop``, and its frame."""
     program = binding.program
-    mode = prop.mode if prop.kind == "smoothness" else "single"
-    if mode == "two-run":
-        exec_labels = ["a", "b"]
-        obs_labels = ["a", "b"]
-    else:
-        # The program runs at every step of the window, from a free state at its oldest
-        # step: PID state then links the steps as it does at run time (and the free start
-        # state over-approximates every reachable one).
-        window = max(prop.window, _max_lag(prop, binding, ("obs", "action", "state")))
-        obs_labels = [step_label(k, 0, mode) for k in range(window, -1, -1)]
-        exec_labels = list(obs_labels)
+    mode, exec_labels, obs_labels = frame_labels(prop, binding)
     frame = Frame(mode, exec_labels, obs_labels)
     constraints: list[FNode] = []
     for lbl in obs_labels:
@@ -98,22 +103,25 @@ def encode_property(
         for decl in program.observations:
             x = ProgramEncoder.obs_symbol(decl.name, lbl)
             frame.obs[lbl][decl.name] = x
-            if decl.name in spec.domains:
-                lo, hi = spec.domains[decl.name]
-                if decl.dtype == "float32":
-                    lo, hi = f32_up(lo), f32_down(hi)
-                if lo > hi:
-                    constraints.append(FALSE())
-                else:
-                    constraints += [GE(x, real(lo)), LE(x, real(hi))]
+            finite = F32_MAX if decl.dtype == "float32" else DBL_MAX
+            lo, hi = spec.domains.get(decl.name, (-finite, finite))
+            lo, hi = max(lo, -finite), min(hi, finite)
+            if decl.dtype == "float32":
+                lo, hi = f32_up(lo), f32_down(hi)
+            if lo > hi:
+                constraints.append(FALSE())
+            else:
+                constraints += [GE(x, real(lo)), LE(x, real(hi))]
+                encoder.arith.bound(x, lo, hi)
     init_label = "s" if mode == "two-run" else exec_labels[0]
     init = ProgramEncoder.state_symbols(program, init_label)
     frame.initial_state = init
     frame.initial_state_label = init_label
     for name, sym in zip(program.state_names, init, strict=True):
-        if name in spec.state:
-            lo, hi = spec.state[name]
-            constraints += [GE(sym, real(lo)), LE(sym, real(hi))]
+        lo, hi = spec.state.get(name, (-DBL_MAX, DBL_MAX))
+        lo, hi = max(lo, -DBL_MAX), min(hi, DBL_MAX)
+        constraints += [GE(sym, real(lo)), LE(sym, real(hi))]
+        encoder.arith.bound(sym, lo, hi)
     state = init
     for lbl in exec_labels:
         frame.state_in[lbl] = init if mode == "two-run" else state
@@ -123,27 +131,29 @@ def encode_property(
             state = nxt
     when, require = property_condition(prop, binding)
     gaps: set[tuple[FNode, float]] = set()
-    enc = _SpecEncoder(frame, binding, gaps, mode)
+    enc = _SpecEncoder(frame, binding, gaps, mode, encoder.arith)
     w, r = enc.cond(when), enc.cond(require)
-    gap_terms = encoder.gap_constraints() + [
-        Or(LE(x, real(d)), GE(x, real(f32_succ(d)))) for x, d in sorted(gaps, key=str)
-    ]
-    formula = And([*constraints, *gap_terms, w, Not(r)])
+    spec_gaps = (gap_term(x, d) for x, d in sorted(gaps, key=lambda g: (g[0].symbol_name(), g[1])))
+    gap_terms = encoder.gap_constraints() + [g for g in spec_gaps if g is not None]
+    bad = Or([And(w, Not(r)), *encoder.arith.overflows])
+    formula = And([*constraints, *gap_terms, *encoder.arith.side_constraints(bad), bad])
     return formula, frame
 
 
 class _SpecEncoder:
-    def __init__(self, frame: Frame, binding: Binding, gaps: set[tuple[FNode, float]], mode: str):
+    def __init__(self, frame: Frame, binding: Binding, gaps: set[tuple[FNode, float]], mode: str, arith: Arith):
         self.frame = frame
         self.binding = binding
         self.gaps = gaps
         self.mode = mode
-        self.f32 = {o.name: o.dtype == "float32" for o in binding.program.observations}
+        self.arith = arith
+        f32 = {o.name for o in binding.program.observations if o.dtype == "float32"}
+        self.f32_syms = {sym for obs in frame.obs.values() for n, sym in obs.items() if n in f32}
 
     def var(self, v: SVar) -> FNode:
         kind = self.binding.kind_of(v.name)
         if kind == "label":
-            return real(self.binding.labels[v.name])
+            return real(self.binding.label_value(v.name, None, v.loc))
         lbl = step_label(v.lag, v.copy, self.mode)
         if kind == "obs":
             return self.frame.obs[lbl][v.name]
@@ -152,49 +162,28 @@ class _SpecEncoder:
         idx = self.binding.program.state_names.index(v.name)
         return self.frame.state_in[lbl][idx]
 
-    def expr(self, e: SExpr) -> FNode:
+    def expr(self, e: SExpr) -> Value:
         if isinstance(e, SNum):
-            return real(e.value)
+            return float(e.value)
         if isinstance(e, SVar):
+            if self.binding.kind_of(e.name) == "label":
+                return self.binding.label_value(e.name, None, e.loc)
             return self.var(e)
         if isinstance(e, SNeg):
-            return Minus(real(0), self.expr(e.operand))
+            v = self.expr(e.operand)
+            return -v if not isinstance(v, FNode) else Minus(real(0), v)
         if isinstance(e, SBin):
             a = self.expr(e.left)
-            if e.op == "/":
-                if not isinstance(e.right, SNum):
-                    raise TypeError("division by a non-constant")
-                from fractions import Fraction
-
-                return Times(a, real(1 / Fraction(e.right.value)))
-            b = self.expr(e.right)
-            return Plus(a, b) if e.op == "+" else Minus(a, b) if e.op == "-" else Times(a, b)
+            if e.op == "/" and not isinstance(e.right, SNum):
+                raise TypeError("division by a non-constant")
+            return self.arith.binop(e.op, a, self.expr(e.right))
         if isinstance(e, SCall):
-            args = [self.expr(a) for a in e.args]
-            if e.func == "abs":
-                return term_abs(args[0])
-            acc = args[0]
-            for a in args[1:]:
-                acc = term_min(acc, a) if e.func == "min" else term_max(acc, a)
-            return acc
+            return call_value(e.func, [self.expr(a) for a in e.args])
         raise TypeError(f"not an arithmetic expression: {e!r}")
 
     def cond(self, e: SExpr) -> FNode:
         if isinstance(e, SCmp):
-            left, right, op = e.left, e.right, e.op
-            if isinstance(left, SNum) and isinstance(right, SVar):
-                left, right, op = right, left, MIRROR[op]
-            if (
-                isinstance(left, SVar)
-                and isinstance(right, SNum)
-                and self.binding.kind_of(left.name) == "obs"
-                and self.f32[left.name]
-            ):
-                return snap_compare(op, self.var(left), right.value, self.gaps)
-            if isinstance(right, SNum) and right.value in (float("inf"), float("-inf")):
-                inf_ok = (op in ("<", "<=", "!=")) == (right.value > 0)
-                return TRUE() if inf_ok else FALSE()
-            return compare(op, self.expr(left), self.expr(right))
+            return value_compare(e.op, self.expr(e.left), self.expr(e.right), self.f32_syms, self.gaps)
         if isinstance(e, SBool):
             parts = [self.cond(o) for o in e.operands]
             return And(parts) if e.op == "and" else Or(parts)
