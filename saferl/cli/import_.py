@@ -17,27 +17,19 @@ from typing import Annotated, Any, TextIO
 
 import typer
 
-from saferl.cli._common import EXIT_OK, new_app, run_app, streams, write_output
+from saferl.cli._common import EXIT_OK, check_output_path, new_app, run_app, streams, write_output
 from saferl.errors import InputError
 
 app = new_app("Convert an SB3 .zip, ONNX MLP, model directory or skops tree into saferl's format.")
 
 
 def _check_output(output: Path, directory: bool, force: bool) -> None:
+    check_output_path(output, directory=directory)
     if directory:
-        if output.exists() and not output.is_dir():
-            raise InputError(f"--output {output} is a file; a neural model is written as a directory")
         if output.is_dir() and any(output.iterdir()) and not force:
             raise InputError(f"--output {output} is not empty", hint="pass --force to overwrite the model files in it")
-    else:
-        if output.is_dir():
-            raise InputError(f"--output {output} is a directory; a tree is written as a .pol file")
-        if output.exists() and not force:
-            raise InputError(f"--output {output} exists", hint="pass --force to overwrite it")
-    try:
-        output.resolve().parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(f"--output {output}: cannot create its directory ({exc.strerror})") from None
+    elif output.exists() and not force:
+        raise InputError(f"--output {output} exists", hint="pass --force to overwrite it")
 
 
 def _describe(policy: Any) -> str:

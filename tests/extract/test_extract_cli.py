@@ -75,7 +75,7 @@ def test_bad_extract_arguments_exit_2(tmp_path: Path, cartpole_linear_oracle, ex
 
 def test_missing_oracle_exit_2(tmp_path: Path) -> None:
     code, _, err = _extract("--oracle", str(tmp_path / "none"), "--env", "CartPole-v1", "-o", str(tmp_path / "x.pol"))
-    assert code == 2 and "model directory not found" in err
+    assert code == 2 and "policy file not found" in err
 
 
 def test_malformed_manifest_exit_2(tmp_path: Path, cartpole_linear_oracle) -> None:
