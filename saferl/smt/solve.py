@@ -14,7 +14,8 @@ in big-number arithmetic. So a call that could overshoot runs in a forked child 
 that is killed (SIGKILL) at the limit, and the answer is then ``unknown`` with the reason
 ``timeout after X s`` (or ``budget exhausted`` when the deadline was the binding limit).
 The child is forked, so the formula is never serialised; only the status and the model
-values come back, as text over a pipe (nothing is unpickled).
+values come back, as JSON text over a pipe (nothing is unpickled). The same guard is
+public as :func:`run_isolated` for solver calls made outside :func:`solve`.
 
 Which calls run in a child (``isolate=None``, the default): every cvc5 call, and z3 calls
 on nonlinear formulas. Linear z3 calls stay in-process — z3's simplex checks its limit
@@ -46,7 +47,7 @@ import os
 import select
 import signal
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
@@ -58,7 +59,7 @@ from pysmt.shortcuts import get_env
 
 from saferl.errors import SolverError
 
-__all__ = ["SolveOutcome", "solve", "SOLVERS", "APPROX_DIGITS"]
+__all__ = ["SolveOutcome", "solve", "run_isolated", "SOLVERS", "APPROX_DIGITS"]
 
 SOLVERS = ("z3", "cvc5")
 SEED = 0
@@ -207,31 +208,22 @@ def _check(
     return _Answer("sat", tuple(v for v, _ in pairs), any(a for _, a in pairs))
 
 
-def _encode_answer(answer: _Answer) -> bytes:
+def _answer_to_json(answer: _Answer) -> dict[str, Any]:
     values = [f"{v.numerator}/{v.denominator}" for v in answer.values]
-    return json.dumps(
-        {"status": answer.status, "values": values, "approximate": answer.approximate}
-    ).encode()
+    return {"status": answer.status, "values": values, "approximate": answer.approximate}
 
 
-def _decode_answer(data: bytes) -> _Answer | str:
-    """An answer, or the child's error message."""
-    doc = json.loads(data.decode())
-    if "error" in doc:
-        return str(doc["error"])
-    return _Answer(
-        doc["status"], tuple(Fraction(v) for v in doc["values"]), bool(doc["approximate"])
-    )
+def _answer_from_json(doc: dict[str, Any]) -> _Answer:
+    values = tuple(Fraction(v) for v in doc["values"])
+    return _Answer(str(doc["status"]), values, bool(doc["approximate"]))
 
 
-def _child(
-    name: str, formula: FNode, symbols: Sequence[FNode], linear: bool, limit_s: float, out_fd: int
-) -> None:
+def _child(work: Callable[[], Any], out_fd: int) -> None:
     """Runs in the forked child: answer, write, and leave without any clean-up of the parent's."""
     code = 0
     try:
         try:
-            payload = _encode_answer(_check(name, formula, symbols, linear, limit_s))
+            payload = json.dumps({"value": work()}).encode()
         except BaseException as exc:  # reported to the parent, which raises SolverError
             payload = json.dumps({"error": f"{type(exc).__name__}: {exc}"}).encode()
         view = memoryview(payload)
@@ -251,15 +243,26 @@ def _kill(pid: int) -> None:
         pass
 
 
-def _run_isolated(
-    name: str, formula: FNode, symbols: Sequence[FNode], linear: bool, limit_s: float
-) -> _Answer | None:
-    """Run :func:`_check` in a forked child killed at the limit; ``None`` when it was."""
+def run_isolated(work: Callable[[], Any], limit_s: float, name: str = "solver") -> Any | None:
+    """Run ``work()`` in a forked child process that is killed once ``limit_s`` has passed.
+
+    ``work`` runs in a copy of this process (so it may close over formulas, solvers, any
+    state) and returns a JSON-serialisable value, which comes back over a pipe as text.
+    Returns that value, or ``None`` when the child was killed at the limit. An exception
+    in ``work``, or a child that dies without an answer (a signal, a crash of native code),
+    is a :class:`~saferl.errors.SolverError` naming ``name``. Callers that need the hard
+    limit for their own solver calls (e.g. a bit-precise encoding) use this directly;
+    :func:`solve` uses it for the calls it isolates. Needs ``os.fork`` (POSIX).
+
+    Example:
+        >>> run_isolated(lambda: {"status": "sat"}, 5.0)
+        {'status': 'sat'}
+    """
     read_fd, write_fd = os.pipe()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the child's coverage is not collected
         os.close(read_fd)
-        _child(name, formula, symbols, linear, limit_s, write_fd)
+        _child(work, write_fd)
     os.close(write_fd)
     kill_at = time.monotonic() + limit_s + _GRACE_S
     chunks: list[bytes] = []
@@ -292,10 +295,10 @@ def _run_isolated(
             else f"exit status {os.WEXITSTATUS(status)}"
         )
         raise SolverError(f"{name} crashed ({how}) without an answer")
-    answer = _decode_answer(b"".join(chunks))
-    if isinstance(answer, str):
-        raise SolverError(f"{name} failed: {answer}")
-    return answer
+    doc = json.loads(b"".join(chunks).decode())
+    if "error" in doc:
+        raise SolverError(f"{name} failed: {doc['error']}")
+    return doc["value"]
 
 
 def solve(
@@ -325,7 +328,7 @@ def solve(
         if remaining < limit:
             limit, budget_bound = remaining, True
     if limit < _MIN_LIMIT_S:
-        reason = "budget exhausted" if budget_bound else f"timeout after {timeout_s:g} s"
+        reason = "budget exhausted" if budget_bound else f"timeout after {timeout_s:.3g} s"
         return SolveOutcome("unknown", solver, 0.0, reason=reason)
     try:
         linear = get_logic(formula).theory.linear
@@ -336,7 +339,12 @@ def solve(
     isolate = isolate and hasattr(os, "fork")
     try:
         if isolate:
-            answer = _run_isolated(solver, formula, symbols, linear, limit)
+            doc = run_isolated(
+                lambda: _answer_to_json(_check(solver, formula, symbols, linear, limit)),
+                limit,
+                solver,
+            )
+            answer = None if doc is None else _answer_from_json(doc)
         else:
             answer = _check(solver, formula, symbols, linear, limit)
     except SolverError:
@@ -349,7 +357,7 @@ def solve(
             reason = (
                 f"budget exhausted after {elapsed:.3g} s"
                 if budget_bound
-                else f"timeout after {timeout_s:g} s"
+                else f"timeout after {timeout_s:.3g} s"
             )
         else:
             reason = f"{solver} answered unknown"

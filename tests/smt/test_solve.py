@@ -17,7 +17,7 @@ from pysmt.typing import REAL
 
 from saferl.errors import SolverError
 from saferl.smt import solve as solve_module
-from saferl.smt.solve import APPROX_DIGITS, SolveOutcome, solve
+from saferl.smt.solve import APPROX_DIGITS, SolveOutcome, run_isolated, solve
 
 ROOT = Path(__file__).resolve().parents[2]
 X = Symbol("x", REAL)
@@ -176,3 +176,18 @@ def test_the_child_does_not_flush_the_parents_buffers(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout == "before|sat\n"
+
+
+def test_run_isolated_returns_the_value() -> None:
+    assert run_isolated(lambda: {"values": ["1/3"], "n": 2}, 5.0) == {"values": ["1/3"], "n": 2}
+
+
+def test_run_isolated_kills_at_the_limit() -> None:
+    start = time.perf_counter()
+    assert run_isolated(lambda: time.sleep(30), 0.2) is None
+    assert time.perf_counter() - start < 1.0
+
+
+def test_run_isolated_reports_errors_by_name() -> None:
+    with pytest.raises(SolverError, match="bit-precise z3 failed: ZeroDivisionError"):
+        run_isolated(lambda: 1 // 0, 5.0, "bit-precise z3")

@@ -39,5 +39,5 @@ def test_timeout_one_second_returns_unknown_within_three(flags: list[str]) -> No
     (policy,) = json.loads(out.getvalue())["results"]
     properties = policy["properties"]
     assert [p["verdict"] for p in properties] == ["UNKNOWN"]
-    assert "timeout after 1 s" in properties[0]["message"]
+    assert "timeout after" in properties[0]["message"]
     assert wall < 3.0 * len(properties)
