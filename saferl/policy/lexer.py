@@ -181,10 +181,14 @@ class TokenStream:
 
     @contextmanager
     def nested(self, tok: Token | None = None) -> Iterator[None]:
-        """One level deeper for the parser's own recursion; fails beyond :attr:`max_depth`."""
+        """One level deeper for the parser's own recursion (blocks, parentheses, operators).
+
+        Parentheses build no node, so the recursion may go twice as deep as the tree
+        (``-(-x)`` is two levels of tree, four of recursion); beyond that it fails.
+        """
         self.depth += 1
         try:
-            if self.depth > self.max_depth:
+            if self.depth > 2 * self.max_depth:
                 raise self.too_deep(tok)
             yield
         finally:
