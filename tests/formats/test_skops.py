@@ -167,3 +167,17 @@ def test_other_estimators_are_refused(tmp_path: Path) -> None:
     sio.dump(linear.LogisticRegression().fit(x, y), path)
     code, out, err = _cli("eval", str(path), "--env", "CartPole-v1")
     assert code == 2 and "LogisticRegression" in err
+
+
+def test_repair_takes_a_skops_tree(tmp_path: Path) -> None:
+    root = Path(__file__).resolve().parents[2]
+    x, y = _training_data(7)
+    model = tree_mod.DecisionTreeClassifier(max_leaf_nodes=4, random_state=0).fit(x, y)
+    path = tmp_path / "user_tree.skops"
+    sio.dump(model, path)
+    code, out, err = _cli(
+        "repair", str(path), "--spec", str(root / "specs" / "cartpole" / "pole_follow.yaml"), "--env", "CartPole-v1",
+        "--episodes", "2", "--timeout", "10", "--format", "json", "-q", "-o", str(tmp_path / "fixed.pol"),
+    )
+    assert code in (0, 1), err  # repaired / not repairable: either way the tree was read
+    assert json.loads(out)["status"]
