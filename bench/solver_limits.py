@@ -8,7 +8,9 @@ and of its children, so a forked solver's work is counted):
 2. the same fixture with the solver's own cooperative limit only (``isolate=False``), run
    in a subprocess killed at ``--cap`` seconds — what ``--timeout`` meant before the guard;
 3. the cost of the guard on a small linear property (the common case): in-process vs
-   forked, median of ``--repeat`` calls; and an irrational model (x * x == 2).
+   forked, median of ``--repeat`` calls; and an irrational model (x * x == 2);
+4. the bit-precise float check (:func:`saferl.smt.fp.solve_fp`) on the fixture: as it is
+   called today (cooperative limit only) and wrapped in :func:`run_isolated`.
 
 Prints a table, then the same figures as JSON.
 Run: python bench/solver_limits.py [--limits 0.5 1 2] [--cap 20] [--repeat 20] [--no-baseline]
@@ -32,7 +34,7 @@ from pysmt.fnode import FNode
 from pysmt.shortcuts import GE, GT, LE, And, Equals, Plus, Real, Symbol, Times
 from pysmt.typing import REAL
 
-from saferl.smt.solve import SOLVERS, SolveOutcome, solve
+from saferl.smt.solve import SOLVERS, SolveOutcome, run_isolated, solve
 
 ROOT = Path(__file__).resolve().parents[1]
 HARD_POL = ROOT / "tests/smt/data/hard_nonlinear.pol"
@@ -50,7 +52,7 @@ from saferl.smt.solve import solve
 program, spec = load_policy(sys.argv[1]), load_spec(sys.argv[2])
 formula, frame = encode_property(spec.properties[0], spec, bind_spec(spec, program), ProgramEncoder(program))
 out = solve(formula, frame.free_symbols(), sys.argv[3], float(sys.argv[4]), isolate=False)
-print(out.status, out.reason)
+print(out.status, out.time_s, out.reason)
 """
 
 
@@ -125,7 +127,8 @@ def part_baseline(limit: float, cap: float) -> list[dict[str, Any]]:
                 text=True,
                 timeout=cap,
             )
-            status, _, reason = done.stdout.strip().partition(" ")
+            status, inner, reason = done.stdout.strip().split(" ", 2)
+            reason += f" (the solver call: {float(inner):.3f} s; the rest is start-up)"
         except subprocess.TimeoutExpired:
             status, reason = "killed", f"still running at the {cap:g} s cap"
         rows.append(
@@ -175,6 +178,46 @@ def part_cost(repeat: int) -> list[dict[str, Any]]:
     return rows
 
 
+def part_bit_precise(limit: float) -> list[dict[str, Any]]:
+    from dataclasses import asdict
+
+    from saferl.policy import load_policy
+    from saferl.smt.fp import solve_fp
+    from saferl.spec import load_spec
+    from saferl.spec.bind import bind_spec
+
+    program, spec = load_policy(HARD_POL), load_spec(HARD_SPEC)
+    binding = bind_spec(spec, program)
+    rows = []
+    for solver in SOLVERS:
+        for mode in ("cooperative only", "run_isolated"):
+
+            def call(solver: str = solver) -> dict[str, Any]:
+                return asdict(solve_fp(spec.properties[0], spec, binding, solver, limit))
+
+            cpu0, t0 = cpu_s(), time.perf_counter()
+            doc = call() if mode == "cooperative only" else run_isolated(call, limit, solver)
+            wall, cpu = time.perf_counter() - t0, cpu_s() - cpu0
+            status, reason = (
+                ("unknown", "killed at the limit")
+                if doc is None
+                else (doc["status"], doc["reason"])
+            )
+            rows.append(
+                {
+                    "case": "hard_bitprecise",
+                    "solver": solver,
+                    "mode": mode,
+                    "limit_s": limit,
+                    "wall_s": wall,
+                    "cpu_s": cpu,
+                    "status": status,
+                    "reason": reason,
+                }
+            )
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--limits", type=float, nargs="+", default=[0.5, 1.0, 2.0])
@@ -190,6 +233,8 @@ def main() -> None:
     if not args.no_baseline:
         rows += part_baseline(1.0, args.cap)
     rows += part_cost(args.repeat)
+    if not args.no_baseline:
+        rows += part_bit_precise(1.0)
     print(
         f"solver limits ({platform.machine()}, python {platform.python_version()}; cost rows: median of {args.repeat})"
     )
