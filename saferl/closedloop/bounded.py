@@ -1,0 +1,147 @@
+"""Bounded proofs: boxes of states propagated step by step under the policy.
+
+Before each step a box is split exactly on the policy's tests of an observation that is
+float32 of a state variable (the split point is the last float64 whose float32 passes the
+test), so each piece runs one branch; other tests keep every branch (the union).  A box
+wider than its dimension's limit is bisected.  When boxes run out of budget, the steps
+proved so far are reported, never more.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from saferl.closedloop.condition import cond_boxes
+from saferl.closedloop.policybox import guards, leaves_on_boxes
+from saferl.dynamics.base import Model
+from saferl.policy.ast import Program
+from saferl.spec.closedloop import ClosedLoopProperty
+
+__all__ = ["BoundedOutcome", "propagate", "guard_split_point"]
+
+
+@dataclass
+class BoundedOutcome:
+    """``proved``: the property holds for steps 0..proved-1 (all of them when ``complete``)."""
+
+    complete: bool
+    proved: int
+    boxes: int
+    reason: str = ""
+    tube: list[tuple[np.ndarray, np.ndarray]] | None = None
+
+
+def guard_split_point(op: str, c: float) -> float:
+    """The largest float64 s with float32(s) passing ``obs <= c`` (ops <=, >) or ``obs < c`` (<, >=)."""
+    c32 = np.float32(c)
+    strict = op in ("<", ">=")
+    if (strict and float(c32) >= c) or (not strict and float(c32) > c):
+        c32 = np.nextafter(c32, np.float32(-np.inf))
+    if not np.isfinite(c32):
+        return -math.inf
+    nxt = np.nextafter(c32, np.float32(np.inf))
+    mid = (float(c32) + float(nxt)) / 2
+    return mid if np.float32(mid) == c32 else math.nextafter(mid, -math.inf)
+
+
+def _split_at(lo: np.ndarray, hi: np.ndarray, d: int, point: float) -> tuple[np.ndarray, np.ndarray]:
+    """Split boxes with lo[d] <= point < hi[d] into [lo, point] and [next(point), hi]."""
+    amb = (lo[:, d] <= point) & (point < hi[:, d])
+    if not amb.any():
+        return lo, hi
+    a_lo, a_hi = lo[amb].copy(), hi[amb].copy()
+    b_lo, b_hi = lo[amb].copy(), hi[amb].copy()
+    a_hi[:, d] = point
+    b_lo[:, d] = math.nextafter(point, math.inf)
+    return np.concatenate([lo[~amb], a_lo, b_lo]), np.concatenate([hi[~amb], a_hi, b_hi])
+
+
+def _bisect_wide(lo: np.ndarray, hi: np.ndarray, limit: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    for d in range(lo.shape[1]):
+        wide = (hi[:, d] - lo[:, d]) > limit[d]
+        if wide.any():
+            mid = lo[wide, d] + (hi[wide, d] - lo[wide, d]) / 2
+            a_lo, a_hi = lo[wide].copy(), hi[wide].copy()
+            b_lo, b_hi = lo[wide].copy(), hi[wide].copy()
+            a_hi[:, d] = mid
+            b_lo[:, d] = mid
+            lo = np.concatenate([lo[~wide], a_lo, b_lo])
+            hi = np.concatenate([hi[~wide], a_hi, b_hi])
+    return lo, hi
+
+
+def _initial_boxes(prop: ClosedLoopProperty, pieces: int) -> tuple[np.ndarray, np.ndarray]:
+    los, his = [], []
+    for box in prop.initial:
+        wide = [d for d, (a, b) in enumerate(box) if b > a]
+        k = max(1, round(pieces ** (1 / max(1, len(wide)))))
+        axes = []
+        for d, (a, b) in enumerate(box):
+            if d in wide:
+                e = np.linspace(a, b, k + 1)
+                e[0], e[-1] = a, b
+                axes.append((e[:-1], e[1:]))
+            else:
+                axes.append((np.array([a]), np.array([b])))
+        grids_lo = np.meshgrid(*[ax[0] for ax in axes], indexing="ij")
+        grids_hi = np.meshgrid(*[ax[1] for ax in axes], indexing="ij")
+        los.append(np.stack([g.ravel() for g in grids_lo], axis=1))
+        his.append(np.stack([g.ravel() for g in grids_hi], axis=1))
+    return np.concatenate(los), np.concatenate(his)
+
+
+def propagate(
+    model: Model, program: Program, prop: ClosedLoopProperty, *, steps: int, deadline: float,
+    pieces: int = 1024, width_limit: np.ndarray | None = None, max_boxes: int = 400_000, keep_tube: bool = False,
+) -> BoundedOutcome:
+    """Propagate the initial set ``steps`` steps (safety) or until the goal (reach)."""
+    lo, hi = _initial_boxes(prop, pieces)
+    names = model.state_names
+    limit = np.full(model.n, np.inf) if width_limit is None else np.maximum(width_limit, 4 * (hi - lo).max(axis=0))
+    tests = [(model.direct_obs[g.obs_index], guard_split_point(g.op, g.value)) for g in guards(program) if g.obs_index in model.direct_obs]
+    explored = 0
+    tube: list[tuple[np.ndarray, np.ndarray]] = []
+    for t in range(steps + 1):
+        explored += lo.shape[0]
+        if keep_tube:
+            tube.append((lo.min(axis=0), hi.max(axis=0)))
+        cols = {name: (lo[:, i], hi[:, i]) for i, name in enumerate(names)}
+        if prop.kind == "safety":
+            must, _ = cond_boxes(prop.always, cols)  # type: ignore[arg-type]
+            if not np.all(must):
+                return BoundedOutcome(False, t, explored, f"a set at step {t} may violate 'always'", tube)
+            if t == steps:
+                return BoundedOutcome(True, t + 1, explored, "", tube)
+        else:
+            goal, _ = cond_boxes(prop.eventually, cols)  # type: ignore[arg-type]
+            goal = np.broadcast_to(goal, (lo.shape[0],))
+            rest = ~goal
+            if prop.avoid is not None:
+                _, may_avoid = cond_boxes(prop.avoid, cols)
+                if np.any(np.broadcast_to(may_avoid, rest.shape) & rest):
+                    return BoundedOutcome(False, t, explored, f"a set at step {t} may enter 'avoid'", tube)
+            lo, hi = lo[rest], hi[rest]
+            if lo.shape[0] == 0:
+                return BoundedOutcome(True, t, explored, "", tube)
+            if t == steps:
+                return BoundedOutcome(False, t, explored, f"{lo.shape[0]} sets have not reached the goal after {steps} steps", tube)
+        if time.perf_counter() > deadline:
+            return BoundedOutcome(False, t, explored, "out of time", tube)
+        for d, point in tests:
+            lo, hi = _split_at(lo, hi, d, point)
+        lo, hi = _bisect_wide(lo, hi, limit)
+        if lo.shape[0] > max_boxes:
+            return BoundedOutcome(False, t, explored, f"more than {max_boxes} sets at step {t}", tube)
+        olo, ohi = model.box_observe(lo, hi)
+        new_lo, new_hi = [], []
+        for leaf in leaves_on_boxes(program, olo, ohi):
+            sel = np.flatnonzero(leaf.possible)
+            a, b = model.box_step(lo[sel], hi[sel], leaf.low[sel], leaf.high[sel], fresh=(t == 0))
+            new_lo.append(a)
+            new_hi.append(b)
+        lo, hi = np.concatenate(new_lo), np.concatenate(new_hi)
+    return BoundedOutcome(True, steps + 1, explored, "", tube)  # pragma: no cover - loop returns

@@ -1,0 +1,233 @@
+"""One closed-loop property, end to end: falsify, then prove (bounded or inductive), with
+verdicts that follow the house rules: SAFE only with a proof (a complete bounded
+propagation, or an invariant whose certificate re-checked), UNSAFE only with a trajectory
+replayed in gymnasium, else UNKNOWN with what was proved."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from saferl.closedloop.bounded import BoundedOutcome, guard_split_point, propagate
+from saferl.closedloop.certify import check_invariant
+from saferl.closedloop.falsify import (
+    SimulationSummary,
+    Trajectory,
+    initial_samples,
+    replay_in_gymnasium,
+    simulate,
+)
+from saferl.closedloop.invariant import (
+    Grid,
+    cell_images,
+    greatest_fixpoint,
+    initial_cells_alive,
+    safe_cells,
+    state_boxes,
+)
+from saferl.closedloop.policybox import check_closed_loop_program, guards
+from saferl.dynamics import make_model
+from saferl.dynamics.base import Model
+from saferl.errors import InputError, InternalError, Location, UnsupportedError
+from saferl.policy.ast import Program
+from saferl.results import Counterexample, PropertyResult, Step, Verdict
+from saferl.spec.closedloop import ClosedLoopProperty
+from saferl.spec.expr import variables
+
+__all__ = ["ClosedLoopOptions", "ClosedLoopOutcome", "check_property", "check_observations"]
+
+DEFAULT_TIMEOUT_S = 60.0
+FOREVER_SIMULATION_STEPS = 1000
+
+
+@dataclass(frozen=True)
+class ClosedLoopOptions:
+    """Budgets: ``timeout_s`` bounds each property's whole work; ``samples`` initial states
+    are simulated; ``cells`` is the grid budget of the invariant search."""
+
+    timeout_s: float | None = None
+    samples: int = 4096
+    max_simulated_steps: int = 4_000_000
+    cells: int = 160_000
+    seed: int = 0
+
+
+@dataclass
+class ClosedLoopOutcome:
+    """A result plus what a report or a plot can show."""
+
+    result: PropertyResult
+    proved_steps: int | None = None  # None: forever (or nothing to say)
+    invariant: Grid | None = None
+    trajectory: Trajectory | None = None
+    tube: list[tuple[np.ndarray, np.ndarray]] | None = None
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+def check_observations(model: Model, program: Program, policy_path: str = "") -> None:
+    """The policy must read the environment's observation vector (by position)."""
+    if len(program.observations) != len(model.obs_names):
+        decl = program.observations[0] if program.observations else None
+        loc = Location(policy_path or "<policy>", decl.span.line if decl else 1, decl.span.col if decl else 1)
+        raise InputError(
+            f"policy {program.name!r} reads {len(program.observations)} observations, {model.env_id} gives "
+            f"{len(model.obs_names)} ({', '.join(model.obs_names)})", loc,
+        )
+
+
+def _counterexample(prop: ClosedLoopProperty, model: Model, traj: Trajectory) -> Counterexample:
+    steps = []
+    obs = model.concrete_observe(traj.states)
+    for t, s in enumerate(traj.states):
+        steps.append(Step(
+            label=f"t={t}",
+            observations=dict(zip(model.obs_names, obs[t].tolist(), strict=True)),
+            actions={"action": float(traj.actions[t])} if t < len(traj.actions) else {},
+            state=dict(zip(model.state_names, s.tolist(), strict=True)),
+        ))
+    return Counterexample(prop.id, tuple(steps), replayed=True, detail=f"{traj.reason}; replayed in gymnasium {model.env_id}")
+
+
+def _grid_for(
+    model: Model, program: Program, prop: ClosedLoopProperty, dims: list[int], sim: SimulationSummary, cells: int,
+    margin: float,
+) -> Grid:
+    """A grid around the simulated states, with the tree's split points as edges."""
+    per = max(8, int(cells ** (1 / len(dims))))
+    splits: dict[int, list[float]] = {}
+    for g in guards(program):
+        if g.obs_index in model.direct_obs:
+            p = guard_split_point(g.op, g.value)
+            splits.setdefault(model.direct_obs[g.obs_index], []).append(math.nextafter(p, math.inf))
+    edges = []
+    for d in dims:
+        lo = min(sim.low[d], *(b[d][0] for b in prop.initial))
+        hi = max(sim.high[d], *(b[d][1] for b in prop.initial))
+        pad = margin * (hi - lo) + 1e-3
+        e = np.linspace(lo - pad, hi + pad, per + 1)
+        inner = [p for p in splits.get(d, []) if e[0] < p < e[-1]]
+        edges.append(np.unique(np.concatenate([e, inner])))
+    return Grid(dims, edges)
+
+
+def _invariant(
+    model: Model, program: Program, prop: ClosedLoopProperty, sim: SimulationSummary, opts: ClosedLoopOptions, deadline: float,
+) -> tuple[Grid | None, str, dict[str, Any]]:
+    """Search an inductive invariant on grids over closed sets of state variables."""
+    wanted = {model.state_names.index(v.name) for v in variables(prop.always)}  # type: ignore[arg-type]
+    read = {model.direct_obs[i] for i in range(len(model.obs_names)) if i in model.direct_obs}
+    candidates = [model.closure(wanted)]
+    for extra in sorted(read, key=lambda d: len(model.closure(wanted | {d}))):
+        c = model.closure(wanted | {extra})
+        if c not in candidates:
+            candidates.append(c)
+    if model.closure(wanted | read) not in candidates:
+        candidates.append(model.closure(wanted | read))
+    why = "no grid tried"
+    stats: dict[str, Any] = {}
+    for dims in candidates:
+        for scale, margin in ((1.0, 0.5), (4.0, 1.0)):
+            if time.perf_counter() > deadline:
+                return None, "out of time", stats
+            grid = _grid_for(model, program, prop, dims, sim, int(opts.cells * scale / 4), margin)
+            lo, hi = grid.cell_bounds()
+            slo, shi = state_boxes(model, grid, lo, hi)
+            safe = safe_cells(prop, model, slo, shi)
+            ilo, ihi = cell_images(model, program, slo, shi)
+            first, last, out = grid.index_ranges(ilo[:, dims], ihi[:, dims])
+            alive, rounds = greatest_fixpoint(grid, safe, first, last, out)
+            grid.alive = alive
+            stats = {"grid": list(grid.shape), "dims": [model.state_names[d] for d in dims], "cells": int(alive.sum()), "rounds": rounds}
+            ok, why = initial_cells_alive(model, program, grid, prop, alive)
+            if ok:
+                return grid, "", stats
+    return None, why, stats
+
+
+def check_property(
+    program: Program, prop: ClosedLoopProperty, options: ClosedLoopOptions | None = None, *, keep_tube: bool = False,
+) -> ClosedLoopOutcome:
+    """Check one closed-loop property of ``program``."""
+    opts = options or ClosedLoopOptions()
+    t0 = time.perf_counter()
+    timeout = opts.timeout_s or prop.timeout_s or DEFAULT_TIMEOUT_S
+    deadline = t0 + timeout
+    model = make_model(prop.dynamics, prop.parameters)
+    check_observations(model, program)
+    base = dict(property_id=prop.id, kind=prop.kind, spec_line=prop.line, description=prop.description)
+
+    def done(verdict: Verdict, message: str, solver: str, **kw: Any) -> ClosedLoopOutcome:
+        res = PropertyResult(**base, verdict=verdict, message=message, solver=solver,  # type: ignore[arg-type]
+                             solver_time_s=time.perf_counter() - t0, counterexample=kw.pop("cex", None))
+        return ClosedLoopOutcome(res, **kw)
+
+    try:
+        check_closed_loop_program(program)
+    except UnsupportedError as exc:
+        return done(Verdict.UNKNOWN, str(exc), "closedloop")
+    # 1. falsification
+    sim_steps = prop.steps if prop.steps is not None else FOREVER_SIMULATION_STEPS
+    count = max(64, min(opts.samples, opts.max_simulated_steps // max(1, sim_steps)))
+    starts = initial_samples(prop, count, opts.seed)
+    sim = simulate(model, program, prop, starts, sim_steps)
+    stats: dict[str, Any] = {
+        "simulated_steps": sim.steps_simulated,
+        "steps_per_s": round(sim.steps_simulated / max(sim.seconds, 1e-9)),
+    }
+    if sim.violation is not None:
+        replayed = replay_in_gymnasium(model, program, prop, sim.violation)
+        return done(Verdict.UNSAFE, f"{replayed.reason} from {_fmt(replayed.states[0])} (replayed in gymnasium)",
+                    "closedloop:falsify", cex=_counterexample(prop, model, replayed), trajectory=replayed, stats=stats)
+    # 2. proofs
+    if prop.kind == "safety" and prop.steps is None:
+        grid, why, istats = _invariant(model, program, prop, sim, opts, deadline)
+        stats.update(istats)
+        if grid is not None:
+            ok, cwhy = check_invariant(model, program, prop, grid)
+            if not ok:
+                raise InternalError(f"the invariant of property {prop.id!r} failed its certificate check: {cwhy}")
+            msg = (f"proved forever: inductive invariant of {int(grid.alive.sum())} cells over "
+                   f"({', '.join(stats['dims'])}), certificate re-checked with rigorous arithmetic")
+            return done(Verdict.SAFE, msg, "closedloop:invariant", invariant=grid, stats=stats)
+        bounded = _bounded(model, program, prop, sim, deadline, FOREVER_SIMULATION_STEPS, keep_tube)
+        stats["sets"] = bounded.boxes
+        return done(Verdict.UNKNOWN, f"no inductive invariant found ({why}); safe for the first {bounded.proved} steps "
+                    f"({bounded.reason or 'bound reached'}); undecided after", "closedloop:bounded",
+                    proved_steps=bounded.proved, tube=bounded.tube, stats=stats)
+    assert prop.steps is not None
+    bounded = _bounded(model, program, prop, sim, deadline, prop.steps, keep_tube)
+    stats["sets"] = bounded.boxes
+    if bounded.complete:
+        what = f"every initial state reaches the goal within {bounded.proved} steps" if prop.kind == "reach" else f"proved for {prop.steps} steps"
+        return done(Verdict.SAFE, f"{what} ({bounded.boxes} sets propagated)", "closedloop:bounded",
+                    proved_steps=bounded.proved, tube=bounded.tube, stats=stats)
+    if prop.kind == "safety":
+        msg = f"safe for the first {bounded.proved} steps; undecided after ({bounded.reason})"
+    else:
+        msg = f"undecided: {bounded.reason}"
+    return done(Verdict.UNKNOWN, msg, "closedloop:bounded", proved_steps=bounded.proved, tube=bounded.tube, stats=stats)
+
+
+def _bounded(
+    model: Model, program: Program, prop: ClosedLoopProperty, sim: SimulationSummary, deadline: float, steps: int, keep_tube: bool,
+) -> BoundedOutcome:
+    """Bounded propagation, refined (more initial pieces, narrower sets) while time lasts."""
+    span = np.maximum(sim.high - sim.low, 1e-9)
+    best: BoundedOutcome | None = None
+    for pieces, res in ((256, 64.0), (2048, 256.0), (16384, 1024.0)):
+        out = propagate(model, program, prop, steps=steps, deadline=deadline, pieces=pieces,
+                        width_limit=span / res, keep_tube=keep_tube)
+        if best is None or out.proved > best.proved or out.complete:
+            best = out
+        if out.complete or time.perf_counter() > deadline:
+            break
+    assert best is not None
+    return best
+
+
+def _fmt(state: np.ndarray) -> str:
+    return "[" + ", ".join(f"{v:.6g}" for v in state) + "]"

@@ -1,0 +1,94 @@
+"""Closed-loop verdicts: UNSAFE only with a replayed trajectory, SAFE only with a proof that
+dense sampling never contradicts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from saferl.closedloop import ClosedLoopOptions, check_closed_loop
+from saferl.closedloop.falsify import initial_samples
+from saferl.closedloop.policybox import act_points
+from saferl.dynamics import make_model
+from saferl.policy import load_policy, parse_policy
+from saferl.results import Verdict
+from saferl.spec import parse_spec
+
+pytest.importorskip("gymnasium")
+
+ROOT = Path(__file__).resolve().parents[2]
+FAST = ClosedLoopOptions(samples=512, max_simulated_steps=200_000, cells=40_000, timeout_s=15)
+
+CARTPOLE_UP = """properties:
+  - id: up
+    kind: safety
+    dynamics: CartPole-v1
+    initial: reset
+    always: abs(theta) <= 0.20943951023931953
+    horizon: {horizon}
+"""
+
+PENDULUM_UP = """properties:
+  - id: upright
+    kind: safety
+    dynamics: Pendulum-v1
+    initial: {theta: [-0.1, 0.1], theta_dot: [-0.1, 0.1]}
+    always: abs(theta) <= 0.2
+    horizon: forever
+"""
+
+
+def test_worst_cartpole_is_refuted_with_a_replayed_trajectory():
+    program = load_policy(ROOT / "policies/cartpole/worst.pol")
+    (out,) = check_closed_loop(program, parse_spec(CARTPOLE_UP.format(horizon="forever")), FAST)
+    assert out.result.verdict is Verdict.UNSAFE
+    cex = out.result.counterexample
+    assert cex is not None and cex.replayed
+    last = cex.steps[-1].state
+    assert abs(last["theta"]) > 0.20943951023931953
+    assert "replayed in gymnasium" in cex.detail
+
+
+def test_unsafe_policies_of_every_environment_are_refuted():
+    pend = parse_policy("policy p\nobs c: float32\nobs s: float32\nobs w: float32\nact u: continuous [-2, 2]\nu = 2\n")
+    (out,) = check_closed_loop(pend, parse_spec(PENDULUM_UP), FAST)
+    assert out.result.verdict is Verdict.UNSAFE and out.result.counterexample.replayed
+    car = parse_policy("policy p\nobs x: float32\nobs v: float32\nact f: continuous [-1, 1]\nf = 0\n")
+    spec = parse_spec("""properties:
+  - {id: r, kind: reach, dynamics: MountainCarContinuous-v0, initial: reset, eventually: position >= 0.45, within: 200}
+""")
+    (out,) = check_closed_loop(car, spec, FAST)
+    assert out.result.verdict is Verdict.UNSAFE and "never reaches the goal" in out.result.message
+
+
+def test_pendulum_invariant_is_proved_and_never_left_by_sampled_trajectories():
+    program = load_policy(ROOT / "policies/pendulum/swing_up.pol")
+    prop = parse_spec(PENDULUM_UP).closed_loop[0]
+    (out,) = check_closed_loop(program, parse_spec(PENDULUM_UP), FAST)
+    assert out.result.verdict is Verdict.SAFE, out.result.message
+    grid = out.invariant
+    model = make_model("Pendulum-v1")
+    s = initial_samples(prop, 3000, seed=11)
+    alive = grid.alive.reshape(grid.shape)
+    for t in range(300):
+        first, last, leaves = grid.index_ranges(s[:, grid.dims], s[:, grid.dims])
+        assert not leaves.any(), f"a sampled trajectory left the grid at step {t}"
+        assert np.array_equal(first, last)
+        assert alive[tuple(first[:, j] for j in range(first.shape[1]))].all(), f"left the invariant at step {t}"
+        assert np.all(np.abs(s[:, 0]) <= 0.2)
+        s = model.concrete_step(s, act_points(program, model.concrete_observe(s)), fresh=(t == 0))
+
+
+def test_bounded_cartpole_proof_holds_on_samples():
+    program = load_policy(ROOT / "policies/cartpole/near_optimal.pol")
+    (out,) = check_closed_loop(program, parse_spec(CARTPOLE_UP.format(horizon=10)), FAST)
+    assert out.result.verdict is Verdict.SAFE, out.result.message
+    assert out.proved_steps == 11
+
+
+def test_pid_programs_are_unknown_not_safe():
+    program = load_policy(ROOT / "policies/extracted/pendulum-pid.pol")
+    (out,) = check_closed_loop(program, parse_spec(PENDULUM_UP), FAST)
+    assert out.result.verdict in (Verdict.UNKNOWN, Verdict.UNSAFE)
