@@ -34,6 +34,9 @@ def verify(
     fmt: str = typer.Option("text", "--format", "-f", help="text | json | sarif | junit"),
     output: Path | None = typer.Option(None, "--output", "-o", help="Write the report here instead of stdout."),
     timeout: float | None = typer.Option(None, "--timeout", help="Seconds per property and solver (default: the spec's, else 10)."),
+    budget: float | None = typer.Option(
+        None, "--budget", help="Seconds for the whole command; properties not reached in it are UNKNOWN (budget exhausted)."
+    ),
     cross_check: bool = typer.Option(False, "--cross-check", help="Also run cvc5; a disagreement is a tool error (exit 2)."),
     allow_unknown: bool = typer.Option(False, "--allow-unknown", help="UNKNOWN does not fail the gate (exit 0 instead of 3)."),
     solver: str = typer.Option("z3", "--solver", help="z3 | cvc5"),
@@ -54,6 +57,8 @@ def verify(
         raise InputError(f"unknown solver {solver!r}; solvers: z3, cvc5")
     if timeout is not None and not (0 < timeout <= 86400):
         raise InputError(f"--timeout must be a positive number of seconds, got {timeout}")
+    if budget is not None and not (0 < budget <= 86400):
+        raise InputError(f"--budget must be a positive number of seconds, got {budget}")
     program = load_policy(policy)
     if not isinstance(program, Program):
         raise InputError(
@@ -61,7 +66,7 @@ def verify(
         )
     spec_obj = load_spec(spec)
     result = verify_policy(
-        program, spec_obj, VerifyOptions(timeout_s=timeout, cross_check=cross_check, solver=solver),
+        program, spec_obj, VerifyOptions(timeout_s=timeout, cross_check=cross_check, solver=solver, budget_s=budget),
         policy_path=str(policy),
     )
     record = result.to_record()
