@@ -20,6 +20,14 @@ def load_any_policy(path: Path, env_id: str | None = None) -> object:
     return load_policy_file(path, env_id=env_id)
 
 
+def _n_actions(policy: object) -> int | None:
+    """How many actions a neural policy outputs (None: let the rollout ask the program)."""
+    manifest = getattr(policy, "manifest", None)
+    if isinstance(manifest, dict) and manifest["action"]["kind"] == "continuous":
+        return len(manifest["action"]["low"])
+    return None
+
+
 @app.command()
 def eval(  # noqa: A001 - the command's name
     ctx: typer.Context,
@@ -64,7 +72,9 @@ def eval(  # noqa: A001 - the command's name
         def tick(st: object) -> None:
             progress.update(task, advance=1, last=f"return {getattr(st, 'ret', 0):.1f}")
 
-        result = evaluate_policy(pol, env, episodes, seed, max_steps=max_steps, env_kwargs=kwargs, on_episode=tick)
+        result = evaluate_policy(
+            pol, env, episodes, seed, max_steps=max_steps, env_kwargs=kwargs, on_episode=tick, n_actions=_n_actions(pol)
+        )
     rec = result.to_record()
     rec["policy"] = str(policy)
     rec["seed"] = seed

@@ -234,6 +234,8 @@ def header_for(oracle: Any, env_id: str, name: str, comment: str = "") -> PolHea
 def check_oracle(oracle: Any, env_id: str) -> None:
     """Refuse an oracle whose spaces do not fit the environment."""
     sig = env_signature(env_id)
+    if sig.action_dim != 1:
+        raise InputError(f"{env_id} takes {sig.action_dim} values per action; extracted programs have one action")
     if len(oracle.obs_names) != len(sig.obs_names):
         raise InputError(f"the oracle observes {len(oracle.obs_names)} values, {env_id} gives {len(sig.obs_names)}")
     if oracle.discrete != sig.discrete:

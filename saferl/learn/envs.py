@@ -38,6 +38,8 @@ class EnvSignature:
     action_high: float | None = None
     obs_bounds: tuple[tuple[float, float] | None, ...] = ()
     """per observation, the (low, high) the environment guarantees (float32 values), or None"""
+    action_dim: int = 1
+    """how many continuous values one action holds (extracted programs need 1)"""
 
     @property
     def discrete(self) -> bool:
@@ -141,7 +143,9 @@ def generic_signature(env_id: str) -> EnvSignature:
         if not (np.isfinite(lo) and np.isfinite(hi)):
             raise InputError(f"environment {env_id!r} has an unbounded action")
         return EnvSignature(env_id, names, "action", None, lo, hi, bounds)
-    raise InputError(f"environment {env_id!r} has action space {act_space}; saferl needs Discrete or a 1-D Box")
+    if isinstance(act_space, spaces.Box) and len(act_space.shape) == 1:
+        return EnvSignature(env_id, names, "action", None, None, None, bounds, action_dim=int(act_space.shape[0]))
+    raise InputError(f"environment {env_id!r} has action space {act_space}; saferl needs Discrete or a flat Box")
 
 
 def make_env(env_id: str, **kwargs: Any) -> Any:

@@ -146,3 +146,18 @@ def test_cli_import_and_eval_of_onnx(tmp_path: Path, cartpole_onnx: Path, cartpo
     assert np.array_equal(load_model(target).act_batch(states), cartpole_oracle.act_batch(states))
     code, out, err = _cli("eval", str(cartpole_onnx), "--env", "CartPole-v1", "-n", "2", "--format", "json")
     assert code == 0, err
+
+
+def test_a_two_dimensional_continuous_onnx_policy_in_eval(tmp_path: Path) -> None:
+    pytest.importorskip("Box2D")
+    rng = np.random.default_rng(4)
+    w1, b1 = rng.standard_normal((8, 16)).astype(np.float32), np.zeros(16, np.float32)
+    w2, b2 = rng.standard_normal((16, 2)).astype(np.float32), np.zeros(2, np.float32)
+    nodes = [
+        helper.make_node("Gemm", ["x", "W1", "B1"], ["h1"]), helper.make_node("Relu", ["h1"], ["h2"]),
+        helper.make_node("Gemm", ["h2", "W2", "B2"], ["h3"]), helper.make_node("Tanh", ["h3"], ["y"]),
+    ]
+    inits = [numpy_helper.from_array(a, n) for a, n in ((w1, "W1"), (b1, "B1"), (w2, "W2"), (b2, "B2"))]
+    path = _graph_model(nodes, inits, 2, tmp_path / "lander.onnx", in_dim=8)
+    code, out, err = _cli("eval", str(path), "--env", "LunarLanderContinuous-v3", "-n", "1", "--max-steps", "50")
+    assert code == 0, err
