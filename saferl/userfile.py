@@ -25,7 +25,9 @@ from typing import Any
 from saferl.errors import InputError, Location
 from saferl.limits import MAX_DATA_DEPTH, MAX_FILE_BYTES, limit_message
 
-__all__ = ["read_user_text", "read_user_bytes", "check_regular_file", "check_directory", "parse_user_json"]
+__all__ = [
+    "read_user_text", "read_user_bytes", "check_regular_file", "check_directory", "user_path_kind", "parse_user_json",
+]
 
 _JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.S)
 _NOT_BRACKET = re.compile(r"[^\[\]{}]+")
@@ -43,6 +45,17 @@ def _stat(path: str | Path, what: str, error: type[InputError], hint: str | None
         raise error(f"cannot read {what}: {reason}", loc, hint=hint) from None
     except ValueError:  # an embedded NUL character in the name
         raise error(f"cannot read {what}: invalid file name", loc, hint=hint) from None
+
+
+def user_path_kind(path: str | Path, what: str, error: type[InputError] = InputError, hint: str | None = None) -> str:
+    """``"dir"`` or ``"file"`` (a regular file) for ``path``, without opening it; ``error``
+    for a missing path, a too-long name, a FIFO, a device or a socket (never blocks)."""
+    st = _stat(path, what, error, hint)
+    if stat.S_ISDIR(st.st_mode):
+        return "dir"
+    if not stat.S_ISREG(st.st_mode):
+        raise error(f"not a regular file, cannot be a {what}", Location(str(path)), hint="pass a file, not a pipe or a device")
+    return "file"
 
 
 def check_directory(path: str | Path, what: str, error: type[InputError] = InputError, hint: str | None = None) -> None:

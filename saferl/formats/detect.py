@@ -48,14 +48,15 @@ def detect_format(path: str | Path) -> str:
         >>> detect_format("oracles/cartpole-ppo")        # doctest: +SKIP
         'saferl-model'
     """
+    from saferl.userfile import user_path_kind
+
     p = Path(path)
     where = str(p)
-    if p.is_dir():
+    # never opens a FIFO or a device (it could block) nor trips on a too-long name
+    if user_path_kind(p, "policy file", ModelFileError, hint=_HINT) == "dir":
         if (p / "manifest.json").is_file():
             return "saferl-model"
         raise ModelFileError("directory is not a saferl model (no manifest.json)", Location(where), hint=_HINT)
-    if not p.exists():
-        raise ModelFileError("policy file not found", Location(where), hint=_HINT)
     try:
         with p.open("rb") as fh:
             head = fh.read(4096)
