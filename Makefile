@@ -1,6 +1,6 @@
 # saferl — the two set-up commands of the README live here.
 #   make demo   install saferl and verify the shipped example policies
-#   make test   install saferl with every extra and run the whole test suite
+#   make test   install saferl with every extra (ray included) and run the whole test suite
 PY      ?= python3
 VENV    ?= .venv
 BIN     := $(VENV)/bin
@@ -17,7 +17,7 @@ install: $(BIN)/python
 # torch first, pinned to the machine's CPU wheel, so nothing pulls a CUDA build.
 install-dev: $(BIN)/python
 	$(PIP) install torch==2.13.0
-	$(PIP) install -e '.[learn,dev]'
+	$(PIP) install -e '.[learn,dev,ray]'
 
 demo: install
 	bash scripts/demo.sh $(BIN)/saferl

@@ -7,15 +7,17 @@ when ``backend="ray"`` is asked for (it is the optional ``ray`` extra).
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import sys
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Iterator, Sequence
 
 from saferl.check.task import PairOutcome, PairTask, verify_pair
 from saferl.errors import InputError, MissingDependencyError
 
-__all__ = ["BACKENDS", "run_tasks", "default_jobs"]
+__all__ = ["BACKENDS", "run_tasks", "default_jobs", "prepare_backend"]
 
 BACKENDS = ("process", "ray")
 
@@ -26,6 +28,25 @@ def default_jobs() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except (AttributeError, OSError):  # pragma: no cover - not Linux
         return max(1, os.cpu_count() or 1)
+
+
+def prepare_backend(backend: str, ray_address: str | None = None) -> None:
+    """Check up front that ``backend`` can run: Ray installed, its cluster (if named) answering.
+
+    Raises MissingDependencyError or InputError — also when every verdict will come from
+    the cache, so that a broken gate configuration does not hide behind a warm cache.
+    """
+    if backend not in BACKENDS:
+        raise InputError(f"unknown backend {backend!r}; backends: {', '.join(BACKENDS)}")
+    if backend != "ray":
+        return
+    import importlib.util
+
+    if importlib.util.find_spec("ray") is None:
+        raise MissingDependencyError("ray", "ray")
+    target = ray_address or os.environ.get("RAY_ADDRESS") or None
+    if target:
+        _probe(target)
 
 
 def run_tasks(
@@ -58,6 +79,47 @@ def _run_pool(tasks: Sequence[PairTask], jobs: int) -> list[PairOutcome]:
         return list(pool.map(verify_pair, tasks, chunksize=chunk))
 
 
+def _probe(address: str, timeout_s: float = 5.0) -> None:
+    """Fail fast (InputError) when ``host:port`` does not accept a connection; Ray itself waits minutes."""
+    import socket
+
+    target = address.split("://", 1)[-1].rstrip("/")
+    host, sep, port = target.rpartition(":")
+    if not sep or not port.isdigit():
+        if address in ("auto", "local"):
+            return
+        raise InputError(f"Ray address {address!r} is not HOST:PORT (or ray://HOST:PORT)")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s):
+            pass
+    except OSError as exc:
+        raise InputError(f"the Ray cluster at {address} does not answer: {exc.strerror or exc}") from None
+
+
+@contextlib.contextmanager
+def _native_stderr_silenced() -> Iterator[None]:
+    """Send file descriptor 2 to a scratch file while Ray connects.
+
+    Ray's C++ core logs each failed connection attempt straight to fd 2; a failure is
+    reported as one line by the caller instead.
+    """
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no real fd 2 (embedded, captured): nothing to silence
+        yield
+        return
+    try:
+        with tempfile.TemporaryFile() as scratch:
+            os.dup2(scratch.fileno(), 2)
+            try:
+                yield
+            finally:
+                os.dup2(saved, 2)
+    finally:
+        os.close(saved)
+
+
 def _run_ray(tasks: Sequence[PairTask], jobs: int, address: str | None) -> list[PairOutcome]:
     try:
         import ray
@@ -66,9 +128,12 @@ def _run_ray(tasks: Sequence[PairTask], jobs: int, address: str | None) -> list[
     target = address or os.environ.get("RAY_ADDRESS") or None
     started_here = False
     if not ray.is_initialized():
+        if target:
+            _probe(target)
         try:
             if target:
-                ray.init(address=target, log_to_driver=False, logging_level="ERROR")
+                with _native_stderr_silenced():
+                    ray.init(address=target, log_to_driver=False, logging_level="ERROR")
             else:
                 ray.init(
                     address="local", num_cpus=jobs, include_dashboard=False,
@@ -76,7 +141,12 @@ def _run_ray(tasks: Sequence[PairTask], jobs: int, address: str | None) -> list[
                 )
         except Exception as exc:  # ray raises ConnectionError, RuntimeError, ValueError ...
             where = f"at {target}" if target else "(local)"
-            raise InputError(f"cannot start or reach the Ray cluster {where}: {' '.join(str(exc).split())[:300]}") from None
+            hint = None
+            if target and "RAY_AUTH_MODE" not in os.environ:
+                hint = "a cluster with token authentication needs RAY_AUTH_MODE=token and its token"
+            raise InputError(
+                f"cannot start or reach the Ray cluster {where}: {' '.join(str(exc).split())[:300]}", hint=hint
+            ) from None
         started_here = True
     try:
         remote = ray.remote(num_cpus=1, max_retries=0)(verify_pair)

@@ -169,6 +169,9 @@ def check(argv: list[str], out: TextIO, err: TextIO) -> int:
         except CacheUnavailable as exc:
             warn(f"{exc}; verifying without the cache")
 
+    from saferl.check.backends import prepare_backend
+
+    prepare_backend(args.backend, args.ray_address)
     jobs = args.jobs or (config.jobs if config is not None and config.jobs else None) or default_jobs()
     reports = check_pairs(
         pairs, root, cache=cache, jobs=jobs, backend=args.backend, ray_address=args.ray_address, warn=warn

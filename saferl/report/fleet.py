@@ -63,7 +63,8 @@ def render_fleet_text(
         tag = ""
         if "regression" in rec and rec["verdict"] != "SAFE":
             tag = "  (new)" if rec["regression"] else "  (in baseline)"
-        lines.append(f"{rec['verdict']:<8} {rec['policy']} × {rec['spec']}  {len(props)} properties  {when}{tag}")
+        count = f"{len(props)} propert{'y' if len(props) == 1 else 'ies'}"
+        lines.append(f"{rec['verdict']:<8} {rec['policy']} × {rec['spec']}  {count}  {when}{tag}")
         for p in props:
             if p["verdict"] == "SAFE":
                 continue
