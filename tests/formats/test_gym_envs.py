@@ -204,3 +204,17 @@ def test_lunarlander_end_to_end(tmp_path: Path) -> None:
     assert code == 0, err
     summary = json.loads(out)
     assert summary["verified"] and summary["shielded"]["violations"] == 0 and summary["shielded"]["steps"] > 0
+
+
+def test_repair_with_a_generic_env(tmp_path: Path) -> None:
+    spec = tmp_path / "acrobot.yaml"
+    spec.write_text(ACROBOT_SPEC)
+    broken = tmp_path / "broken.pol"
+    broken.write_text(ACROBOT_FALLBACK.replace("torque = pos", "torque = zero"))
+    fixed = tmp_path / "fixed.pol"
+    code, out, err = _cli(
+        "repair", str(broken), "--spec", str(spec), "--env", "Acrobot-v1", "--episodes", "2", "--timeout", "20",
+        "--format", "json", "-q", "-o", str(fixed),
+    )
+    assert code == 0, err
+    assert _cli("verify", str(fixed), "--spec", str(spec))[0] == 0
