@@ -43,6 +43,7 @@ Example:
 from __future__ import annotations
 
 import json
+import math
 import os
 import select
 import signal
@@ -218,11 +219,30 @@ def _answer_from_json(doc: dict[str, Any]) -> _Answer:
     return _Answer(str(doc["status"]), values, bool(doc["approximate"]))
 
 
-def _child(work: Callable[[], Any], out_fd: int) -> None:
+def _orphan_proof(limit_s: float) -> None:
+    """In the child: a CPU-time limit the kernel enforces, so that a child whose parent died
+    (and so cannot kill it) still stops; Ctrl-C is the parent's to handle (it kills us)."""
+    import resource
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # a single-threaded solver spends at most its wall-clock time in CPU, so this never
+    # fires before the parent's kill
+    cpu = math.ceil(limit_s) + 1
+    try:
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        _, hard = resource.getrlimit(resource.RLIMIT_CPU)
+        if hard == resource.RLIM_INFINITY or hard > cpu + 1:
+            resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+    except (OSError, ValueError):  # best effort: the parent's kill is the guarantee
+        pass
+
+
+def _child(work: Callable[[], Any], limit_s: float, out_fd: int) -> None:
     """Runs in the forked child: answer, write, and leave without any clean-up of the parent's."""
     code = 0
     try:
         try:
+            _orphan_proof(limit_s)
             payload = json.dumps({"value": work()}).encode()
         except BaseException as exc:  # reported to the parent, which raises SolverError
             payload = json.dumps({"error": f"{type(exc).__name__}: {exc}"}).encode()
@@ -262,7 +282,7 @@ def run_isolated(work: Callable[[], Any], limit_s: float, name: str = "solver") 
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the child's coverage is not collected
         os.close(read_fd)
-        _child(work, write_fd)
+        _child(work, limit_s, write_fd)
     os.close(write_fd)
     kill_at = time.monotonic() + limit_s + _GRACE_S
     chunks: list[bytes] = []
@@ -285,7 +305,10 @@ def run_isolated(work: Callable[[], Any], limit_s: float, name: str = "solver") 
         os.close(read_fd)
         if not finished:
             _kill(pid)
-        _, status = os.waitpid(pid, 0)
+        try:
+            _, status = os.waitpid(pid, 0)
+        except ChildProcessError:  # reaped elsewhere (SIGCHLD ignored): no status to read
+            status = 0
     if not finished:
         return None
     if not chunks:

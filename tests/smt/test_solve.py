@@ -191,3 +191,41 @@ def test_run_isolated_kills_at_the_limit() -> None:
 def test_run_isolated_reports_errors_by_name() -> None:
     with pytest.raises(SolverError, match="bit-precise z3 failed: ZeroDivisionError"):
         run_isolated(lambda: 1 // 0, 5.0, "bit-precise z3")
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie left for a non-reaping init counts as gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_a_child_whose_parent_died_stops_by_itself(tmp_path: Path) -> None:
+    pid_file = tmp_path / "child.pid"
+    # the parent dies at 0.1 s, before its own kill at the 0.2 s limit: only the child's
+    # CPU-time limit (ceil(0.2) + 1 = 2 s) can stop the orphan
+    script = (
+        "import os, threading\n"
+        "from saferl.smt.solve import run_isolated\n"
+        "def spin():\n"
+        f"    open({str(pid_file)!r}, 'w').write(str(os.getpid()))\n"
+        "    while True:\n"
+        "        pass\n"
+        "threading.Timer(0.1, lambda: os._exit(0)).start()\n"
+        "run_isolated(spin, 0.2)\n"
+    )
+    subprocess.run([sys.executable, "-c", script], timeout=60, check=True)
+    for _ in range(100):
+        if pid_file.exists() and pid_file.read_text():
+            break
+        time.sleep(0.05)
+    child = int(pid_file.read_text())
+    give_up = time.monotonic() + 30
+    while _alive(child) and time.monotonic() < give_up:
+        time.sleep(0.1)
+    if _alive(child):  # pragma: no cover - clean up before failing
+        os.kill(child, signal.SIGKILL)
+        pytest.fail("the orphaned child kept running past its CPU-time limit")
