@@ -9,13 +9,17 @@ what is left of it): the limit is whichever comes first. Both solvers are told t
 (z3's ``timeout``, cvc5's ``tlimit-per``), but both check it cooperatively, and neither
 checks it everywhere: cvc5's nonlinear procedure (cylindrical algebraic coverings,
 ``nl-cov``) does not look at the clock at all during its polynomial computations, so a
-hard NRA query ran for minutes under ``tlimit-per=1000``; z3's nlsat can likewise overshoot
-in big-number arithmetic. So a call that could overshoot runs in a forked child process
-that is killed (SIGKILL) at the limit, and the answer is then ``unknown`` with the reason
-``timeout after X s`` (or ``budget exhausted`` when the deadline was the binding limit).
-The child is forked, so the formula is never serialised; only the status and the model
-values come back, as JSON text over a pipe (nothing is unpickled). The same guard is
-public as :func:`run_isolated` for solver calls made outside :func:`solve`.
+hard NRA query ran past 300 s under ``tlimit-per=1000`` (with ``nl-cov=false`` the same
+query honours it); z3's nlsat overshoots too (0.7 s under a 0.5 s limit on the fixture in
+tests/smt/data, and more in big-number arithmetic). So a call that could overshoot runs
+in a forked child process that is killed (SIGKILL) 50 ms after the limit, and the answer
+is then ``unknown`` with the reason ``timeout after X s`` (or ``budget exhausted after X
+s`` when the deadline was the binding limit). The child is forked, so the formula is
+never serialised; only the status and the model values come back, as JSON text over a
+pipe (nothing is unpickled). The child also carries a CPU-time rlimit of the limit plus
+one second, so it stops by itself should its parent die first. The same guard is public
+as :func:`run_isolated` for solver calls made outside :func:`solve` (the bit-precise
+check, for one).
 
 Which calls run in a child (``isolate=None``, the default): every cvc5 call, and z3 calls
 on nonlinear formulas. Linear z3 calls stay in-process — z3's simplex checks its limit
