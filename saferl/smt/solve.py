@@ -9,9 +9,9 @@ what is left of it): the limit is whichever comes first. Both solvers are told t
 (z3's ``timeout``, cvc5's ``tlimit-per``), but both check it cooperatively, and neither
 checks it everywhere: cvc5's nonlinear procedure (cylindrical algebraic coverings,
 ``nl-cov``) does not look at the clock at all during its polynomial computations, so a
-hard NRA query ran past 300 s under ``tlimit-per=1000`` (with ``nl-cov=false`` the same
-query honours it); z3's nlsat overshoots too (0.7 s under a 0.5 s limit on the fixture in
-tests/smt/data, and more in big-number arithmetic). So a call that could overshoot runs
+hard NRA query ran past 300 s under ``tlimit-per=1000`` (issue 10; the fixture in
+tests/smt/data still runs at 30 s, and honours the limit with ``nl-cov=false``); z3's nlsat overshoots too (0.7 s under a 0.5 s limit on that fixture, and more in
+big-number arithmetic). So a call that could overshoot runs
 in a forked child process that is killed (SIGKILL) 50 ms after the limit, and the answer
 is then ``unknown`` with the reason ``timeout after X s`` (or ``budget exhausted after X
 s`` when the deadline was the binding limit). The child is forked, so the formula is
