@@ -10,16 +10,16 @@ what is left of it): the limit is whichever comes first. Both solvers are told t
 checks it everywhere: cvc5's nonlinear procedure (cylindrical algebraic coverings,
 ``nl-cov``) does not look at the clock at all during its polynomial computations, so a
 hard NRA query ran past 300 s under ``tlimit-per=1000`` (issue 10; the fixture in
-tests/smt/data still runs at 30 s, and honours the limit with ``nl-cov=false``); z3's nlsat overshoots too (0.7 s under a 0.5 s limit on that fixture, and more in
-big-number arithmetic). So a call that could overshoot runs
-in a forked child process that is killed (SIGKILL) 50 ms after the limit, and the answer
-is then ``unknown`` with the reason ``timeout after X s`` (or ``budget exhausted after X
-s`` when the deadline was the binding limit). The child is forked, so the formula is
-never serialised; only the status and the model values come back, as JSON text over a
-pipe (nothing is unpickled). The child also carries a CPU-time rlimit of the limit plus
-one second, so it stops by itself should its parent die first. The same guard is public
-as :func:`run_isolated` for solver calls made outside :func:`solve` (the bit-precise
-check, for one).
+tests/smt/data still runs at 30 s, and honours the limit with ``nl-cov=false``); z3's
+nlsat overshoots too (0.7 s under a 0.5 s limit on that fixture, and more in big-number
+arithmetic). So a call that could overshoot runs in a forked child process that is
+killed (SIGKILL) 50 ms after the limit, and the answer is then ``unknown`` with the
+reason ``timeout after X s`` (or ``budget exhausted after X s`` when the deadline was
+the binding limit). The child is forked, so the formula is never serialised; only the
+status and the model values come back, as JSON text over a pipe (nothing is unpickled).
+The child also carries a CPU-time rlimit of the limit plus one second, so it stops by
+itself should its parent die first. The same guard is public as :func:`run_isolated` for
+solver calls made outside :func:`solve` (the bit-precise check, for one).
 
 Which calls run in a child (``isolate=None``, the default): every cvc5 call, and z3 calls
 on nonlinear formulas. Linear z3 calls stay in-process — z3's simplex checks its limit
