@@ -256,17 +256,27 @@ class _Loader:
         return parse_spec_expr(text, self.path, line, col)
 
     def load(self) -> Spec:
-        loader = SpecYamlLoader(self.text, self.path)
         try:
-            root = loader.get_single_node()
+            loader = SpecYamlLoader(self.text, self.path)  # the reader checks every character here
+            try:
+                root = loader.get_single_node()
+            finally:
+                loader.dispose()
         except yaml.MarkedYAMLError as exc:
             mark = exc.problem_mark or exc.context_mark
             loc = Location(self.path, mark.line + 1, mark.column + 1) if mark else Location(self.path)
             raise SpecError(f"invalid YAML: {exc.problem or exc.context}", loc) from None
+        except yaml.reader.ReaderError as exc:
+            char = exc.character
+            shown = f"U+{char:04X}" if isinstance(char, int) else repr(char)
+            line = self.text.count("\n", 0, exc.position) + 1
+            col = exc.position - (self.text.rfind("\n", 0, exc.position) + 1) + 1
+            raise SpecError(
+                f"invalid YAML: unacceptable character {shown}", Location(self.path, line, col),
+                hint="YAML allows no control characters",
+            ) from None
         except yaml.YAMLError as exc:
             raise SpecError(f"invalid YAML: {' '.join(str(exc).split())}", Location(self.path)) from None
-        finally:
-            loader.dispose()
         if root is None:
             raise SpecError("empty spec file", Location(self.path, 1, 1), hint="a spec needs 'spec:' and 'properties:'")
         name = ""

@@ -128,6 +128,12 @@ def test_numbers_as_people_write_them(written: str, value: float) -> None:
     assert isinstance(spec.properties[0].high, float)
 
 
+def test_control_characters_are_one_line_at_their_place() -> None:
+    assert spec_error("spec: s\nproperties:\n  - id: r\x7f\n") == (
+        "s.yaml:3:10: invalid YAML: unacceptable character U+007F (hint: YAML allows no control characters)"
+    )
+
+
 def test_text_that_looks_numeric_stays_text() -> None:
     spec = parse_spec("spec: 2026-11-29\nproperties:\n  - id: r\n    kind: bounds\n    action: a\n    allowed: [l, r]\n")
     assert spec.name == "2026-11-29"
