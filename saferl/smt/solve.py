@@ -283,7 +283,12 @@ def run_isolated(work: Callable[[], Any], limit_s: float, name: str = "solver") 
         {'status': 'sat'}
     """
     read_fd, write_fd = os.pipe()
-    pid = os.fork()
+    try:
+        pid = os.fork()
+    except OSError as exc:  # out of processes or memory: a tool error, never a verdict
+        os.close(read_fd)
+        os.close(write_fd)
+        raise SolverError(f"{name}: cannot start a solver process ({exc.strerror or exc})") from exc
     if pid == 0:  # pragma: no cover - the child's coverage is not collected
         os.close(read_fd)
         _child(work, limit_s, write_fd)

@@ -229,3 +229,12 @@ def test_a_child_whose_parent_died_stops_by_itself(tmp_path: Path) -> None:
     if _alive(child):  # pragma: no cover - clean up before failing
         os.kill(child, signal.SIGKILL)
         pytest.fail("the orphaned child kept running past its CPU-time limit")
+
+
+def test_a_failed_fork_is_a_solver_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_fork() -> int:
+        raise OSError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(os, "fork", no_fork)
+    with pytest.raises(SolverError, match="cvc5: cannot start a solver process"):
+        solve(LINEAR, [X], "cvc5", 5.0)
