@@ -9,13 +9,14 @@ in-process through ``saferl.cli.run``:
 
 * policies: ``saferl verify MUTANT.pol --spec SPEC --timeout 0.5``
 * specs:    ``saferl verify POLICY --spec MUTANT.yaml --timeout 0.5``
-* models:   ``saferl eval MUTANT_DIR --env ENV -n 1 --max-steps 5``
+* models:   ``saferl eval MUTANT_DIR --env ENV -n 1 --max-steps 5`` (half the manifests
+  edited as text, half by replacing or dropping one JSON value)
 
 It counts tracebacks on stderr, internal errors (crashes the CLI caught: exit 2, one
 line, but still bugs), hangs (over 5 s), exit-2 messages longer than one line, and the
 exit codes, then prints a table and the same figures as JSON (last line of stdout).
 
-    python bench/fuzz.py                 # 600 inputs, about 2 minutes on 2 cores
+    python bench/fuzz.py                 # 1,500 inputs (+18 traps), about a minute on 2 cores
     python bench/fuzz.py --n 90 --seed 3 # fewer, another seed
 """
 
@@ -120,6 +121,32 @@ def _mutate(text: str, rng: random.Random) -> str:
     return text
 
 
+#: values a structural manifest mutation puts in place of one value
+ODD_VALUES: list[object] = [
+    None, True, False, -1, 0, 1, 2**70, 1e308, -1e-320, float("nan"), float("inf"), "", "x" * 10_000, "é",
+    [], {}, [1.0] * 5000, [[[[[[[[]]]]]]]], {"a": {"b": {"c": None}}},
+]
+
+
+def _mutate_json(text: str, rng: random.Random) -> str:
+    """Replace or drop one value somewhere in the JSON document ``text``."""
+    doc = json.loads(text)
+    parent: object = doc
+    key: object = None
+    node: object = doc
+    while isinstance(node, dict | list) and node and rng.random() < 0.75:
+        parent = node
+        key = rng.choice(list(node)) if isinstance(node, dict) else rng.randrange(len(node))
+        node = node[key]  # type: ignore[index]
+    if key is None:
+        return json.dumps(rng.choice(ODD_VALUES))
+    if isinstance(parent, dict) and rng.random() < 0.25:
+        del parent[key]
+    else:
+        parent[key] = rng.choice(ODD_VALUES)  # type: ignore[index]
+    return json.dumps(doc)
+
+
 @dataclass
 class Tally:
     """The figures of one kind of input."""
@@ -201,7 +228,8 @@ def fuzz(n: int, seed: int, work: Path) -> dict[str, Tally]:
         if not model.exists():
             shutil.copytree(ROOT / src, model)
         manifest = (ROOT / src / "manifest.json").read_text(encoding="utf-8")
-        (model / "manifest.json").write_text(_mutate(manifest, rng), encoding="utf-8", errors="surrogatepass")
+        mutant = _mutate_json(manifest, rng) if rng.random() < 0.5 else _mutate(manifest, rng)
+        (model / "manifest.json").write_text(mutant, encoding="utf-8", errors="surrogatepass")
         argv = ["eval", str(model), "--env", ORACLE_ENV[src], "-n", "1", "--max-steps", "5", "-f", "json"]
         _run_one(argv, tallies["model"], f"{src}#{k}")
     spec = str(ROOT / "specs/cartpole/pole_follow.yaml")
@@ -223,7 +251,7 @@ def fuzz(n: int, seed: int, work: Path) -> dict[str, Tally]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=600, help="mutated inputs in all (a third of each kind)")
+    parser.add_argument("--n", type=int, default=1500, help="mutated inputs in all (a third of each kind)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     signal.signal(signal.SIGALRM, _alarm)
