@@ -36,8 +36,9 @@ __all__ = [
 MAX_FILE_BYTES = 4 * 1024 * 1024
 
 #: deepest nesting of a .pol program or a spec expression: each nested ``if`` block,
-#: parenthesis, ``not``, unary minus, function call and each operand of a chain of
-#: binary operators (``a + b + c`` is two levels) counts one level
+#: ``not``, unary minus, function call, comparison, ``and``/``or``, leaf and each operand of
+#: a chain of binary operators (``a + b + c`` is three levels deep) counts one level;
+#: parentheses build no level, but the parser allows at most twice as many of them
 MAX_NESTING_DEPTH = 64
 
 #: most terms the ``sum(k = lo..hi, …)`` of one spec expression may unroll to,
