@@ -211,10 +211,10 @@ def _decide(prop: Property, spec: Spec, binding: Binding, solver: str, timeout_s
 
     program = binding.program
     start = time.perf_counter()
-    stop = start + timeout_s if deadline is None else min(start + timeout_s, start + max(0.0, deadline - time.monotonic()))
+    stop = time.monotonic() + timeout_s if deadline is None else min(time.monotonic() + timeout_s, deadline)
 
     def left() -> float:
-        return stop - time.perf_counter()
+        return stop - time.monotonic()
 
     why = ""
     real_status = ""
@@ -224,11 +224,11 @@ def _decide(prop: Property, spec: Spec, binding: Binding, solver: str, timeout_s
     except NotModelled as exc:
         why = f"{exc} is outside the real encoding"
     if frame is not None:
-        outcome = solve(formula, frame.free_symbols(), solver, max(left(), 0.001))
+        outcome = solve(formula, frame.free_symbols(), solver, timeout_s, deadline=stop)
         real_status = outcome.status
         if outcome.status == "unsat":
             return _Decision("safe", time.perf_counter() - start, "proved", real_status=real_status)
-        if outcome.status == "unknown" and (left() <= 0 or outcome.reason.startswith("timeout")):
+        if outcome.status == "unknown" and (left() <= 0.01 or outcome.reason.startswith(("timeout", "budget"))):
             return _Decision("unknown", time.perf_counter() - start, outcome.reason, real_status=real_status)
         if outcome.status == "sat":
             try:
@@ -245,7 +245,7 @@ def _decide(prop: Property, spec: Spec, binding: Binding, solver: str, timeout_s
             why = "the real-arithmetic counterexample did not replay"
         else:
             why = outcome.reason
-    if left() <= 0:
+    if left() <= 0.01:
         return _Decision(
             "unknown", time.perf_counter() - start, f"undecided: {why}; no time left for the bit-precise check",
             real_status=real_status,

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from types import ModuleType
 from typing import Any
@@ -252,7 +252,22 @@ def _finite_in(Z: ModuleType, enc: _Enc, x64: Z3Expr, lo: float, hi: float) -> l
 def solve_fp(
     prop: Property, spec: Spec, binding: Binding, solver: str = "z3", timeout_s: float = 10.0
 ) -> FPOutcome:
-    """Decide ``prop`` bit-precisely; on sat, the exact float values of the violation."""
+    """Decide ``prop`` bit-precisely; on sat, the exact float values of the violation.
+
+    The solver runs in a child process killed at the limit (neither solver checks its
+    clock often enough in floating-point bit-blasting), so the limit holds."""
+    from saferl.smt.solve import run_isolated
+
+    start = time.perf_counter()
+    doc = run_isolated(
+        lambda: asdict(_solve_fp_here(prop, spec, binding, solver, timeout_s)), timeout_s, f"bit-precise {solver}"
+    )
+    if doc is None:
+        return FPOutcome("unknown", solver, time.perf_counter() - start, reason=f"timeout after {timeout_s:.3g} s")
+    return FPOutcome(**{**doc, "initial_state": tuple(doc["initial_state"]), "time_s": time.perf_counter() - start})
+
+
+def _solve_fp_here(prop: Property, spec: Spec, binding: Binding, solver: str, timeout_s: float) -> FPOutcome:
     start = time.perf_counter()
     Z = fp_module(solver)
     enc = _Enc(Z)
