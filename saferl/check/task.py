@@ -59,6 +59,21 @@ def canonical_line_map(program: Any) -> dict[int, int]:
 _SPECS: dict[tuple[str, str], Any] = {}  # per worker process: parsed specs by (path, text)
 
 
+def _fresh_solver_environment() -> None:
+    """A new pySMT environment and z3 context for every pair.
+
+    z3's models (so the counterexamples) depend on what its context and pySMT's formula
+    manager built before; fresh ones make a pair's answer the same whichever worker runs
+    it after whatever other pairs (process pool, Ray, in-process), and keep memory flat.
+    """
+    import z3.z3 as z3py
+    from pysmt.environment import reset_env
+
+    reset_env()
+    if hasattr(z3py, "_main_ctx"):  # z3py has no public reset: it makes a new main context on next use
+        z3py._main_ctx = None
+
+
 def verify_pair(task: PairTask) -> PairOutcome:
     """Verify ``task``; a SaferlError becomes the outcome's one-line ``error``, never an exception."""
     from saferl.errors import SaferlError
@@ -67,6 +82,7 @@ def verify_pair(task: PairTask) -> PairOutcome:
     from saferl.spec import parse_spec
     from saferl.verify import VerifyOptions, verify_policy
 
+    _fresh_solver_environment()
     try:
         program = parse_policy(task.policy_text, task.policy_path)
         if not isinstance(program, Program):

@@ -155,3 +155,19 @@ def test_help_and_registration(cli) -> None:  # type: ignore[no-untyped-def]
     assert code == 0 and "  check " in out and "  cache " in out
     code, out, _ = cli("check", "--help")
     assert code == 0 and "--baseline" in out and "--backend" in out
+
+
+def test_a_pair_answers_the_same_whatever_ran_before(root: Path) -> None:
+    from saferl.check.task import PairTask, verify_pair
+
+    def task(i: int, name: str) -> PairTask:
+        spec = root / "specs/cartpole/pole_follow.yaml"
+        return PairTask(i, name, (root / name).read_text(), "spec.yaml", spec.read_text())
+
+    alone = verify_pair(task(0, "policies/cartpole/worst.pol"))
+    for other in ("policies/cartpole/intermediate.pol", "policies/cartpole/near_optimal.pol"):
+        verify_pair(task(1, other))
+    after = verify_pair(task(0, "policies/cartpole/worst.pol"))
+    assert alone.record is not None and after.record is not None
+    strip = [(p["id"], p["verdict"], p["counterexample"]) for p in alone.record["properties"]]
+    assert strip == [(p["id"], p["verdict"], p["counterexample"]) for p in after.record["properties"]]
