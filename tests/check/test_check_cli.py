@@ -83,7 +83,7 @@ def test_a_pair_that_cannot_be_verified_is_exit_2(project: Path, cli) -> None:  
 def test_unknown_is_exit_3_unless_allowed(project: Path, cli, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
     # a timeout cannot be forced reliably on a tiny tree: the solver answers unknown instead
     monkeypatch.setattr(
-        solve_mod, "solve", lambda f, s, solver="z3", timeout_s=10.0: solve_mod.SolveOutcome("unknown", solver, 0.0, reason="timeout")
+        solve_mod, "solve", lambda f, s, solver="z3", timeout_s=10.0, **_: solve_mod.SolveOutcome("unknown", solver, 0.0, reason="timeout")
     )
     args = ("check", "policies/cartpole/near_optimal.pol", "--jobs", "1")
     code, out, _ = cli(*args, "-f", "json")
