@@ -316,6 +316,7 @@ class _Loader:
         for pnode in props_node.value:
             prop: Property | ClosedLoopProperty
             if closed_loop_kind(pnode):
+                self.check_id(pnode)
                 prop = parse_closed_loop(self, pnode)
                 closed.append(prop)
             else:
@@ -328,6 +329,13 @@ class _Loader:
             name or Path(self.path).stem, self.path, tuple(props), description, domains, state, timeout, locations,
             tuple(closed),
         )
+
+    def check_id(self, node: yaml.Node) -> None:
+        """Refuse an empty or non-name ``id`` of a property mapping at its line."""
+        if isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                if isinstance(k, yaml.ScalarNode) and k.value == "id":
+                    self.name(v, "the property's id")
 
     def prop(self, node: yaml.Node) -> Property:
         entries = self.mapping(node, "a property")

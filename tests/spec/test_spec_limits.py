@@ -128,6 +128,12 @@ def test_numbers_as_people_write_them(written: str, value: float) -> None:
     assert isinstance(spec.properties[0].high, float)
 
 
+def test_an_empty_id_of_a_closed_loop_property_is_an_error() -> None:
+    text = "spec: s\nproperties:\n  - id:\n    kind: safety\n    dynamics: CartPole-v1\n    initial: reset\n" \
+           "    always: abs(theta) <= 0.2\n    horizon: 10\n"
+    assert spec_error(text) == "s.yaml:3:8: the property's id is empty (hint: write a name after the colon)"
+
+
 def test_control_characters_are_one_line_at_their_place() -> None:
     assert spec_error("spec: s\nproperties:\n  - id: r\x7f\n") == (
         "s.yaml:3:10: invalid YAML: unacceptable character U+007F (hint: YAML allows no control characters)"
