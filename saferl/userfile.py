@@ -27,6 +27,7 @@ from saferl.limits import MAX_DATA_DEPTH, MAX_FILE_BYTES, limit_message
 
 __all__ = [
     "read_user_text", "read_user_bytes", "check_regular_file", "check_directory", "user_path_kind", "parse_user_json",
+    "check_output_location",
 ]
 
 _JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.S)
@@ -63,6 +64,38 @@ def check_directory(path: str | Path, what: str, error: type[InputError] = Input
     st = _stat(path, what, error, hint)
     if not stat.S_ISDIR(st.st_mode):
         raise error(f"not a directory, cannot be a {what}", Location(str(path)), hint=hint)
+
+
+def check_output_location(output: str | Path, option: str = "--output", *, directory: bool = False) -> None:
+    """The one rule of every command that writes a file: its folder must exist.
+
+    saferl creates the file (or, with ``directory``, the model directory itself) but never
+    the folders above it, so that a typo in a path is an InputError (exit 2), not a new tree.
+
+    Example:
+        >>> check_output_location("/no/such/dir/out.pol")
+        Traceback (most recent call last):
+        ...
+        saferl.errors.InputError: --output /no/such/dir/out.pol: directory /no/such/dir does not exist (hint: create it first)
+    """
+    from saferl.limits import shown_path
+
+    path = Path(output)
+    shown = shown_path(str(path))
+    try:
+        if path.is_dir() and not directory:
+            raise InputError(f"{option} {shown} is a directory", hint="give a file name")
+        if directory and path.exists() and not path.is_dir():
+            raise InputError(f"{option} {shown} exists and is not a directory")
+        if not path.parent.is_dir():
+            raise InputError(f"{option} {shown}: directory {shown_path(str(path.parent))} does not exist", hint="create it first")
+    except InputError:
+        raise
+    except OSError as exc:
+        reason = "file name too long" if exc.errno == errno.ENAMETOOLONG else exc.strerror
+        raise InputError(f"{option} {shown}: {reason}") from None
+    except ValueError:  # an embedded NUL character
+        raise InputError(f"{option} {shown}: invalid file name") from None
 
 
 def parse_user_json(text: str, path: str | Path, what: str, error: type[InputError] = InputError) -> Any:

@@ -9,7 +9,6 @@ for bad input.
 from __future__ import annotations
 
 import contextlib
-import errno
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,32 +96,12 @@ def read_text_file(path: Path, what: str) -> str:
 
 
 def check_output_path(output: Path, option: str = "--output", *, directory: bool = False) -> None:
-    """The one rule of every command that writes a file: its folder must exist.
+    """The one rule of every command that writes a file: its folder must exist
+    (:func:`saferl.userfile.check_output_location`).  Commands call this before their work
+    starts, and :func:`write_output` again on writing."""
+    from saferl.userfile import check_output_location
 
-    saferl creates the file (or, with ``directory``, the model directory itself) but never
-    the folders above it, so that a typo in a path is an error (exit 2), not a new tree.
-    Commands call this before their work starts, and :func:`write_output` again on writing.
-
-    Example:
-        >>> check_output_path(Path("/no/such/dir/out.pol"))
-        Traceback (most recent call last):
-        ...
-        saferl.errors.InputError: --output /no/such/dir/out.pol: directory /no/such/dir does not exist (hint: create it first)
-    """
-    from saferl.limits import shown_path
-
-    shown = shown_path(str(output))
-    try:
-        if output.is_dir() and not directory:
-            raise InputError(f"{option} {shown} is a directory", hint="give a file name")
-        if output.exists() and directory and not output.is_dir():
-            raise InputError(f"{option} {shown} exists and is not a directory")
-        parent = output.parent
-        if not parent.is_dir():
-            raise InputError(f"{option} {shown}: directory {shown_path(str(parent))} does not exist", hint="create it first")
-    except OSError as exc:
-        reason = "file name too long" if exc.errno == errno.ENAMETOOLONG else exc.strerror
-        raise InputError(f"{option} {shown}: {reason}") from None
+    check_output_location(output, option, directory=directory)
 
 
 def write_output(text: str, output: Path | None, out: TextIO) -> None:

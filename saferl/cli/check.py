@@ -110,6 +110,9 @@ def _write(text: str, path: Path | None, out: TextIO, *, append: bool = False) -
     if path is None:
         out.write(text)
         return
+    from saferl.userfile import check_output_location
+
+    check_output_location(path, "--summary" if append else "--output")
     try:
         with open(path, "a" if append else "w", encoding="utf-8") as fh:
             fh.write(text)
@@ -130,6 +133,11 @@ def check(argv: list[str], out: TextIO, err: TextIO) -> int:
         parser.print_help(out)
         return EXIT_OK
     _validate(args)
+    from saferl.userfile import check_output_location
+
+    for option, target in (("--output", args.output), ("--summary", args.summary)):
+        if target is not None:
+            check_output_location(target, option)  # before any work, as every command does
     started = time.perf_counter()
 
     config_path = args.config or find_config(Path.cwd())

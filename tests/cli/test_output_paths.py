@@ -33,6 +33,8 @@ def commands(missing: Path, grid: Path) -> list[tuple[str, list[str]]]:
         ("saferl grid", ["grid", "generate", "-o", target]),
         ("saferl grid", ["grid", "convert", str(grid), "-o", target]),
         ("saferl grid", ["grid", "render", str(grid), "-o", str(missing / "x.svg")]),
+        ("saferl check", ["check", "--spec", FOLLOW, POLICY, "-o", target]),
+        ("saferl check", ["check", "--spec", FOLLOW, POLICY, "--summary", target]),
     ]
 
 
@@ -44,14 +46,15 @@ def grid(tmp_path: Path) -> Path:
     return path
 
 
-@pytest.mark.parametrize("index", range(8))
+@pytest.mark.parametrize("index", range(10))
 def test_a_missing_folder_is_refused_and_never_created(index: int, tmp_path: Path, grid: Path) -> None:
     missing = tmp_path / "no" / "such"
     prog, argv = commands(missing, grid)[index]
     code, out, err = cli(*argv)
     shown = argv[-1]
     assert code == 2
-    assert err == f"{prog}: error: --output {shown}: directory {Path(shown).parent} does not exist (hint: create it first)\n"
+    option = argv[-2] if argv[-2].startswith("--") else "--output"
+    assert err == f"{prog}: error: {option} {shown}: directory {Path(shown).parent} does not exist (hint: create it first)\n"
     assert not (tmp_path / "no").exists()
 
 
