@@ -13,6 +13,9 @@ restored on another machine (or after a fresh checkout) still hits.
 * Writes go to a temporary file in the same folder and are renamed into place
   (``os.replace``), so concurrent writers cannot leave a half-written entry.
 
+A memo (``digests/``) maps the sha256 of a policy file's bytes to its canonical digest, so
+that a warm run reads and hashes files but parses none.
+
 Because the policy digest ignores layout, a hit may come from a file whose lines moved;
 entries therefore store the canonical-text line of every result, and a hit on a file with
 other bytes maps those lines back onto the current file.
@@ -164,6 +167,36 @@ class ResultCache:
             raise CacheUnavailable(f"cannot write to cache directory {str(self.folder)!r}: {exc.strerror or exc}") from None
         return True
 
+    # -- the digest memo: raw policy bytes -> canonical digest, so a warm run parses nothing --
+
+    def _memo_path(self, source_sha: str) -> Path:
+        from saferl import __version__
+
+        name = hashlib.sha256(f"{FORMAT}|{__version__}|{source_sha}".encode()).hexdigest()
+        return self.folder / "digests" / name[:2] / f"{name}.json"
+
+    def get_digest(self, source_sha: str) -> str | None:
+        """The canonical digest of the policy text whose sha256 is ``source_sha``, if memoised."""
+        try:
+            doc = json.loads(self._memo_path(source_sha).read_bytes())
+        except (OSError, ValueError):
+            return None
+        if not isinstance(doc, dict) or doc.get("format") != FORMAT or doc.get("source_sha") != source_sha:
+            return None
+        digest = doc.get("digest")
+        if not isinstance(digest, str) or not re.fullmatch(r"sha256:[0-9a-f]{64}", digest):
+            return None
+        return digest
+
+    def put_digest(self, source_sha: str, digest: str) -> None:
+        """Remember that the policy text with sha256 ``source_sha`` has canonical ``digest``."""
+        path = self._memo_path(source_sha)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._write_atomic(path, json.dumps({"format": FORMAT, "source_sha": source_sha, "digest": digest}))
+        except OSError as exc:
+            raise CacheUnavailable(f"cannot write to cache directory {str(self.folder)!r}: {exc.strerror or exc}") from None
+
     @staticmethod
     def _write_atomic(path: Path, text: str) -> None:
         fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=path.parent)
@@ -199,6 +232,17 @@ def clear_cache(folder: Path) -> int:
         raise InputError(f"{str(folder)!r} is not a saferl cache (no {_TAG} written by saferl); not touching it")
     removed = 0
     try:
+        memo = folder / "digests"
+        if memo.is_dir():
+            for shard in memo.iterdir():
+                if shard.is_dir() and _SHARD.match(shard.name):
+                    for entry in shard.iterdir():
+                        if _ENTRY.match(entry.name) or entry.name.startswith(".tmp-"):
+                            entry.unlink()
+                    if not any(shard.iterdir()):
+                        shard.rmdir()
+            if not any(memo.iterdir()):
+                memo.rmdir()
         for shard in folder.iterdir():
             if not (shard.is_dir() and _SHARD.match(shard.name)):
                 continue

@@ -114,9 +114,17 @@ def pairs_from_config(config: CheckConfig, only: Sequence[Path] = ()) -> list[Pa
 @dataclass
 class _Policy:
     text: str
-    program: Any
+    program: Any  # None until parsed: a warm run takes the digest from the cache's memo
     digest: str
     source_sha: str
+    path: str
+
+    def parsed(self) -> Any:
+        if self.program is None:
+            from saferl.policy import parse_policy
+
+            self.program = parse_policy(self.text, self.path)
+        return self.program
 
 
 def _options_doc(o: GroupOptions) -> dict[str, Any]:
@@ -128,7 +136,7 @@ def _from_cache(hit: Any, pol: _Policy, policy_path: str, spec_path: str) -> dic
     record["policy"], record["spec"], record["cached"] = policy_path, spec_path, True
     if hit.source_sha != pol.source_sha:  # same program, other layout: move the lines
         back: dict[int, int] = {}
-        for src, canon in canonical_line_map(pol.program).items():
+        for src, canon in canonical_line_map(pol.parsed()).items():
             back.setdefault(canon, src)
         props = []
         for p in record["properties"]:
@@ -166,17 +174,32 @@ def check_pairs(
 
     policies: dict[Path, _Policy] = {}
     specs: dict[Path, tuple[str, str]] = {}
+    def read_policy(path: Path) -> _Policy:
+        nonlocal cache
+        text = read_user_text(path, "policy file", PolicyParseError)
+        sha = hashlib.sha256(text.encode("utf-8")).hexdigest()
+        shown = display_path(path, root)
+        digest = cache.get_digest(sha) if cache is not None else None
+        if digest is not None:
+            return _Policy(text, None, digest, sha, shown)
+        program = parse_policy(text, shown)
+        if not isinstance(program, Program):
+            raise InputError(
+                f"{shown} is a gridworld subgoal program; certify it with 'saferl certify', or leave it out of the check"
+            )
+        pol = _Policy(text, program, program_digest(program), sha, shown)
+        if cache is not None:
+            try:
+                cache.put_digest(sha, pol.digest)
+            except CacheUnavailable as exc:
+                if warn is not None:
+                    warn(f"{exc}; going on without the cache")
+                cache = None
+        return pol
+
     for pair in pairs:
         if pair.policy not in policies:
-            text = read_user_text(pair.policy, "policy file", PolicyParseError)
-            program = parse_policy(text, display_path(pair.policy, root))
-            if not isinstance(program, Program):
-                raise InputError(
-                    f"{display_path(pair.policy, root)} is a gridworld subgoal program; "
-                    "certify it with 'saferl certify', or leave it out of the check"
-                )
-            sha = hashlib.sha256(text.encode("utf-8")).hexdigest()
-            policies[pair.policy] = _Policy(text, program, program_digest(program), sha)
+            policies[pair.policy] = read_policy(pair.policy)
         if pair.spec not in specs:
             text = read_user_text(pair.spec, "spec file", SpecError)
             specs[pair.spec] = (text, "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest())

@@ -172,3 +172,30 @@ def test_key_covers_versions_and_options() -> None:
     assert base != cache_key("sha256:a", "sha256:b", {"timeout_s": 5.0}, {"z3-solver": "4.13"})
     assert base != cache_key("sha256:a", "sha256:c", {"timeout_s": None}, {"z3-solver": "4.13"})
     assert base == cache_key("sha256:a", "sha256:b", {"timeout_s": None}, {"z3-solver": "4.13"})
+
+
+def test_a_warm_run_parses_no_policy(project: Path, cli, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    import saferl.policy
+
+    cli("check")
+
+    def no_parsing(*_: object, **__: object) -> None:
+        raise AssertionError("a warm run parsed a policy")
+
+    monkeypatch.setattr(saferl.policy, "parse_policy", no_parsing)
+    code, out, err = cli("check", "-f", "json")
+    assert code == 1, err
+    assert all(r["cached"] for r in _results(out).values())
+
+
+def test_a_damaged_digest_memo_is_recomputed(project: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    cli("check", "policies/cartpole/worst.pol")
+    (memo,) = sorted((project / ".saferl_cache" / "digests").glob("??/*.json"))
+    doc = json.loads(memo.read_text())
+    memo.write_text(json.dumps(dict(doc, digest="sha256:" + "0" * 64, source_sha="x")))  # another file's memo
+    code, out, _ = cli("check", "policies/cartpole/worst.pol", "-f", "json")
+    assert code == 1 and _results(out)["policies/cartpole/worst.pol"]["cached"] is True
+    assert json.loads(memo.read_text()) == doc  # rewritten from a fresh parse
+    memo.write_text("{")
+    code, out, _ = cli("check", "policies/cartpole/worst.pol", "-f", "json")
+    assert code == 1 and _results(out)["policies/cartpole/worst.pol"]["cached"] is True
