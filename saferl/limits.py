@@ -25,6 +25,7 @@ __all__ = [
     "MAX_NESTING_DEPTH",
     "MAX_SUM_EXPANSION",
     "MAX_NUMBER_LENGTH",
+    "MAX_NAME_LENGTH",
     "MAX_DATA_DEPTH",
     "MAX_HISTORY_LAG",
     "MAX_SHOWN_PATH",
@@ -47,6 +48,9 @@ MAX_SUM_EXPANSION = 10_000
 
 #: longest number literal, in characters (a float64 needs at most 24)
 MAX_NUMBER_LENGTH = 100
+
+#: longest name (observation, action, label, function) in a policy or a spec expression
+MAX_NAME_LENGTH = 200
 
 #: deepest nesting of lists and mappings in a YAML spec or a JSON manifest
 MAX_DATA_DEPTH = 64

@@ -2,8 +2,9 @@
 
 Tokens carry 1-based line and column.  ``#`` starts a comment to the end of the line.
 Newlines are not tokens: both grammars are delimited by keywords and braces.  Digits are
-the ASCII digits only (``'²'`` is not one), and a number literal is at most
-:data:`~saferl.limits.MAX_NUMBER_LENGTH` characters long.
+the ASCII digits only (``'²'`` is not one); a number literal is at most
+:data:`~saferl.limits.MAX_NUMBER_LENGTH` characters long and a name at most
+:data:`~saferl.limits.MAX_NAME_LENGTH`.
 
 :class:`TokenStream` also keeps both parsers within :data:`~saferl.limits.MAX_NESTING_DEPTH`:
 the recursion of the parser itself (:meth:`TokenStream.nested`) and the depth of the tree it
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from saferl.errors import InputError, Location, PolicyParseError
-from saferl.limits import MAX_NESTING_DEPTH, MAX_NUMBER_LENGTH, limit_message
+from saferl.limits import MAX_NAME_LENGTH, MAX_NESTING_DEPTH, MAX_NUMBER_LENGTH, limit_message
 
 __all__ = ["Token", "TokenStream", "tokenize", "KEYWORDS_POL"]
 
@@ -94,6 +95,10 @@ def tokenize(
                 or (dotted_names and text[j] == "." and j + 1 < n and text[j + 1].isalpha())
             ):
                 j += 1
+            if j - i > MAX_NAME_LENGTH:
+                exc = error(limit_message(f"name longer than {MAX_NAME_LENGTH} characters", "max_name_length"), l0)
+                exc.limit = "max_name_length"
+                raise exc
             tokens.append(Token("NAME", text[i:j], l0.line, l0.col))
             i = j
             continue

@@ -97,6 +97,13 @@ def test_numbers(expr: str, message: str) -> None:
     assert parse_error(HEAD + f"a = {expr}\n") == message
 
 
+def test_names_are_at_most_200_characters() -> None:
+    assert parse_error(HEAD.replace("obs y", "obs " + "y" * 201)) == (
+        "p.pol:3:5: name longer than 200 characters (limit max_name_length)"
+    )
+    assert parse_policy(HEAD.replace("obs y", "obs " + "y" * 200) + "a = x\n").obs_names[1] == "y" * 200
+
+
 def test_a_number_of_100_characters_is_fine() -> None:
     program = parse_policy(HEAD + "a = x * 0." + "0" * 97 + "1\n")
     assert program.body[0].value.right.value == 1e-98
