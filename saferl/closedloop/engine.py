@@ -30,6 +30,7 @@ from saferl.closedloop.invariant import (
     state_boxes,
 )
 from saferl.closedloop.policybox import check_closed_loop_program, guards
+from saferl.closedloop.tube import propagate_affine
 from saferl.dynamics import make_model
 from saferl.dynamics.base import Model
 from saferl.errors import InputError, InternalError, Location, UnsupportedError
@@ -215,12 +216,15 @@ def check_property(
 def _bounded(
     model: Model, program: Program, prop: ClosedLoopProperty, sim: SimulationSummary, deadline: float, steps: int, keep_tube: bool,
 ) -> BoundedOutcome:
-    """Bounded propagation, refined (more initial pieces, narrower sets) while time lasts."""
+    """Bounded propagation, refined while time lasts: interval boxes (cheap, good for short
+    horizons) and affine pieces (no wrapping effect, for long ones), more pieces each time."""
     span = np.maximum(sim.high - sim.low, 1e-9)
     best: BoundedOutcome | None = None
-    for pieces, res in ((256, 64.0), (2048, 256.0), (16384, 1024.0)):
-        out = propagate(model, program, prop, steps=steps, deadline=deadline, pieces=pieces,
-                        width_limit=span / res, keep_tube=keep_tube)
+    levels = ((propagate, 256, 64.0), (propagate_affine, 256, 64.0), (propagate_affine, 2048, 128.0),
+              (propagate, 4096, 256.0), (propagate_affine, 8192, 256.0))
+    for engine, pieces, res in levels:
+        out = engine(model, program, prop, steps=steps, deadline=deadline, pieces=pieces,
+                     width_limit=span / res, keep_tube=keep_tube)
         if best is None or out.proved > best.proved or out.complete:
             best = out
         if out.complete or time.perf_counter() > deadline:

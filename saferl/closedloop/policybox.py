@@ -217,11 +217,26 @@ def _block_box(
 
 
 def leaves_on_boxes(program: Program, olo: np.ndarray, ohi: np.ndarray) -> list[Leaf]:
-    """Every assignment possible on each box of observations [olo, ohi] (N, m)."""
+    """Every assignment possible on each box of observations [olo, ohi] (N, m); leaves
+    that assign the same constant are merged (one successor per distinct action)."""
     obs = {name: (olo[:, i], ohi[:, i]) for i, name in enumerate(program.obs_names)}
     n = olo.shape[0]
-    leaves = _block_box(program.body, obs, np.ones(n, dtype=bool), [], [])
-    return [lf for lf in leaves if lf.possible.any()]
+    leaves = [lf for lf in _block_box(program.body, obs, np.ones(n, dtype=bool), [], []) if lf.possible.any()]
+    merged: list[Leaf] = []
+    by_value: dict[tuple[float, float], Leaf] = {}
+    for lf in leaves:
+        lo, hi = lf.low[lf.possible], lf.high[lf.possible]
+        if np.all(lo == lo[0]) and np.all(hi == hi[0]) and lo[0] == hi[0]:
+            key = (float(lo[0]), float(hi[0]))
+            if key in by_value:
+                other = by_value[key]
+                other.possible = other.possible | lf.possible
+                other.low = np.where(lf.possible, lf.low, other.low)
+                other.high = np.where(lf.possible, lf.high, other.high)
+                continue
+            by_value[key] = lf
+        merged.append(lf)
+    return merged
 
 
 # -- guards: where a tree's tests can split a box exactly --------------------------------

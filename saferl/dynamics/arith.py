@@ -110,6 +110,9 @@ class Floats(Arith):
     def and_(self, p: Any, q: Any) -> Any:
         return p & q
 
+    def not_(self, p: Any) -> Any:
+        return ~p
+
     def select(self, cond: Any, a: Any, b: Any) -> Any:
         return np.where(cond, a, b)
 
@@ -240,6 +243,9 @@ class Boxes(Arith):
 
     def and_(self, p: Any, q: Any) -> Any:
         return (p[0] & q[0], p[1] & q[1])
+
+    def not_(self, p: Any) -> Any:
+        return (~p[1], ~p[0])
 
     def select(self, cond: Any, a: Any, b: Any) -> Any:
         must, may = cond

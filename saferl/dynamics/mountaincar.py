@@ -40,7 +40,7 @@ class MountainCar(Model):
         r = (lambda v: v) if fresh else A.f32  # float32 arithmetic on float32 state values
         k = (lambda c: c) if fresh else f32c  # ... and constants rounded to float32
         # force = min(max(a, -1.0), 1.0): a float32 unless clipped
-        inside = A.and_(_not_lt(A, action, -1.0), _not_gt(A, action, 1.0))
+        inside = A.and_(A.not_(A.lt(action, -1.0)), A.not_(A.gt(action, 1.0)))
         cosine = A.mul(A.const(0.0025), A.cos(r(A.mul(A.const(3.0), pos))))
         # unclipped: float32 force * power (float32), minus the float64 term cast to float32
         push32 = A.f32(A.mul(action, A.const(f32c(p["power"]))))
@@ -51,11 +51,12 @@ class MountainCar(Model):
         delta = A.select(inside, delta32, delta64 if fresh else A.f32(delta64))
         vel = r(A.add(vel, delta))
         ms = p["max_speed"]
-        vel = A.select(A.gt(vel, k(ms)), A.const(k(ms)), vel)
-        vel = A.select(A.lt(vel, k(-ms)), A.const(k(-ms)), vel)
+        # "if v > max: v = max" is min(v, max) (NaN stays NaN either way)
+        vel = A.clip(vel, -np.inf, k(ms))
+        vel = A.clip(vel, k(-ms), np.inf)
         pos = r(A.add(pos, vel))
-        pos = A.select(A.gt(pos, k(p["max_position"])), A.const(k(p["max_position"])), pos)
-        pos = A.select(A.lt(pos, k(p["min_position"])), A.const(k(p["min_position"])), pos)
+        pos = A.clip(pos, -np.inf, k(p["max_position"]))
+        pos = A.clip(pos, k(p["min_position"]), np.inf)
         at_wall = A.and_(A.eq(pos, k(p["min_position"])), A.lt(vel, 0.0))
         vel = A.select(at_wall, A.const(0.0), vel)
         return [A.f32(pos), A.f32(vel)]
@@ -66,17 +67,3 @@ class MountainCar(Model):
     def env_state(self, state: np.ndarray, fresh: bool) -> np.ndarray:
         return np.array(state, dtype=np.float64 if fresh else np.float32)
 
-
-def _not_lt(A: Arith, a: Any, c: float) -> Any:
-    """not (a < c), in the arithmetic's own logic."""
-    if isinstance(a, tuple):
-        must, may = A.lt(a, c)
-        return (~may, ~must)
-    return ~A.lt(a, c)
-
-
-def _not_gt(A: Arith, a: Any, c: float) -> Any:
-    if isinstance(a, tuple):
-        must, may = A.gt(a, c)
-        return (~may, ~must)
-    return ~A.gt(a, c)
