@@ -17,8 +17,8 @@ A memo (``digests/``) maps the sha256 of a policy file's bytes to its canonical 
 that a warm run reads and hashes files but parses none.
 
 Because the policy digest ignores layout, a hit may come from a file whose lines moved;
-entries therefore store the canonical-text line of every result, and a hit on a file with
-other bytes maps those lines back onto the current file.
+entries therefore anchor each result's line to a node of the program (its index in a fixed
+walk), and a hit on a file with other bytes finds the lines again from those anchors.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from saferl.errors import InputError
 
 __all__ = ["FORMAT", "ResultCache", "cache_key", "solver_versions", "clear_cache", "CacheUnavailable"]
 
-FORMAT = "saferl-check-cache/1"
+FORMAT = "saferl-check-cache/2"
 _TAG = "CACHEDIR.TAG"
 _TAG_TEXT = (
     "Signature: 8a477f597d28d172789f06886806bc55\n"
@@ -105,7 +105,8 @@ class CacheHit:
 
     record: dict[str, Any]
     source_sha: str
-    canonical_lines: dict[str, int]
+    anchors: dict[str, int]
+    nodes: int
 
 
 class ResultCache:
@@ -142,21 +143,21 @@ class ResultCache:
             return None
         if not isinstance(doc, dict) or doc.get("format") != FORMAT or doc.get("key") != key:
             return None
-        record, sha, lines = doc.get("record"), doc.get("source_sha"), doc.get("canonical_lines")
-        if not _valid_record(record) or not isinstance(sha, str) or not isinstance(lines, dict):
+        record, sha, anchors, nodes = doc.get("record"), doc.get("source_sha"), doc.get("anchors"), doc.get("nodes")
+        if not _valid_record(record) or not isinstance(sha, str) or not isinstance(anchors, dict):
+            return None
+        if not isinstance(nodes, int) or not all(isinstance(v, int) and 0 <= v < nodes for v in anchors.values()):
             return None
         if doc.get("record_sha") != _record_sha(record):
             return None
-        if not all(isinstance(v, int) for v in lines.values()):
-            return None
-        return CacheHit(record, sha, lines)
+        return CacheHit(record, sha, anchors, nodes)
 
-    def put(self, key: str, record: dict[str, Any], source_sha: str, canonical_lines: dict[str, int]) -> bool:
+    def put(self, key: str, record: dict[str, Any], source_sha: str, anchors: dict[str, int], nodes: int) -> bool:
         """Store ``record`` (SAFE or UNSAFE only); False when it is not cacheable."""
         if not _valid_record(record):
             return False
         doc = {
-            "format": FORMAT, "key": key, "source_sha": source_sha, "canonical_lines": canonical_lines,
+            "format": FORMAT, "key": key, "source_sha": source_sha, "anchors": anchors, "nodes": nodes,
             "record": record, "record_sha": _record_sha(record),
         }
         path = self._path(key)

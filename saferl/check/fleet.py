@@ -10,7 +10,7 @@ from typing import Any
 
 from saferl.check.cache import CacheUnavailable, ResultCache, cache_key, solver_versions
 from saferl.check.config import CheckConfig, GroupOptions, expand_globs
-from saferl.check.task import PairTask, canonical_line_map
+from saferl.check.task import PairTask, policy_nodes
 from saferl.errors import InputError, Location
 
 __all__ = ["Pair", "PairReport", "pairs_from_config", "pairs_from_paths", "check_pairs", "display_path"]
@@ -131,21 +131,24 @@ def _options_doc(o: GroupOptions) -> dict[str, Any]:
     return {"timeout_s": o.timeout_s, "cross_check": o.cross_check, "solver": o.solver}
 
 
-def _from_cache(hit: Any, pol: _Policy, policy_path: str, spec_path: str) -> dict[str, Any]:
+def _from_cache(hit: Any, pol: _Policy, policy_path: str, spec_path: str) -> dict[str, Any] | None:
+    """The cached record for this file, its lines found again if the layout changed (None: recompute)."""
     record = dict(hit.record)
     record["policy"], record["spec"], record["cached"] = policy_path, spec_path, True
-    if hit.source_sha != pol.source_sha:  # same program, other layout: move the lines
-        back: dict[int, int] = {}
-        for src, canon in canonical_line_map(pol.parsed()).items():
-            back.setdefault(canon, src)
-        props = []
-        for p in record["properties"]:
-            p = dict(p)
-            canon = hit.canonical_lines.get(p["id"])
-            if canon is not None:
-                p["policy_line"] = back.get(canon, p["policy_line"])
-            props.append(p)
-        record["properties"] = props
+    if hit.source_sha == pol.source_sha:
+        return record
+    nodes = policy_nodes(pol.parsed())
+    if len(nodes) != hit.nodes:  # same canonical text from another tree shape: do not guess lines
+        return None
+    props = []
+    for p in record["properties"]:
+        p = dict(p)
+        anchor = hit.anchors.get(p["id"])
+        span = getattr(nodes[anchor], "span", None) if anchor is not None else None
+        if span is not None and span.line:
+            p["policy_line"] = span.line
+        props.append(p)
+    record["properties"] = props
     return record
 
 
@@ -214,8 +217,9 @@ def check_pairs(
         key = cache_key(pol.digest, spec_digest, _options_doc(pair.options), versions)
         keys[i] = key
         hit = cache.get(key) if cache is not None else None
-        if hit is not None:
-            reports[i] = PairReport(pair, policy_path, spec_path, _from_cache(hit, pol, policy_path, spec_path))
+        record = _from_cache(hit, pol, policy_path, spec_path) if hit is not None else None
+        if record is not None:
+            reports[i] = PairReport(pair, policy_path, spec_path, record)
             continue
         o = pair.options
         tasks.append(PairTask(i, policy_path, pol.text, spec_path, spec_text, o.timeout_s, o.cross_check, o.solver))
@@ -230,7 +234,8 @@ def check_pairs(
         record["cached"] = False
         if cache is not None and record["verdict"] in ("SAFE", "UNSAFE"):
             try:
-                cache.put(keys[outcome.index], outcome.record, policies[pair.policy].source_sha, outcome.canonical_lines)
+                cache.put(keys[outcome.index], outcome.record, policies[pair.policy].source_sha,
+                          outcome.anchors, outcome.nodes)
             except CacheUnavailable as exc:
                 if warn is not None:
                     warn(f"{exc}; going on without the cache")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["PairTask", "PairOutcome", "verify_pair", "canonical_line_map"]
+__all__ = ["PairTask", "PairOutcome", "verify_pair", "policy_nodes", "line_anchors"]
 
 
 @dataclass(frozen=True)
@@ -29,31 +29,34 @@ class PairTask:
 
 @dataclass(frozen=True)
 class PairOutcome:
-    """A worker's answer: a record and its canonical lines, or a one-line error."""
+    """A worker's answer: a record with the anchors of its lines (see :func:`line_anchors`), or a one-line error."""
 
     index: int
     record: dict[str, Any] | None
-    canonical_lines: dict[str, int]
+    anchors: dict[str, int]
+    nodes: int = 0
     error: str | None = None
 
 
-def canonical_line_map(program: Any) -> dict[int, int]:
-    """Source line -> line of the same node in the program's canonical text (printer output)."""
+def policy_nodes(program: Any) -> list[Any]:
+    """The program's nodes in a fixed order: itself, its declarations, then its body in pre-order."""
     from saferl.policy.ast import walk
-    from saferl.policy.parser import parse_program
-    from saferl.policy.printer import format_program
 
-    canonical = parse_program(format_program(program), "<canonical>")
+    return [program, *program.observations, *program.actions, *walk(program.body)]
 
-    def nodes(p: Any) -> list[Any]:
-        return [p, *p.observations, *p.actions, *walk(p.body)]
 
-    mapping: dict[int, int] = {}
-    for ours, theirs in zip(nodes(program), nodes(canonical), strict=False):
-        a, b = getattr(ours, "span", None), getattr(theirs, "span", None)
-        if a is not None and b is not None and a.line and b.line:
-            mapping.setdefault(a.line, b.line)
-    return mapping
+def line_anchors(nodes: list[Any], record: dict[str, Any]) -> dict[str, int]:
+    """Property id -> index in ``nodes`` of the first node on the line the property points at.
+
+    Two files with the same canonical digest have the same nodes in the same order, so an
+    anchor finds the line again in a file whose comments or layout moved it.
+    """
+    first: dict[int, int] = {}
+    for i, node in enumerate(nodes):
+        span = getattr(node, "span", None)
+        if span is not None and span.line:
+            first.setdefault(span.line, i)
+    return {p["id"]: first[p["policy_line"]] for p in record["properties"] if p["policy_line"] in first}
 
 
 _SPECS: dict[tuple[str, str], Any] = {}  # per worker process: parsed specs by (path, text)
@@ -98,12 +101,11 @@ def verify_pair(task: PairTask) -> PairOutcome:
         result = verify_policy(program, spec, options, policy_path=task.policy_path)
         record = result.to_record()
         record["spec"] = task.spec_path
-        lines = canonical_line_map(program)
-        canonical = {p["id"]: lines.get(p["policy_line"], p["policy_line"]) for p in record["properties"]}
-        return PairOutcome(task.index, record, canonical)
+        nodes = policy_nodes(program)
+        return PairOutcome(task.index, record, line_anchors(nodes, record), len(nodes))
     except SaferlError as exc:
-        return PairOutcome(task.index, None, {}, " ".join(str(exc).split()))
+        return PairOutcome(task.index, None, {}, error=" ".join(str(exc).split()))
     except RecursionError:
-        return PairOutcome(task.index, None, {}, "policy or spec nested too deeply")
+        return PairOutcome(task.index, None, {}, error="policy or spec nested too deeply")
     except Exception as exc:  # a crash is never a verdict: it becomes a tool error (exit 2)
-        return PairOutcome(task.index, None, {}, f"internal error: {type(exc).__name__}: {' '.join(str(exc).split())}")
+        return PairOutcome(task.index, None, {}, error=f"internal error: {type(exc).__name__}: {' '.join(str(exc).split())}")

@@ -140,7 +140,7 @@ def test_clear_refuses_a_folder_saferl_did_not_make(tmp_path: Path, cli) -> None
 def _writer(folder: str, record: dict, rounds: int) -> None:
     cache = ResultCache(Path(folder))
     for i in range(rounds):
-        cache.put("f" * 64, record, f"sha{i}", {"p": i})
+        cache.put("f" * 64, record, f"sha{i}", {"p": i % 5}, 5)
 
 
 def test_concurrent_writers_never_leave_a_partial_entry(tmp_path: Path) -> None:
