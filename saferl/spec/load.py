@@ -39,7 +39,13 @@ from typing import Any
 import yaml
 
 from saferl.errors import Location, SpecError
-from saferl.limits import MAX_DATA_DEPTH, MAX_HISTORY_LAG, MAX_NUMBER_LENGTH, limit_message
+from saferl.limits import (
+    MAX_DATA_DEPTH,
+    MAX_HISTORY_LAG,
+    MAX_NAME_LENGTH,
+    MAX_NUMBER_LENGTH,
+    limit_message,
+)
 from saferl.spec.closedloop import ClosedLoopProperty, closed_loop_kind, parse_closed_loop
 from saferl.spec.expr import SExpr, parse_spec_expr, variables
 from saferl.userfile import read_user_text
@@ -179,6 +185,10 @@ class _Loader:
         for k, v in node.value:
             if not isinstance(k, yaml.ScalarNode):
                 raise self.err("keys must be plain names", k)
+            if len(k.value) > MAX_NAME_LENGTH:
+                exc = self.err(limit_message(f"key longer than {MAX_NAME_LENGTH} characters", "max_name_length"), k)
+                exc.limit = "max_name_length"
+                raise exc
             if k.value in seen:
                 raise self.err(f"duplicate key {k.value!r}", k)
             seen.add(k.value)

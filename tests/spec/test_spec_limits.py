@@ -76,8 +76,10 @@ def test_nested_sums_within_the_limits_unroll() -> None:
          "s.yaml:5:16: history index looks back more than 1000 steps (limit max_history_lag)"),
         (PROP.format(kind="smoothness") + "    require: a[t-1] <= 1\n    window: 5000\n",
          "s.yaml:6:13: window 5000 is longer than 1000 steps (limit max_history_lag)"),
+        ("spec: s\n" + "k" * 201 + ": 1\n", "s.yaml:2:1: key longer than 200 characters (limit max_name_length)"),
+        (invariant("b" * 201 + " <= 1"), "s.yaml:5:14: name longer than 200 characters (limit max_name_length)"),
     ],
-    ids=["yaml-depth", "yaml-number", "expr-number", "superscript", "lag", "window"],
+    ids=["yaml-depth", "yaml-number", "expr-number", "superscript", "lag", "window", "key", "name"],
 )
 def test_pinned_limit_messages(text: str, message: str) -> None:
     assert spec_error(text) == message
