@@ -22,10 +22,10 @@ A spec file looks like::
         when: sum(k = 0..5, abs(rpm[t-k] - rpm[t-k-1])) < 0.003
         require: abs(accel[t] - accel[t-1]) <= 0.63
 
-PyYAML is used only through ``compose`` with a safe loader of our own: no objects, no tags
-beyond YAML's plain data types (``!!str``, ``!!int``, ``!!float``, ``!!bool``, ``!!null``,
-lists and mappings), numbers such as ``1e-30`` read as numbers (YAML 1.1 would read them as
-text), and no more than :data:`~saferl.limits.MAX_DATA_DEPTH` nested lists and mappings.
+PyYAML is used only through ``compose`` with saferl's plain-data loader
+(:mod:`saferl.yamlfile`): no objects, no tags beyond plain data, numbers such as ``1e-30``
+read as numbers (YAML 1.1 would read them as text), and no more than
+:data:`~saferl.limits.MAX_DATA_DEPTH` nested lists and mappings.
 """
 
 from __future__ import annotations
@@ -39,16 +39,11 @@ from typing import Any
 import yaml
 
 from saferl.errors import Location, SpecError
-from saferl.limits import (
-    MAX_DATA_DEPTH,
-    MAX_HISTORY_LAG,
-    MAX_NAME_LENGTH,
-    MAX_NUMBER_LENGTH,
-    limit_message,
-)
+from saferl.limits import MAX_HISTORY_LAG, MAX_NAME_LENGTH, MAX_NUMBER_LENGTH, limit_message
 from saferl.spec.closedloop import ClosedLoopProperty, closed_loop_kind, parse_closed_loop
 from saferl.spec.expr import SExpr, parse_spec_expr, variables
 from saferl.userfile import read_user_text
+from saferl.yamlfile import YAML_TAG, compose_user_yaml
 
 __all__ = ["Property", "Spec", "load_spec", "parse_spec", "KINDS"]
 
@@ -60,70 +55,7 @@ _PROP_KEYS = {
     "bounds": {"id", "kind", "description", "action", "range", "allowed", "when", "timeout"},
     "smoothness": {"id", "kind", "description", "when", "require", "window", "timeout"},
 }
-
-
-_TAG = "tag:yaml.org,2002:"
-_PLAIN_TAGS = frozenset(_TAG + t for t in ("str", "int", "float", "bool", "null", "seq", "map"))
-#: a float as people write it: 1e-30, 1E5, -.5, 2.5e+3, 1_000.5 (YAML 1.1 insists on a
-#: dot and a signed exponent); .inf and .nan are read so that they can be refused by name
-_FLOAT = re.compile(
-    r"""^(?:[-+]?(?:[0-9][0-9_]*)?\.[0-9_]*(?:[eE][-+]?[0-9]+)?
-    |[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+
-    |[-+]?\.(?:inf|Inf|INF)
-    |\.(?:nan|NaN|NAN))$""",
-    re.X,
-)
-
-
-class SpecYamlLoader(yaml.SafeLoader):
-    """PyYAML's safe loader, composing nodes only, with the rules of a spec file.
-
-    Implicit types are bool, int, float (``1e-30`` included) and null; dates and other
-    YAML 1.1 types stay text.  A tag outside plain data, or nesting deeper than
-    :data:`~saferl.limits.MAX_DATA_DEPTH`, is a :class:`SpecError` at its line.
-    """
-
-    yaml_implicit_resolvers = {
-        first: [(tag, rx) for tag, rx in resolvers if tag in (_TAG + "bool", _TAG + "int", _TAG + "null")]
-        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-    }
-
-    def __init__(self, stream: str, path: str = "<string>"):
-        super().__init__(stream)
-        self.spec_path = path
-        self.depth = 0
-
-    def _location(self, mark: Any) -> Location:
-        return Location(self.spec_path, mark.line + 1, mark.column + 1)
-
-    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:  # type: ignore[override]
-        """Compose one node, refusing deep nesting before it happens and unknown tags."""
-        self.depth += 1
-        try:
-            if self.depth > MAX_DATA_DEPTH:
-                exc = SpecError(
-                    limit_message(f"lists and mappings nested deeper than {MAX_DATA_DEPTH} levels", "max_data_depth"),
-                    self._location(self.peek_event().start_mark),
-                )
-                exc.limit = "max_data_depth"
-                raise exc
-            node: yaml.Node = super().compose_node(parent, index)  # type: ignore[no-untyped-call]
-        finally:
-            self.depth -= 1
-        if node.tag not in _PLAIN_TAGS:
-            raise SpecError(
-                f"YAML tag {_short(node.tag)!r} is not allowed", self._location(node.start_mark),
-                hint="a spec is plain data: text, numbers, lists and mappings",
-            )
-        return node
-
-
-SpecYamlLoader.add_implicit_resolver(_TAG + "float", _FLOAT, list("-+0123456789."))  # type: ignore[no-untyped-call]
-
-
-def _short(tag: str) -> str:
-    tag = tag[len(_TAG) :] if tag.startswith(_TAG) else tag
-    return tag if tag.startswith("!") else "!!" + tag
+_TAG = YAML_TAG
 
 
 @dataclass(frozen=True)
@@ -266,27 +198,7 @@ class _Loader:
         return parse_spec_expr(text, self.path, line, col)
 
     def load(self) -> Spec:
-        try:
-            loader = SpecYamlLoader(self.text, self.path)  # the reader checks every character here
-            try:
-                root = loader.get_single_node()
-            finally:
-                loader.dispose()
-        except yaml.MarkedYAMLError as exc:
-            mark = exc.problem_mark or exc.context_mark
-            loc = Location(self.path, mark.line + 1, mark.column + 1) if mark else Location(self.path)
-            raise SpecError(f"invalid YAML: {exc.problem or exc.context}", loc) from None
-        except yaml.reader.ReaderError as exc:
-            char = exc.character
-            shown = f"U+{char:04X}" if isinstance(char, int) else repr(char)
-            line = self.text.count("\n", 0, exc.position) + 1
-            col = exc.position - (self.text.rfind("\n", 0, exc.position) + 1) + 1
-            raise SpecError(
-                f"invalid YAML: unacceptable character {shown}", Location(self.path, line, col),
-                hint="YAML allows no control characters",
-            ) from None
-        except yaml.YAMLError as exc:
-            raise SpecError(f"invalid YAML: {' '.join(str(exc).split())}", Location(self.path)) from None
+        root = compose_user_yaml(self.text, self.path, "spec", SpecError)
         if root is None:
             raise SpecError("empty spec file", Location(self.path, 1, 1), hint="a spec needs 'spec:' and 'properties:'")
         name = ""
