@@ -8,6 +8,7 @@ when ``backend="ray"`` is asked for (it is the optional ``ray`` extra).
 from __future__ import annotations
 
 import contextlib
+import logging
 import multiprocessing
 import os
 import sys
@@ -133,11 +134,11 @@ def _run_ray(tasks: Sequence[PairTask], jobs: int, address: str | None) -> list[
         try:
             if target:
                 with _native_stderr_silenced():
-                    ray.init(address=target, log_to_driver=False, logging_level="ERROR")
+                    ray.init(address=target, log_to_driver=False, logging_level=logging.ERROR)
             else:
                 ray.init(
                     address="local", num_cpus=jobs, include_dashboard=False,
-                    log_to_driver=False, logging_level="ERROR",
+                    log_to_driver=False, logging_level=logging.ERROR,
                 )
         except Exception as exc:  # ray raises ConnectionError, RuntimeError, ValueError ...
             where = f"at {target}" if target else "(local)"

@@ -144,7 +144,9 @@ class ResultCache:
         if not isinstance(doc, dict) or doc.get("format") != FORMAT or doc.get("key") != key:
             return None
         record, sha, anchors, nodes = doc.get("record"), doc.get("source_sha"), doc.get("anchors"), doc.get("nodes")
-        if not _valid_record(record) or not isinstance(sha, str) or not isinstance(anchors, dict):
+        if not isinstance(record, dict) or not _valid_record(record):
+            return None
+        if not isinstance(sha, str) or not isinstance(anchors, dict):
             return None
         if not isinstance(nodes, int) or not all(isinstance(v, int) and 0 <= v < nodes for v in anchors.values()):
             return None

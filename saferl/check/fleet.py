@@ -10,7 +10,7 @@ from typing import Any
 
 from saferl.check.cache import CacheUnavailable, ResultCache, cache_key, solver_versions
 from saferl.check.config import CheckConfig, GroupOptions, expand_globs
-from saferl.check.task import PairTask, policy_nodes
+from saferl.check.task import PairTask, policy_nodes, worker_versions
 from saferl.errors import InputError, Location
 
 __all__ = ["Pair", "PairReport", "pairs_from_config", "pairs_from_paths", "check_pairs", "display_path"]
@@ -224,6 +224,7 @@ def check_pairs(
         o = pair.options
         tasks.append(PairTask(i, policy_path, pol.text, spec_path, spec_text, o.timeout_s, o.cross_check, o.solver))
 
+    ours = worker_versions()
     for outcome in run_tasks(tasks, jobs=jobs, backend=backend, ray_address=ray_address):
         pair = pairs[outcome.index]
         policy_path, spec_path = display_path(pair.policy, root), display_path(pair.spec, root)
@@ -232,6 +233,11 @@ def check_pairs(
             continue
         record = dict(outcome.record)
         record["cached"] = False
+        if cache is not None and outcome.versions != ours:
+            if warn is not None:
+                warn(f"a worker runs other versions than this process ({outcome.versions} vs {ours}); "
+                     "its results are not cached")
+            cache = None
         if cache is not None and record["verdict"] in ("SAFE", "UNSAFE"):
             try:
                 cache.put(keys[outcome.index], outcome.record, policies[pair.policy].source_sha,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["PairTask", "PairOutcome", "verify_pair", "policy_nodes", "line_anchors"]
+__all__ = ["PairTask", "PairOutcome", "verify_pair", "policy_nodes", "line_anchors", "worker_versions"]
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,7 @@ class PairOutcome:
     anchors: dict[str, int]
     nodes: int = 0
     error: str | None = None
+    versions: dict[str, str] | None = None  # saferl and solvers where it ran (cached only if ours)
 
 
 def policy_nodes(program: Any) -> list[Any]:
@@ -57,6 +58,19 @@ def line_anchors(nodes: list[Any], record: dict[str, Any]) -> dict[str, int]:
         if span is not None and span.line:
             first.setdefault(span.line, i)
     return {p["id"]: first[p["policy_line"]] for p in record["properties"] if p["policy_line"] in first}
+
+
+_VERSIONS: dict[str, str] = {}
+
+
+def worker_versions() -> dict[str, str]:
+    """saferl's and the solvers' versions in this process (a Ray worker may run another install)."""
+    if not _VERSIONS:
+        from saferl import __version__
+        from saferl.check.cache import solver_versions
+
+        _VERSIONS.update(solver_versions(), saferl=__version__)
+    return dict(_VERSIONS)
 
 
 _SPECS: dict[tuple[str, str], Any] = {}  # per worker process: parsed specs by (path, text)
@@ -102,7 +116,7 @@ def verify_pair(task: PairTask) -> PairOutcome:
         record = result.to_record()
         record["spec"] = task.spec_path
         nodes = policy_nodes(program)
-        return PairOutcome(task.index, record, line_anchors(nodes, record), len(nodes))
+        return PairOutcome(task.index, record, line_anchors(nodes, record), len(nodes), versions=worker_versions())
     except SaferlError as exc:
         return PairOutcome(task.index, None, {}, error=" ".join(str(exc).split()))
     except RecursionError:

@@ -199,3 +199,23 @@ def test_a_damaged_digest_memo_is_recomputed(project: Path, cli) -> None:  # typ
     memo.write_text("{")
     code, out, _ = cli("check", "policies/cartpole/worst.pol", "-f", "json")
     assert code == 1 and _results(out)["policies/cartpole/worst.pol"]["cached"] is True
+
+
+def test_results_of_a_worker_with_other_versions_are_not_cached(project: Path, cli, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    import saferl.check.task as task_mod
+
+    real = task_mod.worker_versions
+    calls = {"n": 0}
+
+    def drifting() -> dict[str, str]:  # the first call is the parent's; then "workers" differ
+        calls["n"] += 1
+        return real() if calls["n"] == 1 else dict(real(), **{"z3-solver": "0.0.1"})
+
+    monkeypatch.setattr(task_mod, "worker_versions", drifting)
+    import saferl.check.fleet as fleet_mod
+
+    monkeypatch.setattr(fleet_mod, "worker_versions", drifting)
+    code, out, err = cli("check", "--jobs", "1", "-f", "json")
+    assert code == 1 and len(json.loads(out)["results"]) == 4
+    assert "its results are not cached" in err and err.count("\n") == 1
+    assert _entries(project) == []
