@@ -138,15 +138,11 @@ def _signature(env_id: str | None) -> Any:
 
 def load_names_file(path: Path) -> PolicyNames:
     """Read a names file (YAML or JSON; keys obs, action, labels, low, high)."""
-    import yaml
-
     from saferl.userfile import read_user_text
+    from saferl.yamlfile import parse_user_yaml
 
     text = read_user_text(path, "names file")
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise InputError(f"{path}: not YAML: {' '.join(str(exc).split())[:160]}") from None
+    data = parse_user_yaml(text, str(path), "names file")  # plain data, bounded depth, 1e-30 a number
     if not isinstance(data, dict):
         raise InputError(f"{path}: a names file is a mapping with keys {', '.join(_KEYS)}")
     unknown = sorted(set(map(str, data)) - set(_KEYS))
