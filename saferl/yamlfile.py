@@ -9,7 +9,8 @@ with three rules of our own.
 * Numbers: ``1e-30``, ``1E5``, ``-.5`` and ``2.5e+3`` are floats (YAML 1.1 reads the first
   two as text); dates and YAML 1.1's other implicit types stay text.
 * Size: at most :data:`~saferl.limits.MAX_DATA_DEPTH` nested lists and mappings, checked
-  while composing, before Python's recursion could run out.
+  while composing, before Python's recursion could run out; numbers of at most
+  :data:`~saferl.limits.MAX_NUMBER_LENGTH` characters.
 
 Every failure is one ``error`` (an :class:`~saferl.errors.InputError` subclass) with
 ``path:line:col``.
@@ -31,13 +32,14 @@ from typing import Any
 import yaml
 
 from saferl.errors import InputError, Location
-from saferl.limits import MAX_DATA_DEPTH, limit_message
+from saferl.limits import MAX_DATA_DEPTH, MAX_NUMBER_LENGTH, limit_message
 
 __all__ = ["PlainYamlLoader", "compose_user_yaml", "parse_user_yaml", "YAML_TAG"]
 
 #: the prefix of YAML's standard tags
 YAML_TAG = "tag:yaml.org,2002:"
 _PLAIN_TAGS = frozenset(YAML_TAG + t for t in ("str", "int", "float", "bool", "null", "seq", "map"))
+_NUMBER_TAGS = frozenset((YAML_TAG + "int", YAML_TAG + "float"))
 #: a float as people write it: 1e-30, 1E5, -.5, 2.5e+3, 1_000.5 (YAML 1.1 insists on a
 #: dot and a signed exponent); .inf and .nan are read so that they can be refused by name
 _FLOAT = re.compile(
@@ -81,6 +83,13 @@ class PlainYamlLoader(yaml.SafeLoader):
             node: yaml.Node = super().compose_node(parent, index)  # type: ignore[no-untyped-call]
         finally:
             self.depth -= 1
+        if node.tag in _NUMBER_TAGS and len(node.value) > MAX_NUMBER_LENGTH:
+            exc = self.error(
+                limit_message(f"number longer than {MAX_NUMBER_LENGTH} characters", "max_number_length"),
+                self._location(node.start_mark),
+            )
+            exc.limit = "max_number_length"
+            raise exc
         if node.tag not in _PLAIN_TAGS:
             raise self.error(
                 f"YAML tag {_short(node.tag)!r} is not allowed", self._location(node.start_mark),
