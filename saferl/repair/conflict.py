@@ -47,7 +47,7 @@ def spec_conflict(program: Program, spec: Spec, timeout_s: float = 5.0) -> tuple
         binding = bind_spec(spec, const)
         forms = []
         for p in props:
-            f, frame = encode_property(p, spec, binding, ProgramEncoder(const))
+            f, frame = encode_property(p, spec, binding, ProgramEncoder(const, rounding=False))
             forms.append((p.id, f))
         violations.append(forms)
         per_combo.append(Or([f for _, f in forms]))

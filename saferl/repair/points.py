@@ -85,7 +85,7 @@ def check_property(
     """Is ``prop`` violated on ``program``?  If so, replayed counterexample points."""
     from saferl.smt.solve import solve
 
-    encoder = ProgramEncoder(program)
+    encoder = ProgramEncoder(program, rounding=False)  # a search; its result is re-verified soundly
     formula, frame = encode_property(prop, spec, binding, encoder)
     symbols = frame.free_symbols()
     outcome = solve(formula, symbols, "z3", timeout_s)

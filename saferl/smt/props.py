@@ -104,6 +104,8 @@ def encode_property(
             x = ProgramEncoder.obs_symbol(decl.name, lbl)
             frame.obs[lbl][decl.name] = x
             finite = F32_MAX if decl.dtype == "float32" else DBL_MAX
+            if decl.name not in spec.domains and not encoder.rounding:
+                continue  # repair's search (plain reals) leaves undeclared observations free
             lo, hi = spec.domains.get(decl.name, (-finite, finite))
             lo, hi = max(lo, -finite), min(hi, finite)
             if decl.dtype == "float32":
@@ -118,6 +120,8 @@ def encode_property(
     frame.initial_state = init
     frame.initial_state_label = init_label
     for name, sym in zip(program.state_names, init, strict=True):
+        if name not in spec.state and not encoder.rounding:
+            continue
         lo, hi = spec.state.get(name, (-DBL_MAX, DBL_MAX))
         lo, hi = max(lo, -DBL_MAX), min(hi, DBL_MAX)
         constraints += [GE(sym, real(lo)), LE(sym, real(hi))]
