@@ -33,6 +33,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "extract": ("saferl.cli.extract", "Extract a tree or PID program from a neural oracle."),
     "repair": ("saferl.cli.repair", "Repair a policy until every property is SAFE."),
     "shield": ("saferl.cli.shield", "Run a neural policy behind a runtime shield."),
+    "closedloop": ("saferl.cli.closedloop", "Prove closed-loop safety / reach over an environment model."),
     "import": ("saferl.cli.import_", "Convert an SB3 .zip, ONNX MLP or skops tree into saferl's format."),
     "check": ("saferl.cli.check", "Verify every configured policy × spec pair (cache, baseline, parallel)."),
     "cache": ("saferl.cli.cache", "Manage saferl check's result cache (clear, dir)."),

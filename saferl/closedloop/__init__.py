@@ -27,11 +27,22 @@ from saferl.spec.load import Spec
 __all__ = ["verify_closed_loop", "check_closed_loop", "check_property", "ClosedLoopOptions", "ClosedLoopOutcome"]
 
 
-def check_closed_loop(program: Program, spec: Spec, options: ClosedLoopOptions | None = None) -> list[ClosedLoopOutcome]:
+def check_closed_loop(
+    program: Program, spec: Spec, options: ClosedLoopOptions | None = None, *, policy_path: str = "",
+    keep_tube: bool = False,
+) -> list[ClosedLoopOutcome]:
     """Every closed-loop property of ``spec``, with what a report or a plot can show."""
-    return [check_property(program, prop, options) for prop in spec.closed_loop]
+    return [check_property(program, prop, options, policy_path=policy_path, keep_tube=keep_tube) for prop in spec.closed_loop]
 
 
-def verify_closed_loop(program: Program, spec: Spec, options: ClosedLoopOptions | None = None) -> list[PropertyResult]:
-    """The verdict on every closed-loop property (``safety`` / ``reach``) of ``spec``."""
-    return [o.result for o in check_closed_loop(program, spec, options)]
+def verify_closed_loop(
+    program: Program, spec: Spec, options: ClosedLoopOptions | None = None, *, policy_path: str = "",
+) -> list[PropertyResult]:
+    """The verdict on every closed-loop property (``safety`` / ``reach``) of ``spec``.
+
+    UNSAFE results carry a counterexample trajectory replayed in gymnasium (which must be
+    installed: the ``learn`` extra); a policy whose observations do not match the model's is
+    an :class:`~saferl.errors.InputError`; an invariant whose certificate fails is an
+    :class:`~saferl.errors.InternalError` (a tool error, never SAFE).
+    """
+    return [o.result for o in check_closed_loop(program, spec, options, policy_path=policy_path)]

@@ -151,15 +151,17 @@ def _invariant(
 
 def check_property(
     program: Program, prop: ClosedLoopProperty, options: ClosedLoopOptions | None = None, *, keep_tube: bool = False,
+    policy_path: str = "",
 ) -> ClosedLoopOutcome:
-    """Check one closed-loop property of ``program``."""
+    """Check one closed-loop property of ``program`` (``policy_path`` only names it in errors)."""
     opts = options or ClosedLoopOptions()
     t0 = time.perf_counter()
     timeout = opts.timeout_s or prop.timeout_s or DEFAULT_TIMEOUT_S
     deadline = t0 + timeout
     model = make_model(prop.dynamics, prop.parameters)
-    check_observations(model, program)
-    base = dict(property_id=prop.id, kind=prop.kind, spec_line=prop.line, description=prop.description)
+    check_observations(model, program, policy_path)
+    line = program.actions[0].span.line if program.actions else 1
+    base = dict(property_id=prop.id, kind=prop.kind, spec_line=prop.line, description=prop.description, policy_line=line)
 
     def done(verdict: Verdict, message: str, solver: str, **kw: Any) -> ClosedLoopOutcome:
         res = PropertyResult(**base, verdict=verdict, message=message, solver=solver,  # type: ignore[arg-type]

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from saferl.dynamics.arith import BOXES, FLOATS, RIGOROUS, Arith
-from saferl.errors import InputError
+from saferl.errors import InputError, MissingDependencyError
 
 __all__ = ["Model"]
 
@@ -139,8 +139,10 @@ class Model:
 
     def make_env(self) -> Any:
         """A fresh, unwrapped gymnasium environment with this model's parameters."""
-        import gymnasium
-
+        try:
+            import gymnasium
+        except ImportError:
+            raise MissingDependencyError("gymnasium", "learn") from None
         env = gymnasium.make(self.env_id).unwrapped
         env.reset(seed=0)
         self.configure_env(env)

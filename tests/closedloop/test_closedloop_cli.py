@@ -1,0 +1,53 @@
+"""``saferl closedloop``: exit codes, one-line errors, reports and the plot."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from saferl.cli import run
+
+pytest.importorskip("gymnasium")
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _run(*argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = run(list(argv), out, err)
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_refuted_policy_exits_1_with_a_replayed_trajectory():
+    code, out, _ = _run("closedloop", str(ROOT / "policies/cartpole/worst.pol"), "--spec",
+                        str(ROOT / "specs/closedloop/cartpole.yaml"), "--format", "json", "--timeout", "20")
+    assert code == 1
+    prop = json.loads(out)[0]["properties"][0] if isinstance(json.loads(out), list) else json.loads(out)["results"][0]["properties"][0]
+    assert prop["verdict"] == "UNSAFE" and prop["counterexample"]["replayed"]
+
+
+def test_proof_exits_0_and_draws_the_invariant(tmp_path):
+    png = tmp_path / "inv.png"
+    code, out, _ = _run("closedloop", str(ROOT / "policies/pendulum/swing_up.pol"), "--spec",
+                        str(ROOT / "specs/closedloop/pendulum.yaml"), "--plot", str(png))
+    assert code == 0, out
+    assert "proved forever" in out
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_bad_input_is_one_line_and_exit_2(tmp_path):
+    spec = tmp_path / "s.yaml"
+    spec.write_text("properties:\n  - id: p\n    kind: safety\n    dynamics: CartPole-v7\n    initial: reset\n"
+                    "    always: abs(theta) <= 0.2\n    horizon: 10\n")
+    code, out, err = _run("closedloop", str(ROOT / "policies/cartpole/worst.pol"), "--spec", str(spec))
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and "s.yaml:4:15: unknown dynamics 'CartPole-v7'" in err and "CartPole-v1" in err
+
+
+def test_policy_for_another_environment_is_exit_2():
+    code, _, err = _run("closedloop", str(ROOT / "policies/mountaincar/bang_bang.pol"), "--spec",
+                        str(ROOT / "specs/closedloop/cartpole.yaml"))
+    assert code == 2 and "bang_bang.pol:" in err and "reads 2 observations" in err
