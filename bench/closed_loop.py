@@ -1,0 +1,88 @@
+"""Benchmark of closed-loop proofs (issue 12's targets) on the shipped policies and specs.
+
+Prints a table, then the same figures as JSON.  Run: python bench/closed_loop.py [--quick]
+(--quick: shorter budgets, for a smoke run).  Each row is one property checked end to end:
+falsification, then the proof, then (for invariants) the independent certificate check.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+
+from saferl.closedloop import ClosedLoopOptions, check_closed_loop
+from saferl.closedloop.falsify import initial_samples, simulate
+from saferl.dynamics import make_model
+from saferl.policy import load_policy
+from saferl.spec import load_spec
+
+ROOT = Path(__file__).resolve().parents[1]
+
+#: (policy, spec, target in words, target seconds)
+CASES = [
+    ("policies/cartpole/near_optimal.pol", "specs/closedloop/cartpole.yaml", "|theta|<=12deg forever, proved or refuted", 10),
+    ("policies/extracted/cartpole-viper.pol", "specs/closedloop/cartpole.yaml", "|theta|<=12deg forever, proved or refuted", 10),
+    ("policies/cartpole/worst.pol", "specs/closedloop/cartpole.yaml", "refuted with a replayed trajectory", 10),
+    ("policies/cartpole/near_optimal.pol", "specs/closedloop/cartpole-full.yaml", "|x|<=2.4, |theta|<=12deg, 500 steps", 120),
+    ("policies/extracted/cartpole-viper.pol", "specs/closedloop/cartpole-full.yaml", "|x|<=2.4, |theta|<=12deg, 500 steps", 120),
+    ("policies/pendulum/swing_up.pol", "specs/closedloop/pendulum.yaml", "|theta|<=0.2 forever from |theta|,|w|<=0.1", 2),
+    ("policies/mountaincar/bang_bang.pol", "specs/closedloop/mountaincar.yaml", "reach x>=0.45 from all x0, within 999", 30),
+]
+
+
+def throughput(env_id: str, policy: str, spec: str, starts: int = 20_000, steps: int = 100) -> float:
+    """Simulated closed-loop steps per second (vectorized, one process)."""
+    program = load_policy(ROOT / policy)
+    prop = load_spec(ROOT / spec).closed_loop[0]
+    model = make_model(env_id)
+    s = initial_samples(prop, starts)
+    t = time.perf_counter()
+    out = simulate(model, program, prop, s, steps)
+    return out.steps_simulated / (time.perf_counter() - t)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true")
+    args = ap.parse_args()
+    rows = []
+    for policy, spec, target, target_s in CASES:
+        budget = min(target_s, 20) if args.quick else max(target_s, 30)
+        program = load_policy(ROOT / policy)
+        spec_obj = load_spec(ROOT / spec)
+        t = time.perf_counter()
+        (out,) = check_closed_loop(program, spec_obj, ClosedLoopOptions(timeout_s=budget), policy_path=policy)
+        wall = time.perf_counter() - t
+        r = out.result
+        rows.append({
+            "policy": policy, "spec": spec, "property": r.property_id, "target": target, "target_s": target_s,
+            "verdict": r.verdict.value, "seconds": round(wall, 2), "within_target": bool(wall <= target_s),
+            "proved_steps": out.proved_steps, "message": r.message, **{k: v for k, v in out.stats.items() if k != "dims"},
+        })
+    rates = {
+        "CartPole-v1": throughput("CartPole-v1", "policies/cartpole/near_optimal.pol", "specs/closedloop/cartpole.yaml"),
+        "Pendulum-v1": throughput("Pendulum-v1", "policies/pendulum/swing_up.pol", "specs/closedloop/pendulum.yaml"),
+        "MountainCarContinuous-v0": throughput(
+            "MountainCarContinuous-v0", "policies/mountaincar/bang_bang.pol", "specs/closedloop/mountaincar.yaml"),
+    }
+    print(f"{'policy':<40} {'spec':<32} {'verdict':<8} {'s':>7} {'target':>7}  detail")
+    for row in rows:
+        print(f"{Path(row['policy']).name:<40} {Path(row['spec']).name:<32} {row['verdict']:<8} "
+              f"{row['seconds']:>7.2f} {row['target_s']:>7}  {row['message'][:110]}")
+    print()
+    for env, rate in rates.items():
+        print(f"falsification throughput {env:<26} {rate:>12,.0f} simulated steps/s (target >= 100,000)")
+    print()
+    print(json.dumps({
+        "machine": platform.platform(), "python": platform.python_version(), "numpy": np.__version__,
+        "rows": rows, "falsification_steps_per_s": {k: round(v) for k, v in rates.items()},
+    }, indent=2))
+
+
+if __name__ == "__main__":
+    main()
