@@ -42,7 +42,7 @@ __all__ = [
 
 
 def _family_keyword(text: str, path: str) -> str | None:
-    toks = tokenize(text, path)
+    toks = tokenize(text, path, max_tokens=3)  # the header only: parse_program reads the rest
     if len(toks) >= 3 and toks[0].text == "policy" and toks[2].kind == "NAME":
         return toks[2].text
     return None

@@ -13,10 +13,10 @@ builds (:meth:`TokenStream.built`), so that every recursive consumer of a tree i
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 from saferl.errors import InputError, Location, PolicyParseError
 from saferl.limits import MAX_NAME_LENGTH, MAX_NESTING_DEPTH, MAX_NUMBER_LENGTH, limit_message
@@ -31,6 +31,22 @@ T = TypeVar("T")
 N = TypeVar("N")
 
 _DIGITS = frozenset("0123456789")
+_BLANK = frozenset(" \t\r#")
+_SKIP = re.compile(r"(?:[ \t\r]+|#[^\n]*)+")
+_WORD = re.compile(r"\w+")
+_DIGIT_RUN = re.compile(r"[0-9]*")
+#: the common, well-formed tokens in one expression; anything else (errors, dotted names,
+#: odd characters) goes through the character-by-character rules below
+_FAST = re.compile(
+    r"""(?P<nl>\n)
+    |(?P<blank>(?:[ \t\r]+|\#[^\n]*)+)
+    |(?P<name>[A-Za-z_]\w*)(?![.\w])
+    |(?P<number>(?:[0-9]+(?:\.(?!\.)[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)(?![.\w])
+    |(?P<op><=|>=|==|!=|\.\.|--|->|[{}()\[\],:=<>+\-*/'|;])""",
+    re.X,
+)
+_FAST_KIND = {"name": "NAME", "number": "NUMBER", "op": "OP"}
+_FAST_MAX = {"name": MAX_NAME_LENGTH, "number": MAX_NUMBER_LENGTH, "op": 2}
 
 #: tokens after ')' showing that the parentheses opened an arithmetic operand
 _CONTINUES = frozenset({"<", "<=", ">", ">=", "==", "!=", "+", "-", "*", "/"})
@@ -39,8 +55,7 @@ _TWO_CHAR = {"<=", ">=", "==", "!=", "..", "--", "->"}
 _ONE_CHAR = set("{}()[],:=<>+-*/'|;")
 
 
-@dataclass(frozen=True)
-class Token:
+class Token(NamedTuple):
     """One token: ``kind`` is NAME, NUMBER, OP or EOF; ``text`` is its source text."""
 
     kind: str
@@ -57,14 +72,18 @@ def tokenize(
     col_offset: int = 0,
     error: type[InputError] = PolicyParseError,
     dotted_names: bool = False,
+    max_tokens: int | None = None,
 ) -> list[Token]:
     """Split ``text`` into tokens, ending with an EOF token.
 
     ``line_offset``/``col_offset`` shift reported positions (used for expressions embedded
     in a YAML file).  ``dotted_names`` lets names contain dots (``pid0.integral``).
+    ``max_tokens`` stops after that many tokens (to peek at a header cheaply).
     Raises ``error`` (a PolicyParseError subclass or SpecError) at the first bad character.
+    Linear in the length of ``text``, with regular expressions for the long runs.
     """
     tokens: list[Token] = []
+    append = tokens.append
     i, n = 0, len(text)
     line, line_start = 1, 0
 
@@ -72,83 +91,89 @@ def tokenize(
         col = at - line_start + 1 + (col_offset if line == 1 else 0)
         return Location(path, line + line_offset, col)
 
-    while i < n:
+    fast = _FAST.match
+    stop = n + 1 if max_tokens is None else max_tokens
+    while i < n and len(tokens) < stop:
+        m = fast(text, i)
+        if m is not None:
+            group = m.lastgroup
+            j = m.end()
+            if group == "nl":
+                line += 1
+                line_start = j
+                i = j
+                continue
+            if group == "blank":
+                i = j
+                continue
+            if group is not None and j - i <= _FAST_MAX[group]:
+                append(Token(_FAST_KIND[group], text[i:j], line + line_offset,
+                             i - line_start + 1 + (col_offset if line == 1 else 0)))
+                i = j
+                continue
         c = text[i]
         if c == "\n":
             line += 1
             line_start = i + 1
             i += 1
             continue
-        if c in " \t\r":
-            i += 1
+        if c in _BLANK:
+            i = _SKIP.match(text, i).end()  # type: ignore[union-attr]  # always matches here
             continue
-        if c == "#":
-            while i < n and text[i] != "\n":
-                i += 1
-            continue
-        l0 = loc(i)
+        tline = line + line_offset
+        tcol = i - line_start + 1 + (col_offset if line == 1 else 0)
         if c.isalpha() or c == "_":
-            j = i + 1
-            while j < n and (
-                text[j].isalnum()
-                or text[j] == "_"
-                or (dotted_names and text[j] == "." and j + 1 < n and text[j + 1].isalpha())
-            ):
-                j += 1
+            j = _WORD.match(text, i).end()  # type: ignore[union-attr]  # c is a word character
+            while dotted_names and j + 1 < n and text[j] == "." and text[j + 1].isalpha():
+                j = _WORD.match(text, j + 1).end()  # type: ignore[union-attr]
             if j - i > MAX_NAME_LENGTH:
-                exc = error(limit_message(f"name longer than {MAX_NAME_LENGTH} characters", "max_name_length"), l0)
+                exc = error(limit_message(f"name longer than {MAX_NAME_LENGTH} characters", "max_name_length"), loc(i))
                 exc.limit = "max_name_length"
                 raise exc
-            tokens.append(Token("NAME", text[i:j], l0.line, l0.col))
+            append(Token("NAME", text[i:j], tline, tcol))
             i = j
             continue
         if c in _DIGITS or (c == "." and i + 1 < n and text[i + 1] in _DIGITS):
-            j = i
-            while j < n and text[j] in _DIGITS:
-                j += 1
+            j = _DIGIT_RUN.match(text, i).end()  # type: ignore[union-attr]  # may match nothing
             if j < n and text[j] == "." and not (j + 1 < n and text[j + 1] == "."):
-                j += 1
-                while j < n and text[j] in _DIGITS:
-                    j += 1
+                j = _DIGIT_RUN.match(text, j + 1).end()  # type: ignore[union-attr]
             if j < n and text[j] in "eE":
                 k = j + 1
                 if k < n and text[k] in "+-":
                     k += 1
                 if k < n and text[k] in _DIGITS:
-                    while k < n and text[k] in _DIGITS:
-                        k += 1
-                    j = k
+                    j = _DIGIT_RUN.match(text, k).end()  # type: ignore[union-attr]
                 else:
                     raise error(
-                        f"malformed number {text[i:k]!r}", l0, hint="an exponent needs digits, e.g. 1e-3"
+                        f"malformed number {text[i:k]!r}", loc(i), hint="an exponent needs digits, e.g. 1e-3"
                     )
             if j < n and (text[j].isalnum() or text[j] == "_"):
                 raise error(
-                    f"malformed number {text[i:j + 1]!r}", l0, hint="put a space or operator after a number"
+                    f"malformed number {text[i:j + 1]!r}", loc(i), hint="put a space or operator after a number"
                 )
             if j - i > MAX_NUMBER_LENGTH:
                 exc = error(
-                    limit_message(f"number longer than {MAX_NUMBER_LENGTH} characters", "max_number_length"), l0,
+                    limit_message(f"number longer than {MAX_NUMBER_LENGTH} characters", "max_number_length"), loc(i),
                     hint="a float64 needs at most 17 significant digits",
                 )
                 exc.limit = "max_number_length"
                 raise exc
-            tokens.append(Token("NUMBER", text[i:j], l0.line, l0.col))
+            append(Token("NUMBER", text[i:j], tline, tcol))
             i = j
             continue
         two = text[i : i + 2]
         if two in _TWO_CHAR:
-            tokens.append(Token("OP", two, l0.line, l0.col))
+            append(Token("OP", two, tline, tcol))
             i += 2
             continue
         if c in _ONE_CHAR:
-            tokens.append(Token("OP", c, l0.line, l0.col))
+            append(Token("OP", c, tline, tcol))
             i += 1
             continue
         shown = repr(c) if c.isprintable() else f"U+{ord(c):04X}"
-        raise error(f"unexpected character {shown}", l0, hint="see docs/policy-format.md for the grammar")
+        raise error(f"unexpected character {shown}", loc(i), hint="see docs/policy-format.md for the grammar")
     end = loc(n)
-    tokens.append(Token("EOF", "", end.line, end.col))
+    append(Token("EOF", "", end.line, end.col))
     return tokens
 
 
