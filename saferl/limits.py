@@ -26,6 +26,7 @@ __all__ = [
     "MAX_SUM_EXPANSION",
     "MAX_NUMBER_LENGTH",
     "MAX_NAME_LENGTH",
+    "MAX_BRANCHES",
     "MAX_DATA_DEPTH",
     "MAX_HISTORY_LAG",
     "MAX_SHOWN_PATH",
@@ -48,6 +49,11 @@ MAX_SUM_EXPANSION = 10_000
 
 #: longest number literal, in characters (a float64 needs at most 24)
 MAX_NUMBER_LENGTH = 100
+
+#: most if/elif branches on one path of a .pol program: the k-th branch of a chain counts
+#: k + 1 (the evaluator compiles to Python, which nests each ``elif`` in the ``else`` of the
+#: one before, and CPython's compiler recurses on that nesting), enclosing chains add up
+MAX_BRANCHES = 1000
 
 #: longest name (observation, action, label, function) in a policy or a spec expression
 MAX_NAME_LENGTH = 200

@@ -14,6 +14,7 @@ import difflib
 import math
 
 from saferl.errors import Location, PolicyParseError
+from saferl.limits import MAX_BRANCHES, limit_message
 from saferl.policy.ast import (
     CALL_ARITY,
     ActDecl,
@@ -69,6 +70,8 @@ class _Parser(TokenStream):
         self.obs: dict[str, ObsDecl] = {}
         self.acts: dict[str, ActDecl] = {}
         self.pid_sites = 0
+        #: if/elif branches nested on the way to the statement being parsed
+        self.branch_depth = 0
 
     def span(self, tok: Token | None = None) -> Span:
         t = tok or self.tok
@@ -231,19 +234,38 @@ class _Parser(TokenStream):
         return Assign(t.text, value, self.span(t))
 
     def if_rest(self, t: Token) -> If:
-        branches = [(self.cond(), self.block())]
-        orelse: tuple[Stmt, ...] = ()
-        while True:
-            if self.accept("elif"):
-                branches.append((self.cond(), self.block()))
-            elif self.accept("else"):
-                if self.at("if"):
-                    raise self.error("write 'elif', not 'else if'")
-                orelse = self.block()
-                break
-            else:
-                break
+        outer = self.branch_depth
+        try:
+            branches = [(self.cond(), self.branch_block(outer, 0, t))]
+            orelse: tuple[Stmt, ...] = ()
+            while True:
+                k = self.tok
+                if self.accept("elif"):
+                    branches.append((self.cond(), self.branch_block(outer, len(branches), k)))
+                elif self.accept("else"):
+                    if self.at("if"):
+                        raise self.error("write 'elif', not 'else if'")
+                    orelse = self.branch_block(outer, len(branches) - 1, k)  # as deep as the last branch
+                    break
+                else:
+                    break
+        finally:
+            self.branch_depth = outer
         return If(tuple(branches), orelse, self.span(t))
+
+    def branch_block(self, outer: int, index: int, tok: Token) -> tuple[Stmt, ...]:
+        """The block of branch ``index`` of an if/elif chain.  The evaluator compiles it to
+        Python, which nests each ``elif`` in the ``else`` of the one before: branch k sits
+        k + 1 levels deep, and the levels of enclosing chains add up (limit max_branches)."""
+        self.branch_depth = outer + index + 1
+        if self.branch_depth > MAX_BRANCHES:
+            exc = self.error(
+                limit_message(f"more than {MAX_BRANCHES} if/elif branches on one path", "max_branches"), tok,
+                hint="split the chain into nested ifs (e.g. a binary search over the thresholds)",
+            )
+            exc.limit = "max_branches"
+            raise exc
+        return self.block()
 
     def discrete_value(self, decl: ActDecl) -> Label:
         t = self.tok

@@ -72,12 +72,30 @@ def test_a_long_flat_and_chain_is_fine() -> None:
     assert program.action_names == ("a",)
 
 
-def test_a_3000_branch_elif_chain_parses_in_linear_time() -> None:
-    body = "if x <= 0 { a = 0 }\n" + "".join(f"elif x <= {i} {{ a = {i % 2} }}\n" for i in range(1, 3000))
+def elif_chain(n: int) -> str:
+    return HEAD + "if x <= 0 { a = 0 }\n" + "".join(f"elif x <= {i} {{ a = {i % 2} }}\n" for i in range(1, n)) + "else { a = 1 }\n"
+
+
+def test_a_1000_branch_elif_chain_parses_fast_and_compiles() -> None:
     start = time.perf_counter()
-    program = parse_policy(HEAD + body + "else { a = 1 }\n")
+    program = parse_policy(elif_chain(1000))
     assert time.perf_counter() - start < 5
-    assert len(program.body[0].branches) == 3000
+    assert len(program.body[0].branches) == 1000
+    assert compile_program(program)(500.5, 0.0, [])[0] == 1.0
+
+
+def test_elif_branches_on_one_path_are_limited() -> None:
+    assert parse_error(elif_chain(1001)) == (
+        "p.pol:1005:1: more than 1000 if/elif branches on one path (limit max_branches) "
+        "(hint: split the chain into nested ifs (e.g. a binary search over the thresholds))"
+    )
+    start = time.perf_counter()
+    assert "limit max_branches" in parse_error(elif_chain(3000))
+    assert time.perf_counter() - start < 5
+    # nested chains add up: 2 x 600 branches on the way to the inner statements
+    inner = "if y <= 0 { a = 0 }\n" + "".join(f"elif y <= {i} {{ a = 0 }}\n" for i in range(1, 600)) + "else { a = 1 }"
+    outer = HEAD + "if x <= 0 { a = 0 }\n" + "".join(f"elif x <= {i} {{ a = 0 }}\n" for i in range(1, 599))
+    assert "limit max_branches" in parse_error(outer + f"elif x <= 600 {{ {inner} }}\nelse {{ a = 1 }}\n")
 
 
 @pytest.mark.parametrize(
