@@ -71,7 +71,7 @@ from saferl.smt.rounding import Arith, Value, lift
 
 __all__ = [
     "MIRROR", "ProgramEncoder", "real", "compare", "snap_compare", "term_abs", "term_min",
-    "term_max", "gap_term", "value_compare",
+    "term_max", "gap_term", "value_compare", "call_value", "negate",
 ]
 
 MIRROR = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "==", "!=": "!="}
@@ -226,12 +226,22 @@ class ProgramEncoder:
         self, obs: Mapping[str, FNode], state: Sequence[FNode]
     ) -> tuple[dict[str, FNode], tuple[FNode, ...]]:
         """Actions (one term each, discrete ones as their integer values) and next state."""
+        acts, nxt = self.step_values(obs, state)
+        m = self.arith.materialize
+        return {k: m(v) for k, v in acts.items()}, tuple(m(v) for v in nxt)
+
+    def step_values(
+        self, obs: Mapping[str, FNode], state: Sequence[Value]
+    ) -> tuple[dict[str, Value], tuple[Value, ...]]:
+        """Like :meth:`step`, with values that may carry a rounding-error bound
+        (:class:`~saferl.smt.rounding.Rounded`), so that errors accumulate as bounds
+        instead of one symbol per operation."""
         self._obs = obs
         self._f32_syms = {obs[n] for n, is32 in self.f32.items() if is32 and n in obs}
         self._state = list(state)
         self._next: list[Value] = list(state)
         acts = self._block(self.program.body, TRUE())
-        return {k: lift(v) for k, v in acts.items()}, tuple(lift(v) for v in self._next)
+        return acts, tuple(self._next)
 
     def _const(self, node: Num | Label) -> Value:
         pid = self._param_of.get(id(node))
@@ -253,28 +263,25 @@ class ProgramEncoder:
                 raise TypeError(f"not a statement: {stmt!r}")
             conds = [self._cond(c) for c, _ in stmt.branches]
             branch_acts = []
+            rest = path  # no earlier branch taken (built once per branch: linear in the chain)
             for k, (_, blk) in enumerate(stmt.branches):
-                here = And([path, *[Not(c) for c in conds[:k]], conds[k]])
-                branch_acts.append(self._block(blk, here))
-            else_path = And([path, *[Not(c) for c in conds]])
+                branch_acts.append(self._block(blk, And(rest, conds[k])))
+                rest = And(rest, Not(conds[k]))
+            else_path = rest
             else_acts = self._block(stmt.orelse, else_path) if stmt.orelse else {}
             for name in branch_acts[0]:
                 term: Value | None = else_acts.get(name)
                 for k in range(len(conds) - 1, -1, -1):
                     here_v = branch_acts[k][name]
-                    if term is None:
-                        term = here_v
-                    elif conds[k].is_true():
-                        term = here_v
-                    elif not conds[k].is_false():
-                        term = Ite(conds[k], lift(here_v), lift(term))
+                    term = here_v if term is None else self.arith.ite(conds[k], here_v, term)
                 if term is not None:
                     acts[name] = term
         return acts
 
     def _cond(self, c: Cond) -> FNode:
         if isinstance(c, Compare):
-            a, b = self._expr(c.left, TRUE()), self._expr(c.right, TRUE())
+            m = self.arith.materialize
+            a, b = m(self._expr(c.left, TRUE())), m(self._expr(c.right, TRUE()))
             return value_compare(c.op, a, b, self._f32_syms, self.gaps)
         if isinstance(c, BoolOp):
             parts = [self._cond(o) for o in c.operands]
@@ -290,10 +297,9 @@ class ProgramEncoder:
             return self._const(e)
         if isinstance(e, Obs):
             return self._obs[e.name]
-        if isinstance(e, Neg):
-            v = self._expr(e.operand, path)
-            return -v if not isinstance(v, FNode) else Minus(real(0), v)
         ar = self.arith
+        if isinstance(e, Neg):
+            return negate(self._expr(e.operand, path), ar)
         if isinstance(e, BinOp):
             a = self._expr(e.left, path)
             if e.op == "/":
@@ -304,24 +310,31 @@ class ProgramEncoder:
                 return ar.binop("/", a, e.right.value)
             return ar.binop(e.op, a, self._expr(e.right, path))
         if isinstance(e, Call):
-            return call_value(e.func, [self._expr(a, path) for a in e.args])
+            return call_value(e.func, [self._expr(a, path) for a in e.args], ar)
         if isinstance(e, Pid):
             k = 2 * e.site
             err = ar.binop("-", self._const(e.target), self._expr(e.signal, path))
             integral = ar.binop("+", self._state[k], err)
             deriv = ar.binop("-", err, self._state[k + 1])
             # the controller's state advances only on steps where it is evaluated
-            self._next[k] = Ite(path, lift(integral), lift(self._state[k]))
-            self._next[k + 1] = Ite(path, lift(err), lift(self._state[k + 1]))
+            self._next[k] = ar.ite(path, integral, self._state[k])
+            self._next[k + 1] = ar.ite(path, err, self._state[k + 1])
             out = ar.binop("+", ar.binop("*", self._const(e.kp), err), ar.binop("*", self._const(e.ki), integral))
             return ar.binop("+", out, ar.binop("*", self._const(e.kd), deriv))
         raise TypeError(f"not an expression: {e!r}")
 
 
-def call_value(func: str, args: list[Value]) -> Value:
+def negate(v: Value, arith: Arith) -> Value:
+    """``-v`` (exact in float64)."""
+    if isinstance(v, float | int):
+        return -float(v)
+    return arith.exact_map(lambda ts: Minus(real(0), ts[0]), [v])
+
+
+def call_value(func: str, args: list[Value], arith: Arith) -> Value:
     """``abs``/``min``/``max``/``clip`` as Python computes them on floats (all exact);
     folded when every argument is a constant."""
-    if all(not isinstance(a, FNode) for a in args):
+    if all(isinstance(a, float | int) for a in args):
         fargs = [float(a) for a in args]  # type: ignore[arg-type]
         if func == "abs":
             return abs(fargs[0])
@@ -331,12 +344,17 @@ def call_value(func: str, args: list[Value]) -> Value:
         for a in fargs[1:]:
             acc = min(acc, a) if func == "min" else max(acc, a)
         return acc
-    terms = [lift(a) for a in args]
-    if func == "abs":
-        return term_abs(terms[0])
-    if func == "clip":
-        return term_min(term_max(terms[0], terms[1]), terms[2])
-    acc_t = terms[0]
-    for t in terms[1:]:
-        acc_t = term_min(acc_t, t) if func == "min" else term_max(acc_t, t)
-    return acc_t
+
+    def build(terms: list[FNode]) -> FNode:
+        if func == "abs":
+            return term_abs(terms[0])
+        if func == "clip":
+            return term_min(term_max(terms[0], terms[1]), terms[2])
+        acc_t = terms[0]
+        for t in terms[1:]:
+            acc_t = term_min(acc_t, t) if func == "min" else term_max(acc_t, t)
+        return acc_t
+
+    # the arguments become symbols first, so the result keeps what these functions
+    # guarantee exactly (clip's range, abs's sign) instead of a blurred bound
+    return build([arith.materialize(a) for a in args])

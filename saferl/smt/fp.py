@@ -158,10 +158,11 @@ class _Enc:
                 raise TypeError(f"not a statement: {stmt!r}")
             conds = [self._cond(c) for c, _ in stmt.branches]
             branch_acts = []
+            rest = path
             for k, (_, blk) in enumerate(stmt.branches):
-                here = Z.And(path, *[Z.Not(c) for c in conds[:k]], conds[k])
-                branch_acts.append(self._block(blk, here))
-            else_path = Z.And(path, *[Z.Not(c) for c in conds])
+                branch_acts.append(self._block(blk, Z.And(rest, conds[k])))
+                rest = Z.And(rest, Z.Not(conds[k]))
+            else_path = rest
             else_acts = self._block(stmt.orelse, else_path) if stmt.orelse else {}
             for name in branch_acts[0]:
                 term = else_acts.get(name)

@@ -16,12 +16,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from pysmt.fnode import FNode
-from pysmt.shortcuts import FALSE, GE, LE, TRUE, And, Minus, Not, Or
+from pysmt.shortcuts import FALSE, GE, LE, TRUE, And, Not, Or
 
 from saferl.smt.encode import (
     ProgramEncoder,
     call_value,
     gap_term,
+    negate,
     real,
     value_compare,
 )
@@ -129,7 +130,7 @@ def encode_property(
     state = init
     for lbl in exec_labels:
         frame.state_in[lbl] = init if mode == "two-run" else state
-        acts, nxt = encoder.step(frame.obs[lbl], frame.state_in[lbl])
+        acts, nxt = encoder.step_values(frame.obs[lbl], frame.state_in[lbl])
         frame.actions[lbl] = acts
         if mode != "two-run":
             state = nxt
@@ -154,7 +155,7 @@ class _SpecEncoder:
         f32 = {o.name for o in binding.program.observations if o.dtype == "float32"}
         self.f32_syms = {sym for obs in frame.obs.values() for n, sym in obs.items() if n in f32}
 
-    def var(self, v: SVar) -> FNode:
+    def var(self, v: SVar) -> Value:
         kind = self.binding.kind_of(v.name)
         if kind == "label":
             return real(self.binding.label_value(v.name, None, v.loc))
@@ -174,20 +175,20 @@ class _SpecEncoder:
                 return self.binding.label_value(e.name, None, e.loc)
             return self.var(e)
         if isinstance(e, SNeg):
-            v = self.expr(e.operand)
-            return -v if not isinstance(v, FNode) else Minus(real(0), v)
+            return negate(self.expr(e.operand), self.arith)
         if isinstance(e, SBin):
             a = self.expr(e.left)
             if e.op == "/" and not isinstance(e.right, SNum):
                 raise TypeError("division by a non-constant")
             return self.arith.binop(e.op, a, self.expr(e.right))
         if isinstance(e, SCall):
-            return call_value(e.func, [self.expr(a) for a in e.args])
+            return call_value(e.func, [self.expr(a) for a in e.args], self.arith)
         raise TypeError(f"not an arithmetic expression: {e!r}")
 
     def cond(self, e: SExpr) -> FNode:
         if isinstance(e, SCmp):
-            return value_compare(e.op, self.expr(e.left), self.expr(e.right), self.f32_syms, self.gaps)
+            m = self.arith.materialize
+            return value_compare(e.op, m(self.expr(e.left)), m(self.expr(e.right)), self.f32_syms, self.gaps)
         if isinstance(e, SBool):
             parts = [self.cond(o) for o in e.operands]
             return And(parts) if e.op == "and" else Or(parts)

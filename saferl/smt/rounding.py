@@ -5,14 +5,22 @@ the result ``r`` of an operation whose exact value is ``e`` satisfies
 
     |r - e| <= U * |e| + ETA        (U = 2**-53, ETA = 2**-1075; ETA = 0 for + and -)
 
-as long as ``|e|`` stays below :data:`OVERFLOW` (from there on the result is ±inf).  An
-:class:`Arith` gives every rounded operation a fresh real symbol tied to its exact value by
-that constraint, so a real model of the encoding covers *every* rounding the runtime can
-make: unsat means no float64 execution violates the property.  Overflow is one more way to
-be wrong, so each operation whose value may reach :data:`OVERFLOW` (by interval bounds of
-its operands) adds a disjunct ``|e| >= OVERFLOW`` to the violation; NaN and ±inf can then
-only come from constants, which the real encoding refuses (:class:`NotModelled`) and the
-bit-precise encoding (:mod:`saferl.smt.fp`) takes over.
+as long as ``|e|`` stays below :data:`OVERFLOW` (from there on the result is ±inf).
+:class:`Arith` carries that error forward as a bound: a value is an exact real term plus
+a bound on how far the runtime value can be from it (:class:`Rounded`), propagated through
+``+ - * /`` with interval magnitudes of the operands (forward error analysis), through
+negation and ``if`` unchanged; ``abs``/``min``/``max``/``clip`` take symbols for their
+arguments, so their results keep their exact range.  Where a value is
+compared or used by the spec it becomes a fresh real symbol within that bound of its exact
+term (a linear constraint with a constant bound), so a real model of the encoding covers
+*every* rounding the runtime can make: unsat means no float64 execution violates the
+property.  Two uses of one value get independent errors: looser, still sound.
+
+Overflow is one more way to be wrong: an operation whose magnitude may reach DBL_MAX (by
+its operands' intervals) gets a symbol tied to ``|e|`` relatively, and the disjunct
+``|e| >= OVERFLOW`` joins the violation; NaN and ±inf otherwise only come from constants,
+which the real encoding refuses (:class:`NotModelled`) and the bit-precise encoding
+(:mod:`saferl.smt.fp`) takes over.
 
 Operations on two constants are folded with Python floats: exactly what the runtime does.
 Operations that are exact in float64 (negation, ``abs``, ``min``/``max``, ``x * 2**k`` for
@@ -26,7 +34,10 @@ Example:
     >>> ar.bound(x, -1.0, 1.0)
     >>> ar.binop("*", 0.1, 10.0)         # folded as the runtime folds it
     1.0
-    >>> r = ar.binop("+", x, 0.1)        # a fresh symbol within the rounding error
+    >>> r = ar.binop("+", x, 0.1)        # x + 0.1 within 1.2 * 2**-53 of the real sum
+    >>> 0 < r.err < 2 * 1.1 * 2**-53
+    True
+    >>> s = ar.materialize(r)            # a symbol within that bound of x + 0.1
     >>> len(ar.side_constraints()), len(ar.overflows)
     (1, 0)
 """
@@ -34,13 +45,15 @@ Example:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 from fractions import Fraction
 
 from pysmt.fnode import FNode
 from pysmt.shortcuts import GE, LE, And, Ite, Minus, Or, Plus, Real, Symbol, Times
 from pysmt.typing import REAL
 
-__all__ = ["Arith", "NotModelled", "Value", "U", "ETA", "OVERFLOW", "DBL_MAX", "lift"]
+__all__ = ["Arith", "NotModelled", "Rounded", "Value", "U", "ETA", "OVERFLOW", "DBL_MAX", "lift"]
 
 #: unit roundoff of float64 (round to nearest)
 U = Fraction(1, 2**53)
@@ -50,8 +63,19 @@ ETA = Fraction(1, 2**1075)
 OVERFLOW = Fraction(2**1024 - 2**970)
 DBL_MAX = float.fromhex("0x1.fffffffffffffp+1023")
 
-#: a float64 value in an encoding: a Python float when known, else a real term
-Value = float | FNode
+
+
+@dataclass(frozen=True)
+class Rounded:
+    """A runtime float64 value known to lie within ``err`` of the real term ``term``."""
+
+    term: FNode
+    err: float
+
+
+#: a float64 value in an encoding: a Python float when known, an exact real term, or a
+#: term with a bound on the rounding error accumulated so far
+Value = float | FNode | Rounded
 
 _INF = math.inf
 
@@ -61,8 +85,8 @@ class NotModelled(Exception):
     switches to the bit-precise encoding."""
 
 
-def lift(v: Value) -> FNode:
-    """A value as a real term (constants exactly, as ``Fraction`` of the float)."""
+def lift(v: float | FNode) -> FNode:
+    """A constant or exact term as a real term (constants exactly, as ``Fraction``)."""
     if isinstance(v, FNode):
         return v
     if not math.isfinite(v):
@@ -126,7 +150,10 @@ class Arith:
                 continue
             if node.is_constant():
                 v = node.constant_value()
-                memo[node] = (_down(float(v)), _up(float(v))) if isinstance(v, Fraction) else (-_INF, _INF)
+                try:
+                    memo[node] = (_down(float(v)), _up(float(v))) if isinstance(v, Fraction) else (-_INF, _INF)
+                except OverflowError:
+                    memo[node] = (-_INF, _INF)
                 continue
             if node.is_symbol():
                 memo[node] = (-_INF, _INF)
@@ -160,54 +187,107 @@ class Arith:
         return memo[term]
 
     # -- operations ----------------------------------------------------------------------
+    def parts(self, v: Value) -> tuple[FNode, float]:
+        """(exact term, bound on the distance of the runtime value from it)."""
+        if isinstance(v, Rounded):
+            return v.term, v.err
+        return lift(v), 0.0
+
+    def magnitude(self, term: FNode) -> float:
+        lo, hi = self.interval(term)
+        return max(abs(lo), abs(hi))
+
     def binop(self, op: str, a: Value, b: Value) -> Value:
         """``a op b`` as float64 computes it (op one of ``+ - * /``; divisors are constants)."""
-        if not isinstance(a, FNode) and not isinstance(b, FNode):
+        if isinstance(a, float | int) and isinstance(b, float | int):
             r = a + b if op == "+" else a - b if op == "-" else a * b if op == "*" else a / b
             if not math.isfinite(r):
                 raise NotModelled(f"the constant expression {a!r} {op} {b!r} = {r!r}")
-            return r
-        if op == "/":
-            if isinstance(b, FNode):
-                raise TypeError("division by a non-constant")
-            if b == 0 or not math.isfinite(b):
-                raise NotModelled(f"division by {b!r}")
-            exact = Times(lift(a), Real(1 / Fraction(b)))
-            return self._rounded(exact, absolute=b not in (1.0, -1.0), exact_op=b in (1.0, -1.0))
-        ta, tb = lift(a), lift(b)
-        if op in ("+", "-"):  # adding zero is exact
-            exact_op = any(not isinstance(v, FNode) and v == 0.0 for v in (a, b))
-            exact = Plus(ta, tb) if op == "+" else Minus(ta, tb)
-            return self._rounded(exact, absolute=False, exact_op=exact_op)
-        const = b if not isinstance(b, FNode) else a if not isinstance(a, FNode) else None
-        exact_op = const is not None and (const == 0.0 or (_is_pow2(const) and abs(const) >= 1.0))
-        return self._rounded(Times(ta, tb), absolute=True, exact_op=exact_op)
-
-    def _rounded(self, exact: FNode, absolute: bool, exact_op: bool) -> FNode:
+            return float(r)
+        if op == "/" and not isinstance(b, float | int):
+            raise TypeError("division by a non-constant")
+        if op == "/" and (b == 0 or not math.isfinite(b)):
+            raise NotModelled(f"division by {b!r}")
+        ta, ea = self.parts(a)
+        tb, eb = self.parts(b)
+        const = b if isinstance(b, float | int) else a if isinstance(a, float | int) else None
+        if op == "+":
+            exact, inherited = Plus(ta, tb), ea + eb
+            exact_op = const == 0.0
+        elif op == "-":
+            exact, inherited = Minus(ta, tb), ea + eb
+            exact_op = const == 0.0
+        elif op == "*":
+            exact = Times(ta, tb)
+            inherited = _up(self.magnitude(ta) * eb + self.magnitude(tb) * ea + ea * eb) if ea or eb else 0.0
+            exact_op = const is not None and (const == 0.0 or (_is_pow2(const) and abs(const) >= 1.0))
+        else:
+            exact = Times(ta, Real(1 / Fraction(b)))  # type: ignore[arg-type]
+            inherited = _up(ea / abs(float(b))) if ea else 0.0  # type: ignore[arg-type]
+            exact_op = b in (1.0, -1.0)
         if not self.rounding:
             return exact
+        if not math.isfinite(inherited):
+            raise NotModelled("an unbounded rounding error")
+        return self._rounded(exact, inherited, absolute=op in ("*", "/"), exact_op=exact_op)
+
+    def _rounded(self, exact: FNode, inherited: float, absolute: bool, exact_op: bool) -> Value:
+        """The runtime result of an operation whose operands are within ``inherited`` (in
+        total effect) of the exact operation ``exact``."""
         lo, hi = self.interval(exact)
-        if not (-DBL_MAX <= lo and hi <= DBL_MAX):  # beyond DBL_MAX, OVERFLOW may be reached
+        mag = _up(max(abs(lo), abs(hi)) + inherited)
+        if mag >= DBL_MAX:
+            # overflow is possible: the operation gets its own symbol, tied to its exact
+            # value relative to |e|, and overflow becomes a way to violate the property
+            if inherited:
+                raise NotModelled("an overflow after a rounding error")
             self.overflows.append(Or(GE(exact, Real(OVERFLOW)), LE(exact, Real(-OVERFLOW))))
-        if exact_op:
-            return exact
+            if exact_op:
+                return exact
+            return self._symbol_relative(exact, absolute, lo, hi)
+        own = 0.0 if exact_op else _up(mag * 2.0**-53 + (2.0**-1074 if absolute else 0.0))
+        err = _up(inherited + own) if (inherited or own) else 0.0
+        return Rounded(exact, err) if err else exact
+
+    def _symbol_relative(self, exact: FNode, absolute: bool, lo: float, hi: float) -> FNode:
         self._count += 1
         r = Symbol(f"{self.prefix}{self._count}", REAL)
         eta = Real(ETA) if absolute else Real(0)
-        # The error bound U*|e| (+ ETA), kept linear and free of case splits: |e| is e or -e
-        # where the sign of e is known; elsewhere the bound U*max|e| over e's interval is a
-        # constant (weaker, still sound); only an unbounded e needs the case split.
-        if lo >= 0 or hi <= 0:
-            mag = exact if lo >= 0 else Minus(Real(0), exact)
-            err = Plus(Times(Real(U), mag), eta)
-        elif math.isfinite(lo) and math.isfinite(hi):
-            err = Real(U * Fraction(max(-lo, hi)) + (ETA if absolute else 0))
-        else:
-            err = Plus(Times(Real(U), Ite(GE(exact, Real(0)), exact, Minus(Real(0), exact))), eta)
+        err = Plus(Times(Real(U), Ite(GE(exact, Real(0)), exact, Minus(Real(0), exact))), eta)
         self.definitions[r] = And(LE(Minus(r, exact), err), LE(Minus(exact, r), err))
-        lo_r = lo if math.isinf(lo) else _down(lo - abs(lo) * 2.0**-52 - 1e-300)
-        hi_r = hi if math.isinf(hi) else _up(hi + abs(hi) * 2.0**-52 + 1e-300)
-        self._bounds[r] = (lo_r, hi_r)
+        return r
+
+    def ite(self, cond: FNode, a: Value, b: Value) -> Value:
+        """``a if cond else b``: the error of the branch taken, at most the larger one."""
+        if cond.is_true():
+            return a
+        if cond.is_false():
+            return b
+        ta, ea = self.parts(a)
+        tb, eb = self.parts(b)
+        err = max(ea, eb)
+        term = Ite(cond, ta, tb)
+        return Rounded(term, err) if err else term
+
+    def exact_map(self, fn: Callable[[list[FNode]], FNode], args: list[Value]) -> Value:
+        """A 1-Lipschitz exact function (``abs``, ``min``, ``max``, ``clip``, negation) of
+        rounded values: the error is at most the largest argument error."""
+        parts = [self.parts(a) for a in args]
+        term = fn([t for t, _ in parts])
+        err = max(e for _, e in parts)
+        return Rounded(term, err) if err else term
+
+    def materialize(self, v: Value) -> FNode:
+        """A term for ``v``: the exact term when exact, else a fresh symbol within the
+        error bound of it (a constant bound: linear, no case split)."""
+        if not isinstance(v, Rounded):
+            return lift(v)
+        self._count += 1
+        r = Symbol(f"{self.prefix}{self._count}", REAL)
+        err = Real(Fraction(v.err))
+        self.definitions[r] = And(LE(Minus(r, v.term), err), LE(Minus(v.term, r), err))
+        lo, hi = self.interval(v.term)
+        self._bounds[r] = (_down(lo - v.err), _up(hi + v.err))
         return r
 
     def side_constraints(self, goal: FNode | None = None) -> list[FNode]:
