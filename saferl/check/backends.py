@@ -1,7 +1,8 @@
 """Where pairs are verified: in this process, in a local process pool, or as Ray tasks.
 
-Every backend runs :func:`saferl.check.task.verify_pair` on each task and returns the
-outcomes in task order, so a verdict never depends on the backend.  Ray is imported only
+Every backend runs :func:`saferl.check.task.verify_pair_isolated` on each task (a child of
+a pristine fork base per pair, :mod:`saferl.check.forkbase`) and returns the outcomes in
+task order: a verdict or counterexample never depends on the backend.  Ray is imported only
 when ``backend="ray"`` is asked for (it is the optional ``ray`` extra).
 """
 
@@ -15,7 +16,7 @@ import sys
 import tempfile
 from collections.abc import Iterator, Sequence
 
-from saferl.check.task import PairOutcome, PairTask, verify_pair
+from saferl.check.task import PairOutcome, PairTask, close_isolation, verify_pair_isolated
 from saferl.errors import InputError, MissingDependencyError
 
 __all__ = ["BACKENDS", "run_tasks", "default_jobs", "prepare_backend"]
@@ -61,7 +62,10 @@ def run_tasks(
     if backend == "ray":
         outcomes = _run_ray(tasks, jobs, ray_address)
     elif jobs <= 1 or len(tasks) == 1:
-        outcomes = [verify_pair(t) for t in tasks]
+        try:
+            outcomes = [verify_pair_isolated(t) for t in tasks]
+        finally:
+            close_isolation()
     else:
         outcomes = _run_pool(tasks, jobs)
     return sorted(outcomes, key=lambda o: o.index)
@@ -77,7 +81,7 @@ def _run_pool(tasks: Sequence[PairTask], jobs: int) -> list[PairOutcome]:
     # chunks amortise the pickling round trip; several per worker keep the load balanced
     chunk = max(1, len(tasks) // (workers * 8))
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        return list(pool.map(verify_pair, tasks, chunksize=chunk))
+        return list(pool.map(verify_pair_isolated, tasks, chunksize=chunk))
 
 
 def _probe(address: str, timeout_s: float = 5.0) -> None:
@@ -150,7 +154,7 @@ def _run_ray(tasks: Sequence[PairTask], jobs: int, address: str | None) -> list[
             ) from None
         started_here = True
     try:
-        remote = ray.remote(num_cpus=1, max_retries=0)(verify_pair)
+        remote = ray.remote(num_cpus=1, max_retries=0)(verify_pair_isolated)
         return list(ray.get([remote.remote(t) for t in tasks]))
     finally:
         if started_here:

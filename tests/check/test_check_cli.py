@@ -82,6 +82,9 @@ def test_a_pair_that_cannot_be_verified_is_exit_2(project: Path, cli) -> None:  
 
 def test_unknown_is_exit_3_unless_allowed(project: Path, cli, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
     # a timeout cannot be forced reliably on a tiny tree: the solver answers unknown instead
+    import saferl.check.task as task_mod
+
+    monkeypatch.setattr(task_mod, "ISOLATION", "inline")  # the stand-in lives in this process
     monkeypatch.setattr(
         solve_mod, "solve", lambda f, s, solver="z3", timeout_s=10.0, **_: solve_mod.SolveOutcome("unknown", solver, 0.0, reason="timeout")
     )
@@ -158,16 +161,18 @@ def test_help_and_registration(cli) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_a_pair_answers_the_same_whatever_ran_before(root: Path) -> None:
-    from saferl.check.task import PairTask, verify_pair
+    from saferl.check.task import PairTask, close_isolation, verify_pair, verify_pair_isolated
 
     def task(i: int, name: str) -> PairTask:
         spec = root / "specs/cartpole/pole_follow.yaml"
         return PairTask(i, name, (root / name).read_text(), "spec.yaml", spec.read_text())
 
-    alone = verify_pair(task(0, "policies/cartpole/worst.pol"))
+    alone = verify_pair_isolated(task(0, "policies/cartpole/worst.pol"))
     for other in ("policies/cartpole/intermediate.pol", "policies/cartpole/near_optimal.pol"):
-        verify_pair(task(1, other))
-    after = verify_pair(task(0, "policies/cartpole/worst.pol"))
+        verify_pair(task(1, other))  # in this process: the fork base does not see it
+        verify_pair_isolated(task(1, other))
+    after = verify_pair_isolated(task(0, "policies/cartpole/worst.pol"))
+    close_isolation()
     assert alone.record is not None and after.record is not None
     strip = [(p["id"], p["verdict"], p["counterexample"]) for p in alone.record["properties"]]
     assert strip == [(p["id"], p["verdict"], p["counterexample"]) for p in after.record["properties"]]
