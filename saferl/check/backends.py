@@ -71,6 +71,13 @@ def run_tasks(
     return sorted(outcomes, key=lambda o: o.index)
 
 
+def _pool_worker_init() -> None:
+    """In each pool worker: stop its fork base when the worker exits (no orphan, CPU accounted)."""
+    from multiprocessing import util
+
+    util.Finalize(None, close_isolation, exitpriority=10)
+
+
 def _run_pool(tasks: Sequence[PairTask], jobs: int) -> list[PairOutcome]:
     from concurrent.futures import ProcessPoolExecutor
 
@@ -80,7 +87,7 @@ def _run_pool(tasks: Sequence[PairTask], jobs: int) -> list[PairOutcome]:
     workers = min(jobs, len(tasks))
     # chunks amortise the pickling round trip; several per worker keep the load balanced
     chunk = max(1, len(tasks) // (workers * 8))
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_pool_worker_init) as pool:
         return list(pool.map(verify_pair_isolated, tasks, chunksize=chunk))
 
 
