@@ -43,6 +43,8 @@ __all__ = ["ClosedLoopOptions", "ClosedLoopOutcome", "check_property", "check_ob
 
 DEFAULT_TIMEOUT_S = 60.0
 FOREVER_SIMULATION_STEPS = 1000
+MAX_GRID_DIMS = 3  # a 4-D grid within the cell budget is too coarse to be worth its time
+INVARIANT_SHARE = 0.5  # of the time left after falsification; the bounded fallback gets the rest
 
 
 @dataclass(frozen=True)
@@ -52,7 +54,7 @@ class ClosedLoopOptions:
 
     timeout_s: float | None = None
     samples: int = 4096
-    max_simulated_steps: int = 4_000_000
+    max_simulated_steps: int = 2_000_000
     cells: int = 160_000
     seed: int = 0
 
@@ -128,6 +130,7 @@ def _invariant(
             candidates.append(c)
     if model.closure(wanted | read) not in candidates:
         candidates.append(model.closure(wanted | read))
+    candidates = [c for c in candidates if len(c) <= MAX_GRID_DIMS]
     why = "no grid tried"
     stats: dict[str, Any] = {}
     for dims in candidates:
@@ -140,7 +143,7 @@ def _invariant(
             safe = safe_cells(prop, model, slo, shi)
             ilo, ihi = cell_images(model, program, slo, shi)
             first, last, out = grid.index_ranges(ilo[:, dims], ihi[:, dims])
-            alive, rounds = greatest_fixpoint(grid, safe, first, last, out)
+            alive, rounds = greatest_fixpoint(grid, safe, first, last, out, deadline)
             grid.alive = alive
             stats = {"grid": list(grid.shape), "dims": [model.state_names[d] for d in dims], "cells": int(alive.sum()), "rounds": rounds}
             ok, why = initial_cells_alive(model, program, grid, prop, alive)
@@ -187,7 +190,8 @@ def check_property(
                     "closedloop:falsify", cex=_counterexample(prop, model, replayed), trajectory=replayed, stats=stats)
     # 2. proofs
     if prop.kind == "safety" and prop.steps is None:
-        grid, why, istats = _invariant(model, program, prop, sim, opts, deadline)
+        now = time.perf_counter()
+        grid, why, istats = _invariant(model, program, prop, sim, opts, now + INVARIANT_SHARE * (deadline - now))
         stats.update(istats)
         if grid is not None:
             ok, cwhy = check_invariant(model, program, prop, grid)

@@ -9,6 +9,8 @@ is sound because the grid's variables do not depend on them.
 from __future__ import annotations
 
 import itertools
+import math
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,7 +57,7 @@ class Grid:
         out = np.zeros(lo.shape[0], dtype=bool)
         for j, e in enumerate(self.edges):
             a, b = lo[:, j], hi[:, j]
-            out |= ~(a >= e[0]) | ~(b < e[-1])
+            out |= ~(a >= e[0]) | ~((b < e[-1]) | (e[-1] == np.inf))  # an infinite last edge holds inf
             k = len(e) - 1
             first[:, j] = np.clip(np.searchsorted(e, a, side="right") - 1, 0, k - 1)
             last[:, j] = np.clip(np.searchsorted(e, b, side="right") - 1, 0, k - 1)
@@ -101,12 +103,17 @@ def _box_count(prefix: np.ndarray, first: np.ndarray, last: np.ndarray) -> np.nd
     return total
 
 
-def greatest_fixpoint(grid: Grid, safe: np.ndarray, first: np.ndarray, last: np.ndarray, out: np.ndarray) -> tuple[np.ndarray, int]:
-    """Cells that are safe and whose every successor cell is alive (flat C-order mask)."""
+def greatest_fixpoint(
+    grid: Grid, safe: np.ndarray, first: np.ndarray, last: np.ndarray, out: np.ndarray, deadline: float = math.inf,
+) -> tuple[np.ndarray, int]:
+    """Cells that are safe and whose every successor cell is alive (flat C-order mask);
+    past ``deadline``, no cell (an invariant is never guessed)."""
     alive = safe & ~out
     rounds = 0
     while True:
         rounds += 1
+        if time.perf_counter() > deadline:
+            return np.zeros_like(alive), rounds
         dead = (~alive).reshape(grid.shape).astype(np.int64)
         prefix = np.pad(dead, [(1, 0)] * dead.ndim)
         for ax in range(dead.ndim):

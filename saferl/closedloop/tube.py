@@ -102,17 +102,25 @@ def propagate_affine(
             P = P.split(idx, var[idx])
         if P.count > max_pieces:
             return BoundedOutcome(False, t, explored, f"more than {max_pieces} sets at step {t}", tube)
-        P = _merge_boxy(_step(model, program, P, t == 0, limit), first_error, limit)
+        stepped = _step(model, program, P, t == 0, limit, deadline, max_pieces)
+        if stepped is None:
+            return BoundedOutcome(False, t + 1, explored, "out of time or sets at the next step", tube)
+        P = _merge_boxy(stepped, first_error, limit)
         P = P.fresh_symbols(first_error, MAX_ERROR_SYMBOLS_PER_VAR * model.n)
     return BoundedOutcome(True, steps + 1, explored, "", tube)  # pragma: no cover - loop returns
 
 
-def _step(model: Model, program: Program, P: Pieces, fresh: bool, limit: np.ndarray) -> Pieces:
+def _step(
+    model: Model, program: Program, P: Pieces, fresh: bool, limit: np.ndarray, deadline: float, max_pieces: int,
+) -> Pieces | None:
     """One step of every piece under every branch the policy may take; a piece whose image
-    comes out wider than ``limit`` is bisected and stepped again (a few rounds)."""
+    comes out wider than ``limit`` is bisected and stepped again (a few rounds).  None when
+    the deadline passes or the pieces outgrow ``max_pieces``."""
     done: list[Pieces] = []
     todo = P
     for r in range(REFINE_ROUNDS + 1):
+        if time.perf_counter() > deadline or todo.count + sum(d.count for d in done) > max_pieces:
+            return None
         olo, ohi = _obs_hull(model, todo)
         again: list[np.ndarray] = []
         stepped: list[tuple[np.ndarray, Pieces]] = []
