@@ -92,3 +92,27 @@ def test_pid_programs_are_unknown_not_safe():
     program = load_policy(ROOT / "policies/extracted/pendulum-pid.pol")
     (out,) = check_closed_loop(program, parse_spec(PENDULUM_UP), FAST)
     assert out.result.verdict in (Verdict.UNKNOWN, Verdict.UNSAFE)
+
+
+def test_certificate_check_rejects_a_broken_invariant():
+    from saferl.closedloop.certify import check_invariant
+
+    program = load_policy(ROOT / "policies/pendulum/swing_up.pol")
+    spec = parse_spec(PENDULUM_UP)
+    (out,) = check_closed_loop(program, spec, FAST)
+    grid, prop = out.invariant, spec.closed_loop[0]
+    model = make_model("Pendulum-v1")
+    assert check_invariant(model, program, prop, grid) == (True, "")
+    alive = grid.alive.reshape(grid.shape)
+    # a hole in the middle: some cell's successor now lies outside
+    hole = grid.alive.copy().reshape(grid.shape)
+    hole[grid.shape[0] // 2, grid.shape[1] // 2] = False
+    grid.alive = hole.ravel()
+    ok, why = check_invariant(model, program, prop, grid)
+    assert not ok and "outside the invariant" in why
+    # an unsafe cell added
+    bigger = alive.copy()
+    bigger[0, grid.shape[1] // 2] = True
+    grid.alive = bigger.ravel()
+    ok, why = check_invariant(model, program, prop, grid)
+    assert not ok
