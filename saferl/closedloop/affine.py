@@ -43,7 +43,9 @@ class AF:
         rad = self.radius()
         lo = self.c - rad + self.lo
         hi = self.c + rad + self.hi
-        mag = np.abs(self.c) + rad + np.maximum(np.abs(self.lo), np.abs(self.hi))
+        # c - rad + lo rounds; an exact point (no symbol, no remainder) does not
+        inexact = (rad != 0) | (np.asarray(self.lo) != 0) | (np.asarray(self.hi) != 0)
+        mag = (np.abs(self.c) + rad + np.maximum(np.abs(self.lo), np.abs(self.hi))) * inexact
         return lo - _SLACK * mag, hi + _SLACK * mag
 
 
@@ -259,7 +261,8 @@ class Pieces:
 
     def hull(self) -> tuple[np.ndarray, np.ndarray]:
         rad = np.sum(np.abs(self.G), axis=2)
-        mag = np.abs(self.C) + rad + np.maximum(np.abs(self.LO), np.abs(self.HI))
+        inexact = (rad != 0) | (self.LO != 0) | (self.HI != 0)
+        mag = (np.abs(self.C) + rad + np.maximum(np.abs(self.LO), np.abs(self.HI))) * inexact
         return self.C - rad + self.LO - _SLACK * mag, self.C + rad + self.HI + _SLACK * mag
 
     def take(self, idx: Any) -> Pieces:
