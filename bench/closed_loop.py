@@ -28,6 +28,7 @@ CASES = [
     ("policies/cartpole/near_optimal.pol", "specs/closedloop/cartpole.yaml", "|theta|<=12deg forever, proved or refuted", 10),
     ("policies/extracted/cartpole-viper.pol", "specs/closedloop/cartpole.yaml", "|theta|<=12deg forever, proved or refuted", 10),
     ("policies/cartpole/worst.pol", "specs/closedloop/cartpole.yaml", "refuted with a replayed trajectory", 10),
+    ("policies/cartpole/pole_only.pol", "specs/closedloop/cartpole.yaml", "|theta|<=12deg forever (near_optimal minus cart tests)", 10),
     ("policies/cartpole/near_optimal.pol", "specs/closedloop/cartpole-full.yaml", "|x|<=2.4, |theta|<=12deg, 500 steps", 120),
     ("policies/extracted/cartpole-viper.pol", "specs/closedloop/cartpole-full.yaml", "|x|<=2.4, |theta|<=12deg, 500 steps", 120),
     ("policies/pendulum/swing_up.pol", "specs/closedloop/pendulum.yaml", "|theta|<=0.2 forever from |theta|,|w|<=0.1", 2),

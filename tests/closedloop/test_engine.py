@@ -116,3 +116,19 @@ def test_certificate_check_rejects_a_broken_invariant():
     grid.alive = bigger.ravel()
     ok, why = check_invariant(model, program, prop, grid)
     assert not ok
+
+
+def test_cartpole_pole_only_invariant_holds_on_long_sampled_trajectories():
+    program = load_policy(ROOT / "policies/cartpole/pole_only.pol")
+    spec = parse_spec(CARTPOLE_UP.format(horizon="forever"))
+    (out,) = check_closed_loop(program, spec, FAST)
+    assert out.result.verdict is Verdict.SAFE, out.result.message
+    grid = out.invariant
+    assert [("x", "x_dot", "theta", "theta_dot")[d] for d in grid.dims] == ["theta", "theta_dot"]
+    model = make_model("CartPole-v1")
+    s = initial_samples(spec.closed_loop[0], 2000, seed=4)
+    alive = grid.alive.reshape(grid.shape)
+    for t in range(1000):
+        first, _, leaves = grid.index_ranges(s[:, grid.dims], s[:, grid.dims])
+        assert not leaves.any() and alive[first[:, 0], first[:, 1]].all(), f"left the invariant at step {t}"
+        s = model.concrete_step(s, act_points(program, model.concrete_observe(s)))
