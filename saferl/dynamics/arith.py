@@ -54,11 +54,60 @@ def _up(x: Any, n: int = 1) -> Any:
 
 
 class Arith:
-    """The operations a step uses.  Values are arrays (FLOATS) or (lo, hi) pairs."""
+    """The operations a step uses.  Values are arrays (FLOATS), (lo, hi) pairs (BOXES,
+    RIGOROUS) or affine forms (:mod:`saferl.closedloop.affine`); conditions are boolean
+    arrays or (certainly, possibly) pairs."""
 
     name = "abstract"
 
     def const(self, c: float) -> Any:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def add(self, a: Any, b: Any) -> Any:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def sub(self, a: Any, b: Any) -> Any:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def mul(self, a: Any, b: Any) -> Any:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def div(self, a: Any, b: Any) -> Any:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def square(self, a: Any) -> Any:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def sin(self, a: Any) -> Any:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def cos(self, a: Any) -> Any:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def f32(self, a: Any) -> Any:  # pragma: no cover - interface
+        """Round to float32 (round to nearest), as numpy's cast does."""
+        raise NotImplementedError
+
+    def clip(self, a: Any, lo: float, hi: float) -> Any:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def gt(self, a: Any, c: float) -> Any:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def lt(self, a: Any, c: float) -> Any:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def eq(self, a: Any, c: float) -> Any:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def and_(self, p: Any, q: Any) -> Any:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def not_(self, p: Any) -> Any:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def select(self, cond: Any, a: Any, b: Any) -> Any:  # pragma: no cover - interface
+        """``a`` where ``cond`` holds, else ``b``."""
         raise NotImplementedError
 
 

@@ -207,4 +207,6 @@ def parse_closed_loop(loader: Any, node: yaml.Node) -> ClosedLoopProperty:
         steps = _steps(loader, keys["horizon"][1], "horizon", forever=True)
     else:
         steps = _steps(loader, keys["within"][1], "within", forever=False)
-    return ClosedLoopProperty(**common, steps=steps, **exprs)
+    return ClosedLoopProperty(
+        **common, steps=steps, always=exprs.get("always"), eventually=exprs.get("eventually"), avoid=exprs.get("avoid"),
+    )
