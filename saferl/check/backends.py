@@ -1,6 +1,6 @@
 """Where pairs are verified: in this process, in a local process pool, or as Ray tasks.
 
-Every backend runs :func:`saferl.check.task.verify_pair_isolated` on each task (a child of
+Every backend runs :func:`saferl.check.forkbase.verify_pair_isolated` on each task (a child of
 a pristine fork base per pair, :mod:`saferl.check.forkbase`) and returns the outcomes in
 task order: a verdict or counterexample never depends on the backend.  Ray is imported only
 when ``backend="ray"`` is asked for (it is the optional ``ray`` extra).
@@ -16,7 +16,8 @@ import sys
 import tempfile
 from collections.abc import Iterator, Sequence
 
-from saferl.check.task import PairOutcome, PairTask, close_isolation, verify_pair_isolated
+from saferl.check.forkbase import close_isolation, verify_pair_isolated
+from saferl.check.task import PairOutcome, PairTask
 from saferl.errors import InputError, MissingDependencyError
 
 __all__ = ["BACKENDS", "run_tasks", "default_jobs", "prepare_backend"]

@@ -24,7 +24,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ForkBase", "serve"]
+from saferl.check.task import PairOutcome, PairTask, verify_pair
+
+__all__ = ["ForkBase", "serve", "verify_pair_isolated", "close_isolation", "ISOLATION"]
 
 _HEADER = 8
 _EOF_EXIT = 3
@@ -60,8 +62,6 @@ def _child(out_fd: int) -> None:  # pragma: no cover - runs in a forked child
             code = _EOF_EXIT
             return
         task = pickle.loads(_read_exact(0, int.from_bytes(header, "big")))  # from our parent
-        from saferl.check.task import verify_pair
-
         _write_all(out_fd, _frame(("ok", verify_pair(task))))
         code = 0
     finally:
@@ -70,8 +70,7 @@ def _child(out_fd: int) -> None:  # pragma: no cover - runs in a forked child
 
 def serve() -> None:  # pragma: no cover - runs in the base process
     """The base's main loop: preload the verifier, then fork a child per task until stdin ends."""
-    import saferl.check.task  # noqa: F401 - preloaded, so children do not import it again
-    import saferl.verify  # noqa: F401
+    import saferl.verify  # noqa: F401 - preloaded, so children do not import it again
 
     out_fd = os.dup(1)
     os.dup2(2, 1)  # a stray print must not corrupt the answers
@@ -154,3 +153,38 @@ class ForkBase:
         if self.log is not None:
             self.log.close()
             self.log = None
+
+
+#: how :func:`verify_pair_isolated` runs a pair: "base" (a child of a pristine fork base,
+#: see :mod:`saferl.check.forkbase`) or "inline" (in this process: for tests that patch it)
+ISOLATION = "base"
+_BASE: Any = None
+
+
+def verify_pair_isolated(task: PairTask) -> PairOutcome:
+    """:func:`verify_pair` in a child of this process's fork base; the same answer anywhere.
+
+    Every pair starts from the same pristine state, so its counterexample does not depend
+    on the backend, the worker or what ran before (see :mod:`saferl.check.forkbase`).
+    Without ``os.fork``, or with :data:`ISOLATION` ``"inline"``, the pair runs here.
+    """
+    global _BASE
+    if ISOLATION == "inline" or not hasattr(os, "fork"):
+        return verify_pair(task)
+    if _BASE is None:
+        _BASE = ForkBase()
+    status, value = _BASE.run(task)
+    if status == "ok" and isinstance(value, PairOutcome):
+        return value
+    if status == "died":
+        why = f"signal {os.WTERMSIG(value)}" if os.WIFSIGNALED(value) else f"exit status {os.waitstatus_to_exitcode(value)}"
+        return PairOutcome(task.index, None, {}, error=f"internal error: the process verifying this pair died ({why})")
+    return PairOutcome(task.index, None, {}, error=f"internal error: {value}")
+
+
+def close_isolation() -> None:
+    """Stop this process's fork base, if one was started."""
+    global _BASE
+    if _BASE is not None:
+        _BASE.close()
+        _BASE = None

@@ -7,11 +7,10 @@ edited mid-run cannot make the cache key and the verdict disagree), and
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["PairTask", "PairOutcome", "verify_pair", "verify_pair_isolated", "policy_nodes", "line_anchors", "worker_versions", "close_isolation", "ISOLATION"]
+__all__ = ["PairTask", "PairOutcome", "verify_pair", "policy_nodes", "line_anchors", "worker_versions"]
 
 
 @dataclass(frozen=True)
@@ -131,40 +130,3 @@ def verify_pair(task: PairTask) -> PairOutcome:
         return PairOutcome(task.index, None, {}, error="policy or spec nested too deeply")
     except Exception as exc:  # a crash is never a verdict: it becomes a tool error (exit 2)
         return PairOutcome(task.index, None, {}, error=f"internal error: {type(exc).__name__}: {' '.join(str(exc).split())}")
-
-
-#: how :func:`verify_pair_isolated` runs a pair: "base" (a child of a pristine fork base,
-#: see :mod:`saferl.check.forkbase`) or "inline" (in this process: for tests that patch it)
-ISOLATION = "base"
-_BASE: Any = None
-
-
-def verify_pair_isolated(task: PairTask) -> PairOutcome:
-    """:func:`verify_pair` in a child of this process's fork base; the same answer anywhere.
-
-    Every pair starts from the same pristine state, so its counterexample does not depend
-    on the backend, the worker or what ran before (see :mod:`saferl.check.forkbase`).
-    Without ``os.fork``, or with :data:`ISOLATION` ``"inline"``, the pair runs here.
-    """
-    global _BASE
-    if ISOLATION == "inline" or not hasattr(os, "fork"):
-        return verify_pair(task)
-    if _BASE is None:
-        from saferl.check.forkbase import ForkBase
-
-        _BASE = ForkBase()
-    status, value = _BASE.run(task)
-    if status == "ok" and isinstance(value, PairOutcome):
-        return value
-    if status == "died":
-        why = f"signal {os.WTERMSIG(value)}" if os.WIFSIGNALED(value) else f"exit status {os.waitstatus_to_exitcode(value)}"
-        return PairOutcome(task.index, None, {}, error=f"internal error: the process verifying this pair died ({why})")
-    return PairOutcome(task.index, None, {}, error=f"internal error: {value}")
-
-
-def close_isolation() -> None:
-    """Stop this process's fork base, if one was started."""
-    global _BASE
-    if _BASE is not None:
-        _BASE.close()
-        _BASE = None

@@ -202,9 +202,10 @@ def test_a_damaged_digest_memo_is_recomputed(project: Path, cli) -> None:  # typ
 
 
 def test_results_of_a_worker_with_other_versions_are_not_cached(project: Path, cli, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    import saferl.check.forkbase as forkbase_mod
     import saferl.check.task as task_mod
 
-    monkeypatch.setattr(task_mod, "ISOLATION", "inline")  # the stand-in lives in this process
+    monkeypatch.setattr(forkbase_mod, "ISOLATION", "inline")  # the stand-in lives in this process
     real = task_mod.worker_versions
     calls = {"n": 0}
 

@@ -82,9 +82,9 @@ def test_a_pair_that_cannot_be_verified_is_exit_2(project: Path, cli) -> None:  
 
 def test_unknown_is_exit_3_unless_allowed(project: Path, cli, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
     # a timeout cannot be forced reliably on a tiny tree: the solver answers unknown instead
-    import saferl.check.task as task_mod
+    import saferl.check.forkbase as forkbase_mod
 
-    monkeypatch.setattr(task_mod, "ISOLATION", "inline")  # the stand-in lives in this process
+    monkeypatch.setattr(forkbase_mod, "ISOLATION", "inline")  # the stand-in lives in this process
     monkeypatch.setattr(
         solve_mod, "solve", lambda f, s, solver="z3", timeout_s=10.0, **_: solve_mod.SolveOutcome("unknown", solver, 0.0, reason="timeout")
     )
@@ -161,7 +161,8 @@ def test_help_and_registration(cli) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_a_pair_answers_the_same_whatever_ran_before(root: Path) -> None:
-    from saferl.check.task import PairTask, close_isolation, verify_pair, verify_pair_isolated
+    from saferl.check.forkbase import close_isolation, verify_pair_isolated
+    from saferl.check.task import PairTask, verify_pair
 
     def task(i: int, name: str) -> PairTask:
         spec = root / "specs/cartpole/pole_follow.yaml"

@@ -58,7 +58,7 @@ def test_this_repository_gates_its_shipped_policies() -> None:
     policies = {p.policy.relative_to(ROOT).as_posix() for p in pairs}
     assert "policies/cartpole/near_optimal.pol" in policies and len(pairs) >= 10
     baseline = load_baseline(ROOT / ".saferl/baseline.json")
-    assert {k[0] for k in baseline.verdicts} == policies
+    assert {k[0] for k in baseline.verdicts} <= policies  # a new policy is new to the baseline: it must be SAFE
 
 
 def test_the_action_check_step_runs(project: Path, tmp_path: Path) -> None:
