@@ -118,6 +118,7 @@ class _Policy:
     digest: str
     source_sha: str
     path: str
+    error: str | None = None  # a valid policy saferl check does not verify (a gridworld program)
 
     def parsed(self) -> Any:
         if self.program is None:
@@ -187,9 +188,8 @@ def check_pairs(
             return _Policy(text, None, digest, sha, shown)
         program = parse_policy(text, shown)
         if not isinstance(program, Program):
-            raise InputError(
-                f"{shown} is a gridworld subgoal program; certify it with 'saferl certify', or leave it out of the check"
-            )
+            why = "a gridworld subgoal program: certify it with 'saferl certify', or leave it out of the check"
+            return _Policy(text, program, "", sha, shown, error=why)
         pol = _Policy(text, program, program_digest(program), sha, shown)
         if cache is not None:
             try:
@@ -214,6 +214,9 @@ def check_pairs(
     for i, pair in enumerate(pairs):
         pol, (spec_text, spec_digest) = policies[pair.policy], specs[pair.spec]
         policy_path, spec_path = display_path(pair.policy, root), display_path(pair.spec, root)
+        if pol.error is not None:
+            reports[i] = PairReport(pair, policy_path, spec_path, None, pol.error)
+            continue
         key = cache_key(pol.digest, spec_digest, _options_doc(pair.options), versions)
         keys[i] = key
         hit = cache.get(key) if cache is not None else None

@@ -177,3 +177,14 @@ def test_a_pair_answers_the_same_whatever_ran_before(root: Path) -> None:
     assert alone.record is not None and after.record is not None
     strip = [(p["id"], p["verdict"], p["counterexample"]) for p in alone.record["properties"]]
     assert strip == [(p["id"], p["verdict"], p["counterexample"]) for p in after.record["properties"]]
+
+
+def test_a_gridworld_program_is_an_error_pair_not_an_abort(project: Path, cli, root: Path) -> None:  # type: ignore[no-untyped-def]
+    grid = project / "policies/gridworld/g.pol"
+    grid.parent.mkdir()
+    grid.write_text((root / "policies/gridworld/gen-s8-c4-seed1.pol").read_text())
+    code, out, _ = cli("check", "policies", "--spec", "specs/cartpole/pole_follow.yaml", "-f", "json")
+    doc = json.loads(out)
+    assert code == 2 and [e["policy"] for e in doc["errors"]] == ["policies/gridworld/g.pol", "policies/mountaincar/bang_bang.pol"]
+    assert "gridworld subgoal program" in doc["errors"][0]["error"]
+    assert len(doc["results"]) == 3  # the CartPole trees were verified all the same
