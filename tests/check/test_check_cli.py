@@ -188,3 +188,20 @@ def test_a_gridworld_program_is_an_error_pair_not_an_abort(project: Path, cli, r
     assert code == 2 and [e["policy"] for e in doc["errors"]] == ["policies/gridworld/g.pol", "policies/mountaincar/bang_bang.pol"]
     assert "gridworld subgoal program" in doc["errors"][0]["error"]
     assert len(doc["results"]) == 3  # the CartPole trees were verified all the same
+
+
+def test_check_starts_light(project: Path) -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import io, sys\n"
+        "from saferl.cli import run\n"
+        "run(['check'], io.StringIO(), io.StringIO())\n"  # verifies: the pairs run in fork bases
+        "run(['check'], io.StringIO(), io.StringIO())\n"  # warm: answered from the cache
+        "heavy = {'typer', 'rich', 'torch', 'sklearn', 'ray', 'gymnasium', 'z3', 'pysmt', 'cvc5', 'yaml', 'numpy'}\n"
+        "print(sorted(heavy & set(sys.modules)))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=project, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "[]\n"
