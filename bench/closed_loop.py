@@ -33,6 +33,8 @@ CASES = [
     ("policies/extracted/cartpole-viper.pol", "specs/closedloop/cartpole-full.yaml", "|x|<=2.4, |theta|<=12deg, 500 steps", 120),
     ("policies/pendulum/swing_up.pol", "specs/closedloop/pendulum.yaml", "|theta|<=0.2 forever from |theta|,|w|<=0.1", 2),
     ("policies/mountaincar/bang_bang.pol", "specs/closedloop/mountaincar.yaml", "reach x>=0.45 from all x0, within 999", 30),
+    ("policies/extracted/pendulum-tree.pol", "specs/closedloop/pendulum.yaml", "|theta|<=0.2 forever (extracted tree)", 2),
+    ("policies/extracted/mountaincar-tree.pol", "specs/closedloop/mountaincar.yaml", "reach from all x0 (extracted tree)", 30),
 ]
 
 
