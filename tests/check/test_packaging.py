@@ -76,7 +76,7 @@ def test_the_action_check_step_runs(project: Path, tmp_path: Path) -> None:
     )
     done = subprocess.run(["bash", "-c", step["run"]], cwd=project, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
-    assert f"exit-code=1\nsarif-file={tmp_path / 'saferl.sarif'}\n" == output.read_text()
+    assert f"exit-code=1\nsarif-file={tmp_path / 'saferl.sarif'}\nsarif-written=true\n" == output.read_text()
     sarif = json.loads((tmp_path / "saferl.sarif").read_text())
     assert len(sarif["runs"][0]["results"]) == 9  # three cartpole policies × three properties
     assert summary.read_text().startswith("## saferl check\n")
