@@ -1,8 +1,8 @@
 """A content-hash cache of verification records, safe to restore from a CI cache.
 
 An entry is keyed by what decides a verdict and nothing else: the canonical policy digest
-(comments and layout ignored), the digest of the spec file's bytes, saferl's version, the
-versions of z3, cvc5 and pysmt, and the options.  Never a modification time, so a cache
+(comments and layout ignored), the digest of the spec file's bytes, saferl's version and a
+fingerprint of its verifier's source, the versions of z3, cvc5 and pysmt, and the options.  Never a modification time, so a cache
 restored on another machine (or after a fresh checkout) still hits.
 
 * SAFE and UNSAFE records are cached (UNSAFE with its counterexamples); UNKNOWN never is.
@@ -35,7 +35,7 @@ from typing import Any
 
 from saferl.errors import InputError
 
-__all__ = ["FORMAT", "ResultCache", "cache_key", "solver_versions", "clear_cache", "CacheUnavailable"]
+__all__ = ["FORMAT", "ResultCache", "cache_key", "solver_versions", "verifier_fingerprint", "clear_cache", "CacheUnavailable"]
 
 FORMAT = "saferl-check-cache/2"
 _TAG = "CACHEDIR.TAG"
@@ -63,13 +63,39 @@ def solver_versions() -> dict[str, str]:
     return versions
 
 
+#: the modules whose code decides a verdict: a change to any of them is a change of verifier
+VERIFIER_MODULES = ("verify.py", "results.py", "errors.py", "limits.py", "yamlfile.py", "smt", "spec", "policy")
+_FINGERPRINT: list[str] = []
+
+
+def verifier_fingerprint() -> str:
+    """sha256 of the source of the modules that decide a verdict (see :data:`VERIFIER_MODULES`).
+
+    saferl's version number does not change between commits; the fingerprint does, so a
+    cache restored across a change of the verifier (a soundness fix, say) does not answer
+    with verdicts the old code computed.
+    """
+    if not _FINGERPRINT:
+        package = Path(__file__).resolve().parents[1]
+        h = hashlib.sha256()
+        for name in VERIFIER_MODULES:
+            target = package / name
+            files = sorted(target.rglob("*.py")) if target.is_dir() else [target] if target.is_file() else []
+            for f in files:
+                h.update(f.relative_to(package).as_posix().encode() + b"\0")
+                h.update(f.read_bytes() + b"\0")
+        _FINGERPRINT.append(h.hexdigest())
+    return _FINGERPRINT[0]
+
+
 def cache_key(policy_digest: str, spec_digest: str, options: dict[str, Any], versions: dict[str, str]) -> str:
-    """The hex sha256 naming a cache entry."""
+    """The hex sha256 naming a cache entry (``versions``: the solvers', see :func:`solver_versions`)."""
     from saferl import __version__
 
     doc = {
         "format": FORMAT,
         "saferl": __version__,
+        "verifier": verifier_fingerprint(),
         "solvers": versions,
         "policy": policy_digest,
         "spec": spec_digest,
@@ -175,7 +201,7 @@ class ResultCache:
     def _memo_path(self, source_sha: str) -> Path:
         from saferl import __version__
 
-        name = hashlib.sha256(f"{FORMAT}|{__version__}|{source_sha}".encode()).hexdigest()
+        name = hashlib.sha256(f"{FORMAT}|{__version__}|{verifier_fingerprint()}|{source_sha}".encode()).hexdigest()
         return self.folder / "digests" / name[:2] / f"{name}.json"
 
     def get_digest(self, source_sha: str) -> str | None:

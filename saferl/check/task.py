@@ -67,9 +67,9 @@ def worker_versions() -> dict[str, str]:
     """saferl's and the solvers' versions in this process (a Ray worker may run another install)."""
     if not _VERSIONS:
         from saferl import __version__
-        from saferl.check.cache import solver_versions
+        from saferl.check.cache import solver_versions, verifier_fingerprint
 
-        _VERSIONS.update(solver_versions(), saferl=__version__)
+        _VERSIONS.update(solver_versions(), saferl=__version__, verifier=verifier_fingerprint())
     return dict(_VERSIONS)
 
 

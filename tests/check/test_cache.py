@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import re
 from pathlib import Path
 
 import pytest
@@ -166,8 +167,14 @@ def test_concurrent_writers_never_leave_a_partial_entry(tmp_path: Path) -> None:
     assert not list((tmp_path / "c").glob("**/.tmp-*"))
 
 
-def test_key_covers_versions_and_options() -> None:
+def test_key_covers_versions_and_options(monkeypatch: pytest.MonkeyPatch) -> None:
+    import saferl.check.cache as cache_mod
+
     base = cache_key("sha256:a", "sha256:b", {"timeout_s": None}, {"z3-solver": "4.13"})
+    assert re.fullmatch(r"[0-9a-f]{64}", cache_mod.verifier_fingerprint())
+    monkeypatch.setattr(cache_mod, "_FINGERPRINT", ["another verifier"])
+    assert base != cache_key("sha256:a", "sha256:b", {"timeout_s": None}, {"z3-solver": "4.13"})
+    monkeypatch.undo()
     assert base != cache_key("sha256:a", "sha256:b", {"timeout_s": None}, {"z3-solver": "4.14"})
     assert base != cache_key("sha256:a", "sha256:b", {"timeout_s": 5.0}, {"z3-solver": "4.13"})
     assert base != cache_key("sha256:a", "sha256:c", {"timeout_s": None}, {"z3-solver": "4.13"})
