@@ -224,7 +224,7 @@ def _decide(prop: Property, spec: Spec, binding: Binding, solver: str, timeout_s
     except NotModelled as exc:
         why = f"{exc} is outside the real encoding"
     if frame is not None:
-        outcome = solve(formula, frame.free_symbols(), solver, timeout_s, deadline=stop)
+        outcome = solve(formula, frame.free_symbols(), solver, max(left(), 0.001), deadline=deadline)
         real_status = outcome.status
         if outcome.status == "unsat":
             return _Decision("safe", time.perf_counter() - start, "proved", real_status=real_status)

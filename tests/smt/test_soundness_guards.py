@@ -35,8 +35,8 @@ def test_a_counterexample_that_does_not_replay_is_a_tool_error(monkeypatch: pyte
 def test_solver_disagreement_is_a_tool_error(monkeypatch: pytest.MonkeyPatch) -> None:
     real_solve = solve_mod.solve
 
-    def lying_cvc5(formula, symbols, solver="z3", timeout_s=10.0):  # type: ignore[no-untyped-def]
-        outcome = real_solve(formula, symbols, solver, timeout_s)
+    def lying_cvc5(formula, symbols, solver="z3", timeout_s=10.0, **kw):  # type: ignore[no-untyped-def]
+        outcome = real_solve(formula, symbols, solver, timeout_s, **kw)
         if solver == "cvc5":
             flipped = {"sat": "unsat", "unsat": "sat"}.get(outcome.status, outcome.status)
             return solve_mod.SolveOutcome(flipped, "cvc5", outcome.time_s)
@@ -52,7 +52,7 @@ def test_solver_disagreement_is_a_tool_error(monkeypatch: pytest.MonkeyPatch) ->
 
 def test_unknown_is_never_safe(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(
-        solve_mod, "solve", lambda f, s, solver="z3", timeout_s=10.0: solve_mod.SolveOutcome("unknown", solver, 0.0, reason="timeout after 10 s")
+        solve_mod, "solve", lambda f, s, solver="z3", timeout_s=10.0, **kw: solve_mod.SolveOutcome("unknown", solver, 0.0, reason="timeout after 10 s")
     )
     result = verify_policy(load_policy(NEAR), load_spec(FOLLOW))
     assert {r.verdict.value for r in result.results} == {"UNKNOWN"}
