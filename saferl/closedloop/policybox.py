@@ -35,7 +35,7 @@ from saferl.policy.ast import (
     walk,
 )
 
-__all__ = ["Leaf", "check_closed_loop_program", "act_points", "leaves_on_boxes", "Guard", "guards"]
+__all__ = ["Leaf", "check_closed_loop_program", "act_points", "leaves_on_boxes", "expr_box", "cond_box", "Guard", "guards"]
 
 
 def check_closed_loop_program(program: Program) -> None:
@@ -121,9 +121,11 @@ class Leaf:
     low: np.ndarray
     high: np.ndarray
     line: int
+    expr: Expr | None = None  # the assigned expression (None once leaves were merged)
 
 
-def _expr_box(e: Expr, obs: dict[str, tuple[Any, Any]]) -> tuple[Any, Any]:
+def expr_box(e: Expr, obs: dict[str, tuple[Any, Any]]) -> tuple[Any, Any]:
+    """Enclosure of a policy expression's float64 value on observation boxes."""
     A = BOXES
     if isinstance(e, Num | Label):
         v = np.float64(e.value)
@@ -131,13 +133,13 @@ def _expr_box(e: Expr, obs: dict[str, tuple[Any, Any]]) -> tuple[Any, Any]:
     if isinstance(e, Obs):
         return obs[e.name]
     if isinstance(e, Neg):
-        lo, hi = _expr_box(e.operand, obs)
+        lo, hi = expr_box(e.operand, obs)
         return (-hi, -lo)
     if isinstance(e, BinOp):
-        a, b = _expr_box(e.left, obs), _expr_box(e.right, obs)
+        a, b = expr_box(e.left, obs), expr_box(e.right, obs)
         return {"+": A.add, "-": A.sub, "*": A.mul, "/": A.div}[e.op](a, b)  # type: ignore[no-any-return]
     if isinstance(e, Call):
-        args = [_expr_box(a, obs) for a in e.args]
+        args = [expr_box(a, obs) for a in e.args]
         if e.func == "abs":
             lo, hi = args[0]
             alo = np.where(lo >= 0, lo, np.where(hi <= 0, -hi, 0.0))
@@ -174,7 +176,7 @@ def _cmp_box(op: str, a: tuple[Any, Any], b: tuple[Any, Any]) -> tuple[Any, Any]
 def cond_box(c: Cond, obs: dict[str, tuple[Any, Any]]) -> tuple[Any, Any]:
     """(certainly true, possibly true) of a policy condition on observation boxes."""
     if isinstance(c, Compare):
-        return _cmp_box(c.op, _expr_box(c.left, obs), _expr_box(c.right, obs))
+        return _cmp_box(c.op, expr_box(c.left, obs), expr_box(c.right, obs))
     if isinstance(c, BoolOp):
         parts = [cond_box(o, obs) for o in c.operands]
         must, may = parts[0]
@@ -196,9 +198,10 @@ def _block_box(
     leaves = current
     for stmt in body:
         if isinstance(stmt, Assign):
-            lo, hi = _expr_box(stmt.value, obs)
+            lo, hi = expr_box(stmt.value, obs)
             n = possible.shape[0]
-            leaves = [Leaf(possible.copy(), np.broadcast_to(lo, (n,)).copy(), np.broadcast_to(hi, (n,)).copy(), stmt.span.line)]
+            leaves = [Leaf(possible.copy(), np.broadcast_to(lo, (n,)).copy(), np.broadcast_to(hi, (n,)).copy(), stmt.span.line,
+                           stmt.value)]
             continue
         new: list[Leaf] = []
         rest_may = possible.copy()
@@ -206,11 +209,11 @@ def _block_box(
             must, may = cond_box(cond, obs)
             here = rest_may & may
             if here.any():
-                sub = [Leaf(lf.possible & here, lf.low, lf.high, lf.line) for lf in leaves]
+                sub = [Leaf(lf.possible & here, lf.low, lf.high, lf.line, lf.expr) for lf in leaves]
                 new += _block_box(blk, obs, here, sub, out)
             rest_may = rest_may & ~must
         if rest_may.any():
-            sub = [Leaf(lf.possible & rest_may, lf.low, lf.high, lf.line) for lf in leaves]
+            sub = [Leaf(lf.possible & rest_may, lf.low, lf.high, lf.line, lf.expr) for lf in leaves]
             new += _block_box(stmt.orelse, obs, rest_may, sub, out)
         leaves = [lf for lf in new if lf.possible.any()]
     return leaves
@@ -233,6 +236,7 @@ def leaves_on_boxes(program: Program, olo: np.ndarray, ohi: np.ndarray) -> list[
                 other.possible = other.possible | lf.possible
                 other.low = np.where(lf.possible, lf.low, other.low)
                 other.high = np.where(lf.possible, lf.high, other.high)
+                other.expr = None
                 continue
             by_value[key] = lf
         merged.append(lf)

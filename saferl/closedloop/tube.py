@@ -17,7 +17,7 @@ from saferl.closedloop.bounded import BoundedOutcome, _initial_boxes
 from saferl.closedloop.condition import cond_boxes
 from saferl.closedloop.policybox import Guard, guards, leaves_on_boxes
 from saferl.dynamics.base import Model
-from saferl.policy.ast import Program
+from saferl.policy.ast import BinOp, Call, Expr, Label, Neg, Num, Obs, Program
 from saferl.spec.closedloop import ClosedLoopProperty
 
 __all__ = ["propagate_affine"]
@@ -129,7 +129,14 @@ def _step(
             sel = np.flatnonzero(leaf.possible)
             sub = todo.take(sel)
             a_lo, a_hi = leaf.low[sel], leaf.high[sel]
-            action = AF(a_lo, None, np.zeros_like(a_lo), a_hi - a_lo) if np.any(a_hi > a_lo) else AF(a_lo, None, 0.0, 0.0)
+            if np.any(a_hi > a_lo) and leaf.expr is not None:
+                # keep the action's dependence on the state: evaluate it in affine arithmetic
+                obs = model.observe(AFFINE, sub.state())
+                action = _clamp(affine_expr(leaf.expr, dict(zip(program.obs_names, obs, strict=True))), a_lo, a_hi)
+            elif np.any(a_hi > a_lo):
+                action = AF(a_lo, None, np.zeros_like(a_lo), a_hi - a_lo)
+            else:
+                action = AF(a_lo, None, 0.0, 0.0)
             nxt = Pieces.from_state(model.step(AFFINE, sub.state(), model.action_value(AFFINE, action), fresh=fresh), sub.count)
             lo, hi = nxt.hull()
             ratio = (hi - lo) / limit[None, :]
@@ -178,3 +185,38 @@ def _merge_boxy(P: Pieces, first_error: int, limit: np.ndarray) -> Pieces:
     half = (ghi - glo) / 2
     pad = np.abs(boxes.C) * 2.0**-46 + 1e-300
     return Pieces.concat([P.take(~boxy), Pieces(boxes.C, G, -half - pad, half + pad)])
+
+
+def _clamp(v: AF, lo: np.ndarray, hi: np.ndarray) -> AF:
+    """The affine action, or — where its hull is much wider than the interval evaluation's
+    (both enclose the action) — the interval."""
+    hl, hh = v.hull()
+    bad = (hh - hl) > 1.5 * (hi - lo) + 1e-12
+    if not np.any(bad):
+        return v
+    return AF(np.where(bad, 0.0, v.c), None if v.G is None else np.where(bad[:, None], 0.0, v.G),
+              np.where(bad, lo, v.lo), np.where(bad, hi, v.hi))
+
+
+def affine_expr(e: Expr, obs: dict[str, AF]) -> AF:
+    """A policy expression in affine arithmetic (float64 operations, as the runtime)."""
+    A = AFFINE
+    if isinstance(e, Num | Label):
+        return A.const(float(e.value))
+    if isinstance(e, Obs):
+        return obs[e.name]
+    if isinstance(e, Neg):
+        return A.sub(A.const(0.0), affine_expr(e.operand, obs))
+    if isinstance(e, BinOp):
+        a, b = affine_expr(e.left, obs), affine_expr(e.right, obs)
+        return {"+": A.add, "-": A.sub, "*": A.mul, "/": A.div}[e.op](a, b)
+    if isinstance(e, Call) and e.func == "clip" and isinstance(e.args[1], Num) and isinstance(e.args[2], Num):
+        return A.clip(affine_expr(e.args[0], obs), e.args[1].value, e.args[2].value)
+    if isinstance(e, Call):
+        # abs / min / max / clip with computed bounds: their interval hull
+        from saferl.closedloop.policybox import expr_box
+
+        hulls = {name: v.hull() for name, v in obs.items()}
+        lo, hi = expr_box(e, hulls)
+        return AF(np.float64(0.0), None, lo, hi)
+    raise TypeError(f"cannot evaluate {type(e).__name__} in affine arithmetic")
