@@ -119,3 +119,16 @@ def test_inline_fallback_equals_the_compiled_program(obs: list[float]) -> None:
         expected = ProgramPolicy(program).act(np.array(obs, dtype=np.float32))
         got = namespace["fb"](*obs)
         assert got == expected and type(got) is int, (name, obs)
+
+
+def test_labels_are_scoped_per_action_in_the_compiled_checks() -> None:
+    from saferl.policy import parse_policy
+
+    program = parse_policy("policy l\nobs x: float32\nact p: discrete {l = 0, r = 1}\nact q: discrete {r = 0, l = 1}\np = l\nq = l\n")
+    spec = parse_spec("properties:\n  - {id: p-r, kind: bounds, action: p, allowed: [r]}\n  - {id: q-l, kind: invariant, require: q == l}\n")
+    checks = compile_checks(spec, bind_spec(spec, program))
+    # p = 1 is p's r and q = 1 is q's l: nothing is violated
+    assert checks.check([0.0], (1, 1), (), ()) == 0
+    # p = 0 is p's l: the first property breaks; q = 0 is q's r: the second
+    assert checks.check([0.0], (0, 1), (), ()) == 1
+    assert checks.check([0.0], (1, 0), (), ()) == 2
