@@ -29,6 +29,7 @@ def _extract(*args: str) -> tuple[int, str, str]:
 def test_extract_tree_json(tmp_path: Path, cartpole_linear_oracle) -> None:
     oracle = _save(cartpole_linear_oracle, tmp_path / "oracle")
     pol = tmp_path / "out" / "tree.pol"
+    pol.parent.mkdir()  # commands write into existing folders only
     code, out, err = _extract(
         "--oracle", str(oracle), "--env", "CartPole-v1", "--kind", "tree", "--max-leaves", "4",
         "--iters", "2", "--episodes", "3", "--format", "json", "-o", str(pol),
