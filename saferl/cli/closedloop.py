@@ -39,6 +39,7 @@ def closedloop(
     timeout: float | None = typer.Option(None, "--timeout", help="Seconds per property (default: the spec's, else 60)."),
     allow_unknown: bool = typer.Option(False, "--allow-unknown", help="UNKNOWN does not fail the gate (exit 0 instead of 3)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the random initial states simulated first."),
+    points: Path | None = typer.Option(None, "--repair-points", help="Write repair points of UNSAFE properties (JSON)."),
 ) -> int:
     """Check every closed-loop property of SPEC for POLICY and report them."""
     from saferl.closedloop import ClosedLoopOptions, check_closed_loop
@@ -54,7 +55,7 @@ def closedloop(
         raise InputError(f"unknown format {fmt!r}; formats: {', '.join(FORMATS)}")
     if timeout is not None and not (0 < timeout <= 86400):
         raise InputError(f"--timeout must be a positive number of seconds, got {timeout}")
-    for path, option in ((output, "--output"), (plot, "--plot")):
+    for path, option in ((output, "--output"), (plot, "--plot"), (points, "--repair-points")):
         if path is not None:
             check_output_path(path, option)
     program = load_policy(policy)
@@ -79,6 +80,16 @@ def closedloop(
         from saferl.closedloop.plot import plot_outcomes
 
         plot_outcomes(list(spec_obj.closed_loop), outcomes, plot)
+    if points is not None:
+        import json
+
+        from saferl.closedloop.repairpoints import repair_points
+
+        found = {
+            prop.id: [p.to_record() for p in repair_points(program, prop, out.trajectory)]
+            for prop, out in zip(spec_obj.closed_loop, outcomes, strict=True) if out.trajectory is not None
+        }
+        write_output(json.dumps(found, indent=2), points, s.out)
     if result.verdict is Verdict.UNSAFE:
         return EXIT_UNSAFE
     if result.verdict is Verdict.UNKNOWN:

@@ -51,3 +51,13 @@ def test_policy_for_another_environment_is_exit_2():
     code, _, err = _run("closedloop", str(ROOT / "policies/mountaincar/bang_bang.pol"), "--spec",
                         str(ROOT / "specs/closedloop/cartpole.yaml"))
     assert code == 2 and "bang_bang.pol:" in err and "reads 2 observations" in err
+
+
+def test_repair_points_of_a_refuted_policy(tmp_path):
+    target = tmp_path / "points.json"
+    code, _, _ = _run("closedloop", str(ROOT / "policies/cartpole/worst.pol"), "--spec",
+                      str(ROOT / "specs/closedloop/cartpole.yaml"), "--repair-points", str(target), "--timeout", "20")
+    assert code == 1
+    points = json.loads(target.read_text())["pole-up-forever"]
+    assert points and all(p["action"] == 0.0 and p["alternative"] == 1.0 for p in points)
+    assert all(p["observations"]["pole_angle"] > 0 for p in points)
