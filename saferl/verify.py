@@ -38,7 +38,7 @@ from saferl.policy.printer import program_digest
 from saferl.results import Counterexample, PropertyResult, Step, Verdict, VerifyResult
 from saferl.smt.encode import ProgramEncoder
 from saferl.smt.floats import f32_pred, f32_succ, round_f32
-from saferl.smt.props import Frame, encode_property, frame_labels, step_label
+from saferl.smt.props import Frame, ProgramFrame, encode_property, frame_labels, step_label
 from saferl.smt.rounding import NotModelled
 from saferl.spec.bind import Binding, bind_spec, property_condition
 from saferl.spec.evaluate import eval_sexpr
@@ -202,7 +202,10 @@ def _replay_first(
     return None
 
 
-def _decide(prop: Property, spec: Spec, binding: Binding, solver: str, timeout_s: float, deadline: float | None) -> _Decision:
+def _decide(
+    prop: Property, spec: Spec, binding: Binding, solver: str, timeout_s: float, deadline: float | None,
+    frames: dict[tuple[str, tuple[str, ...]], ProgramFrame] | None = None,
+) -> _Decision:
     """Real over-approximation first (fast); its counterexample replayed; when it does not
     replay (a rounding the over-approximation allows but float64 never makes), or the input
     is outside the real encoding, the bit-precise encoding decides."""
@@ -220,7 +223,7 @@ def _decide(prop: Property, spec: Spec, binding: Binding, solver: str, timeout_s
     real_status = ""
     frame: Frame | None = None
     try:
-        formula, frame = encode_property(prop, spec, binding, ProgramEncoder(program))
+        formula, frame = encode_property(prop, spec, binding, ProgramEncoder(program), frames)
     except NotModelled as exc:
         why = f"{exc} is outside the real encoding"
     if frame is not None:
@@ -273,7 +276,8 @@ def _frame_of(prop: Property, spec: Spec, binding: Binding) -> Frame:
 
 
 def _check_property(
-    prop: Property, spec: Spec, binding: Binding, options: VerifyOptions, deadline: float | None = None
+    prop: Property, spec: Spec, binding: Binding, options: VerifyOptions, deadline: float | None = None,
+    frames: dict[tuple[str, tuple[str, ...]], ProgramFrame] | None = None,
 ) -> PropertyResult:
     program = binding.program
     timeout = options.timeout_s or prop.timeout_s or spec.timeout_s or DEFAULT_TIMEOUT_S
@@ -284,11 +288,11 @@ def _check_property(
     )
     if deadline is not None and time.monotonic() >= deadline:
         return replace(base, message="budget exhausted before this property")
-    main = _decide(prop, spec, binding, options.solver, timeout, deadline)
+    main = _decide(prop, spec, binding, options.solver, timeout, deadline, frames)
     elapsed = main.time_s
     if options.cross_check:
         other_name = "cvc5" if options.solver == "z3" else "z3"
-        other = _decide(prop, spec, binding, other_name, timeout, deadline)
+        other = _decide(prop, spec, binding, other_name, timeout, deadline, frames)
         elapsed += other.time_s
         if {main.real_status, other.real_status} == {"sat", "unsat"}:
             raise SolverError(
@@ -335,5 +339,6 @@ def verify_policy(
     opts = options or VerifyOptions()
     binding = bind_spec(spec, program)
     deadline = time.monotonic() + opts.budget_s if opts.budget_s is not None else None
-    results = tuple(_check_property(p, spec, binding, opts, deadline) for p in spec.properties)
+    frames: dict[tuple[str, tuple[str, ...]], ProgramFrame] = {}  # the program, encoded once per frame
+    results = tuple(_check_property(p, spec, binding, opts, deadline, frames) for p in spec.properties)
     return VerifyResult(policy_path, spec.path, program.name, program_digest(program), spec.name, results)

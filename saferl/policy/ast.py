@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 
 __all__ = [
     "Span", "Num", "Obs", "Label", "Neg", "BinOp", "Call", "Pid", "Expr",
@@ -247,16 +248,17 @@ class Program:
                 return o
         raise KeyError(name)
 
-    @property
+    # derived from the immutable body once (a walk of a large tree costs; callers ask often)
+    @cached_property
     def pid_sites(self) -> int:
         """How many pid controllers the program has."""
         return sum(1 for node in walk(self.body) if isinstance(node, Pid))
 
-    @property
+    @cached_property
     def state_names(self) -> tuple[str, ...]:
         return pid_state_names(self.pid_sites)
 
-    @property
+    @cached_property
     def family(self) -> str:
         """``tree`` when the body is only ifs over constant comparisons and constant leaves."""
         for node in walk(self.body):

@@ -204,6 +204,7 @@ class ProgramEncoder:
             k: Symbol(f"{prefix}{k}", REAL) for k in sorted(self.symbolic)
         }
         self.gaps: set[tuple[FNode, float]] = set()
+        self._gap_cache: tuple[int, list[FNode]] | None = None
         self._step = 0
 
     # -- symbols ---------------------------------------------------------------------
@@ -218,8 +219,12 @@ class ProgramEncoder:
 
     def gap_constraints(self) -> list[FNode]:
         """For each recorded (x, d): x <= d or x >= the float32 after d."""
+        if self._gap_cache is not None and self._gap_cache[0] == len(self.gaps):
+            return list(self._gap_cache[1])
         terms = (gap_term(x, d) for x, d in sorted(self.gaps, key=lambda g: (g[0].symbol_name(), g[1])))
-        return [t for t in terms if t is not None]
+        out = [t for t in terms if t is not None]
+        self._gap_cache = (len(self.gaps), out)
+        return list(out)
 
     # -- encoding --------------------------------------------------------------------
     def step(

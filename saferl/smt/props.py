@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pysmt.fnode import FNode
 from pysmt.shortcuts import FALSE, GE, LE, TRUE, And, Not, Or
 
+from saferl.policy.ast import Program
 from saferl.smt.encode import (
     ProgramEncoder,
     call_value,
@@ -44,7 +45,7 @@ from saferl.spec.expr import (
 )
 from saferl.spec.load import Property, Spec
 
-__all__ = ["Frame", "encode_property", "frame_labels", "step_label"]
+__all__ = ["Frame", "ProgramFrame", "encode_program_frame", "encode_property", "frame_labels", "step_label"]
 
 
 def step_label(lag: int, copy: int, mode: str) -> str:
@@ -91,13 +92,23 @@ def frame_labels(prop: Property, binding: Binding) -> tuple[str, list[str], list
     return mode, list(obs_labels), obs_labels
 
 
-def encode_property(
-    prop: Property, spec: Spec, binding: Binding, encoder: ProgramEncoder
-) -> tuple[FNode, Frame]:
-    """The formula whose models are violations of ``prop``, and its frame."""
-    program = binding.program
-    mode, exec_labels, obs_labels = frame_labels(prop, binding)
-    frame = Frame(mode, exec_labels, obs_labels)
+@dataclass
+class ProgramFrame:
+    """The program's part of a frame, encoded once and shared by every property that has
+    the same frame (same mode and steps): symbols, domain constraints, actions per step."""
+
+    frame: Frame
+    encoder: ProgramEncoder
+    constraints: list[FNode]
+    program_overflows: int
+
+
+def encode_program_frame(
+    mode: str, exec_labels: list[str], obs_labels: list[str], spec: Spec, program: Program,
+    encoder: ProgramEncoder,
+) -> ProgramFrame:
+    """Symbols, domains and the program's steps for one frame (no property yet)."""
+    frame = Frame(mode, list(exec_labels), list(obs_labels))
     constraints: list[FNode] = []
     for lbl in obs_labels:
         frame.obs[lbl] = {}
@@ -127,21 +138,44 @@ def encode_property(
         lo, hi = max(lo, -DBL_MAX), min(hi, DBL_MAX)
         constraints += [GE(sym, real(lo)), LE(sym, real(hi))]
         encoder.arith.bound(sym, lo, hi)
-    state = init
+    state: tuple[Value, ...] = init
     for lbl in exec_labels:
-        frame.state_in[lbl] = init if mode == "two-run" else state
+        frame.state_in[lbl] = init if mode == "two-run" else state  # type: ignore[assignment]
         acts, nxt = encoder.step_values(frame.obs[lbl], frame.state_in[lbl])
-        frame.actions[lbl] = acts
+        frame.actions[lbl] = acts  # type: ignore[assignment]
         if mode != "two-run":
             state = nxt
+    return ProgramFrame(frame, encoder, constraints, len(encoder.arith.overflows))
+
+
+def encode_property(
+    prop: Property, spec: Spec, binding: Binding, encoder: ProgramEncoder,
+    frames: dict[tuple[str, tuple[str, ...]], ProgramFrame] | None = None,
+) -> tuple[FNode, Frame]:
+    """The formula whose models are violations of ``prop``, and its frame.
+
+    With ``frames`` (a dict the caller keeps across the properties of one spec and one
+    program), the program is encoded once per frame and shared; ``encoder`` is then used
+    only for the first property of each frame."""
+    program = binding.program
+    mode, exec_labels, obs_labels = frame_labels(prop, binding)
+    key = (mode, tuple(exec_labels))
+    shared = frames.get(key) if frames is not None else None
+    if shared is None:
+        shared = encode_program_frame(mode, exec_labels, obs_labels, spec, program, encoder)
+        if frames is not None:
+            frames[key] = shared
+    frame, arith = shared.frame, shared.encoder.arith
     when, require = property_condition(prop, binding)
     gaps: set[tuple[FNode, float]] = set()
-    enc = _SpecEncoder(frame, binding, gaps, mode, encoder.arith)
+    first_spec_overflow = len(arith.overflows)
+    enc = _SpecEncoder(frame, binding, gaps, mode, arith)
     w, r = enc.cond(when), enc.cond(require)
     spec_gaps = (gap_term(x, d) for x, d in sorted(gaps, key=lambda g: (g[0].symbol_name(), g[1])))
-    gap_terms = encoder.gap_constraints() + [g for g in spec_gaps if g is not None]
-    bad = Or([And(w, Not(r)), *encoder.arith.overflows])
-    formula = And([*constraints, *gap_terms, *encoder.arith.side_constraints(bad), bad])
+    gap_terms = shared.encoder.gap_constraints() + [g for g in spec_gaps if g is not None]
+    overflows = arith.overflows[: shared.program_overflows] + arith.overflows[first_spec_overflow:]
+    bad = Or([And(w, Not(r)), *overflows])
+    formula = And([*shared.constraints, *gap_terms, *arith.side_constraints(bad), bad])
     return formula, frame
 
 
