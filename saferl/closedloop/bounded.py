@@ -97,6 +97,7 @@ def _initial_boxes(prop: ClosedLoopProperty, pieces: int) -> tuple[np.ndarray, n
 def propagate(
     model: Model, program: Program, prop: ClosedLoopProperty, *, steps: int, deadline: float,
     pieces: int = 1024, width_limit: np.ndarray | None = None, max_boxes: int = 400_000, keep_tube: bool = False,
+    merge_cell: np.ndarray | None = None,
 ) -> BoundedOutcome:
     """Propagate the initial set ``steps`` steps (safety) or until the goal (reach)."""
     lo, hi = _initial_boxes(prop, pieces)
@@ -144,4 +145,22 @@ def propagate(
             new_lo.append(a)
             new_hi.append(b)
         lo, hi = np.concatenate(new_lo), np.concatenate(new_hi)
+        if merge_cell is not None:
+            lo, hi = join_boxes(lo, hi, merge_cell)
     return BoundedOutcome(True, steps + 1, explored, "", tube)  # pragma: no cover - loop returns
+
+
+def join_boxes(lo: np.ndarray, hi: np.ndarray, cell: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Boxes whose centres share a cell of size ``cell`` joined into their hull (a sound
+    union): branches of a tree that switches every step meet again, and stay few."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        key = np.floor(((lo + hi) / 2) / cell[None, :])
+    key = np.where(np.isfinite(key), key, np.iinfo(np.int64).max).astype(np.int64)
+    _, group = np.unique(key, axis=0, return_inverse=True)
+    group = group.ravel()
+    m = int(group.max()) + 1
+    glo = np.full((m, lo.shape[1]), np.inf)
+    ghi = np.full((m, lo.shape[1]), -np.inf)
+    np.minimum.at(glo, group, lo)
+    np.maximum.at(ghi, group, hi)
+    return glo, ghi

@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -235,11 +236,14 @@ def _bounded(
     model: Model, program: Program, prop: ClosedLoopProperty, sim: SimulationSummary, deadline: float, steps: int, keep_tube: bool,
 ) -> BoundedOutcome:
     """Bounded propagation, refined while time lasts: interval boxes (cheap, good for short
-    horizons) and affine pieces (no wrapping effect, for long ones), more pieces each time."""
+    horizons), affine pieces (no wrapping effect, for long smooth ones), and boxes joined per
+    cell after every step (for trees that switch every step), more pieces each time."""
     span = np.maximum(sim.high - sim.low, 1e-9)
     best: BoundedOutcome | None = None
+    joined = partial(propagate, merge_cell=span / 64.0)
+    joined_fine = partial(propagate, merge_cell=span / 160.0)
     levels = ((propagate, 256, 64.0), (propagate_affine, 256, 64.0), (propagate_affine, 2048, 128.0),
-              (propagate, 4096, 256.0), (propagate_affine, 8192, 256.0))
+              (joined, 256, 16.0), (joined_fine, 256, 40.0), (propagate_affine, 8192, 256.0))
     for engine, pieces, res in levels:
         out = engine(model, program, prop, steps=steps, deadline=deadline, pieces=pieces,
                      width_limit=span / res, keep_tube=keep_tube)

@@ -50,3 +50,15 @@ def test_reach_proof_holds_on_sampled_trajectories():
         s = model.concrete_step(s, act_points(program, model.concrete_observe(s)), fresh=(t == 0))
         reached |= s[:, 0] >= 0.45
     assert reached.all()
+
+
+def test_joined_boxes_contain_their_members():
+    from saferl.closedloop.bounded import join_boxes
+
+    rng = np.random.default_rng(0)
+    lo = rng.uniform(-1, 1, (500, 3))
+    hi = lo + rng.uniform(0, 0.05, (500, 3))
+    glo, ghi = join_boxes(lo, hi, np.array([0.2, 0.2, 0.2]))
+    assert len(glo) < len(lo)
+    inside = (lo[:, None, :] >= glo[None]) & (hi[:, None, :] <= ghi[None])
+    assert inside.all(axis=2).any(axis=1).all()
