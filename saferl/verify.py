@@ -234,17 +234,19 @@ def _decide(
         if outcome.status == "unknown" and (left() <= 0.01 or outcome.reason.startswith(("timeout", "budget"))):
             return _Decision("unknown", time.perf_counter() - start, outcome.reason, real_status=real_status)
         if outcome.status == "sat":
-            try:
-                values = decode(frame, outcome.model, program)
-            except (OverflowError, ValueError):
-                values = None
-            if values is not None:
-                found = _replay_first(prop, spec, binding, frame, [values, *_nearby(values, program, seed=len(prop.id))])
-                if found is not None:
-                    return _Decision(
-                        "unsafe", time.perf_counter() - start, "violated (counterexample replayed)", *found,
-                        real_status=real_status,
-                    )
+            found = _replay_model(prop, spec, binding, frame, outcome.model)
+            if found is None:
+                # the model may have used an overflow: look for a finite violation as well
+                finite, _ = encode_property(prop, spec, binding, ProgramEncoder(program), frames, overflow=False)
+                if finite is not formula and left() > 0.01:
+                    again = solve(finite, frame.free_symbols(), solver, max(left(), 0.001), deadline=deadline)
+                    if again.status == "sat":
+                        found = _replay_model(prop, spec, binding, frame, again.model)
+            if found is not None:
+                return _Decision(
+                    "unsafe", time.perf_counter() - start, "violated (counterexample replayed)", *found,
+                    real_status=real_status,
+                )
             why = "the real-arithmetic counterexample did not replay"
         else:
             why = outcome.reason
@@ -268,6 +270,17 @@ def _decide(
             f"the bit-precise counterexample to {prop.id!r} did not replay on the concrete evaluator; please report it"
         )
     return _Decision("unsafe", elapsed, "violated (counterexample replayed)", *found, real_status=real_status)
+
+
+def _replay_model(
+    prop: Property, spec: Spec, binding: Binding, frame: Frame, model: Mapping[FNode, Fraction]
+) -> tuple[list[Step], dict[str, dict[str, int]]] | None:
+    """Decode a real model to runtime values and replay it (and its float32 neighbours)."""
+    try:
+        values = decode(frame, model, binding.program)
+    except (OverflowError, ValueError):
+        return None
+    return _replay_first(prop, spec, binding, frame, [values, *_nearby(values, binding.program, seed=len(prop.id))])
 
 
 def _frame_of(prop: Property, spec: Spec, binding: Binding) -> Frame:

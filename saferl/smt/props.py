@@ -150,13 +150,16 @@ def encode_program_frame(
 
 def encode_property(
     prop: Property, spec: Spec, binding: Binding, encoder: ProgramEncoder,
-    frames: dict[tuple[str, tuple[str, ...]], ProgramFrame] | None = None,
+    frames: dict[tuple[str, tuple[str, ...]], ProgramFrame] | None = None, *,
+    overflow: bool = True,
 ) -> tuple[FNode, Frame]:
     """The formula whose models are violations of ``prop``, and its frame.
 
     With ``frames`` (a dict the caller keeps across the properties of one spec and one
     program), the program is encoded once per frame and shared; ``encoder`` is then used
-    only for the first property of each frame."""
+    only for the first property of each frame.  ``overflow=False`` leaves out the ways
+    to fail by overflow (its unsat then proves nothing on its own; verify uses it to look
+    for a finite counterexample)."""
     program = binding.program
     mode, exec_labels, obs_labels = frame_labels(prop, binding)
     key = (mode, tuple(exec_labels))
@@ -174,7 +177,7 @@ def encode_property(
     spec_gaps = (gap_term(x, d) for x, d in sorted(gaps, key=lambda g: (g[0].symbol_name(), g[1])))
     gap_terms = shared.encoder.gap_constraints() + [g for g in spec_gaps if g is not None]
     overflows = arith.overflows[: shared.program_overflows] + arith.overflows[first_spec_overflow:]
-    bad = Or([And(w, Not(r)), *overflows])
+    bad = Or([And(w, Not(r)), *(overflows if overflow else [])])
     formula = And([*shared.constraints, *gap_terms, *arith.side_constraints(bad), bad])
     return formula, frame
 

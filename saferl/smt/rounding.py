@@ -238,21 +238,26 @@ class Arith:
         mag = _up(max(abs(lo), abs(hi)) + inherited)
         if mag >= DBL_MAX:
             # overflow is possible: the operation gets its own symbol, tied to its exact
-            # value relative to |e|, and overflow becomes a way to violate the property
-            if inherited:
-                raise NotModelled("an overflow after a rounding error")
-            self.overflows.append(Or(GE(exact, Real(OVERFLOW)), LE(exact, Real(-OVERFLOW))))
-            if exact_op:
+            # value relative to |e|, and overflow becomes a way to violate the property.
+            # With operands already within `inherited` of their terms, the runtime
+            # overflows only if |e| >= OVERFLOW - inherited.
+            if inherited >= float(DBL_MAX) / 2:
+                raise NotModelled("a rounding error as large as the float64 range")
+            edge = Real(OVERFLOW - Fraction(inherited))
+            self.overflows.append(Or(GE(exact, edge), LE(exact, -edge)))
+            if exact_op and not inherited:
                 return exact
-            return self._symbol_relative(exact, absolute, lo, hi)
+            return self._symbol_relative(exact, absolute and not exact_op, inherited)
         own = 0.0 if exact_op else _up(mag * 2.0**-53 + (2.0**-1074 if absolute else 0.0))
         err = _up(inherited + own) if (inherited or own) else 0.0
         return Rounded(exact, err) if err else exact
 
-    def _symbol_relative(self, exact: FNode, absolute: bool, lo: float, hi: float) -> FNode:
+    def _symbol_relative(self, exact: FNode, absolute: bool, inherited: float = 0.0) -> FNode:
+        """A symbol within ``inherited + U * (|e| + inherited) (+ ETA)`` of ``e``."""
         self._count += 1
         r = Symbol(f"{self.prefix}{self._count}", REAL)
-        eta = Real(ETA) if absolute else Real(0)
+        slack = Fraction(inherited)
+        eta = Real(ETA + slack * (1 + U) if absolute else slack * (1 + U))
         err = Plus(Times(Real(U), Ite(GE(exact, Real(0)), exact, Minus(Real(0), exact))), eta)
         self.definitions[r] = And(LE(Minus(r, exact), err), LE(Minus(exact, r), err))
         return r
