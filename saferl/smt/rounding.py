@@ -243,8 +243,8 @@ class Arith:
             # overflows only if |e| >= OVERFLOW - inherited.
             if inherited >= float(DBL_MAX) / 2:
                 raise NotModelled("a rounding error as large as the float64 range")
-            edge = Real(OVERFLOW - Fraction(inherited))
-            self.overflows.append(Or(GE(exact, edge), LE(exact, -edge)))
+            edge = OVERFLOW - Fraction(inherited)
+            self.overflows.append(Or(GE(exact, Real(edge)), LE(exact, Real(-edge))))
             if exact_op and not inherited:
                 return exact
             return self._symbol_relative(exact, absolute and not exact_op, inherited)

@@ -163,3 +163,22 @@ def test_cli_exit_codes_for_the_traps(tmp_path) -> None:  # type: ignore[no-unty
     assert run(["verify", str(pol), "--spec", str(spec)], out, err) == 1
     spec.write_text("observations: {x: [0, 1]}\nproperties:\n  - {id: p, kind: invariant, require: a <= x + 1e-9}\n")
     assert run(["verify", str(pol), "--spec", str(spec)], io.StringIO(), io.StringIO()) == 0
+
+
+def test_pid_with_unbounded_state_overflow_then_finite_counterexample() -> None:
+    # undeclared PID state ranges over every finite float64: kd * (err - prev_error) may
+    # overflow after earlier roundings; the finite violation is still found and replayed,
+    # and the range property is never claimed without a proof
+    from pathlib import Path
+
+    from saferl.policy import load_policy
+    from saferl.spec import load_spec
+
+    root = Path(__file__).resolve().parents[2]
+    result = verify_policy(
+        load_policy(root / "policies/extracted/mountaincar-pid.pol"), load_spec(root / "specs/mountaincar/momentum.yaml"),
+        VerifyOptions(timeout_s=2),
+    )
+    got = {r.property_id: r.verdict for r in result.results}
+    assert got["never-brake-uphill"] is Verdict.UNSAFE and got["escape-left-wall"] is Verdict.UNSAFE
+    assert got["force-range"] in (Verdict.SAFE, Verdict.UNKNOWN)
