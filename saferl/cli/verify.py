@@ -2,47 +2,74 @@
 
 Exit codes: 0 every property SAFE, 1 a property UNSAFE (counterexample replayed),
 2 bad input or tool error, 3 UNKNOWN (timeout) and nothing UNSAFE.
+
+This module uses argparse, not typer: ``saferl verify`` is what CI runs on every change,
+so it starts with no more than the solver and the report it needs.
 """
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
-from typing import TextIO
+from typing import NoReturn, TextIO
 
-import typer
+from saferl.errors import InputError, MissingDependencyError, SaferlError, UnsupportedError
+from saferl.userfile import check_output_location
 
-from saferl.cli._common import (
-    EXIT_OK,
-    EXIT_UNKNOWN,
-    EXIT_UNSAFE,
-    new_app,
-    run_app,
-    streams,
-    write_output,
-)
-
-app = new_app("Prove a policy against a YAML spec. Exit 0 SAFE, 1 UNSAFE, 2 bad input/tool error, 3 UNKNOWN.")
-
+EXIT_OK, EXIT_UNSAFE, EXIT_ERROR, EXIT_UNKNOWN = 0, 1, 2, 3
 FORMATS = ("text", "json", "sarif", "junit")
+SOLVERS = ("z3", "cvc5")
+PROG = "saferl verify"
 
 
-@app.command()
-def verify(
-    ctx: typer.Context,
-    policy: Path = typer.Argument(..., help="The .pol policy file."),
-    spec: Path = typer.Option(..., "--spec", "-s", help="The YAML spec file."),
-    fmt: str = typer.Option("text", "--format", "-f", help="text | json | sarif | junit"),
-    output: Path | None = typer.Option(None, "--output", "-o", help="Write the report here instead of stdout."),
-    timeout: float | None = typer.Option(None, "--timeout", help="Seconds per property and solver (default: the spec's, else 10)."),
-    budget: float | None = typer.Option(
-        None, "--budget", help="Seconds for the whole command; properties not reached in it are UNKNOWN (budget exhausted)."
-    ),
-    cross_check: bool = typer.Option(False, "--cross-check", help="Also run cvc5; a disagreement is a tool error (exit 2)."),
-    allow_unknown: bool = typer.Option(False, "--allow-unknown", help="UNKNOWN does not fail the gate (exit 0 instead of 3)."),
-    solver: str = typer.Option("z3", "--solver", help="z3 | cvc5"),
-) -> int:
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise InputError(f"{message} (see '{PROG} --help')")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command's options."""
+    p = _Parser(
+        prog=PROG, add_help=False,
+        description="Prove a policy against a YAML spec. Exit 0 SAFE, 1 UNSAFE, 2 bad input/tool error, 3 UNKNOWN.",
+    )
+    p.add_argument("policy", type=Path, metavar="POLICY", help="the .pol policy file")
+    p.add_argument("-h", "--help", action="help", help="show this help and exit")
+    p.add_argument("-s", "--spec", type=Path, required=True, help="the YAML spec file")
+    p.add_argument("-f", "--format", dest="fmt", default="text", help=" | ".join(FORMATS))
+    p.add_argument("-o", "--output", type=Path, help="write the report here instead of stdout")
+    p.add_argument("--timeout", type=float, help="seconds per property and solver, both stages (default: the spec's, else 10)")
+    p.add_argument("--budget", type=float, help="seconds for the whole command; properties not reached in it are UNKNOWN")
+    p.add_argument("--cross-check", action="store_true", help="also run cvc5; a disagreement is a tool error (exit 2)")
+    p.add_argument("--allow-unknown", action="store_true", help="UNKNOWN does not fail the gate (exit 0 instead of 3)")
+    p.add_argument("--solver", default="z3", help=" | ".join(SOLVERS))
+    return p
+
+
+def _validate(args: argparse.Namespace) -> None:
+    if args.fmt not in FORMATS:
+        raise InputError(f"unknown format {args.fmt!r}; formats: {', '.join(FORMATS)}")
+    if args.solver not in SOLVERS:
+        raise InputError(f"unknown solver {args.solver!r}; solvers: {', '.join(SOLVERS)}")
+    for name in ("timeout", "budget"):
+        value = getattr(args, name)
+        if value is not None and not (0 < value <= 86400):
+            raise InputError(f"--{name} must be a positive number of seconds, got {value}")
+
+
+def verify(argv: list[str], out: TextIO) -> int:
     """Prove POLICY against SPEC and report every property."""
-    from saferl.errors import InputError
+    import contextlib
+    import io
+
+    help_text = io.StringIO()
+    with contextlib.redirect_stdout(help_text):
+        try:
+            args = build_parser().parse_args(argv)
+        except SystemExit as exc:  # --help
+            out.write(help_text.getvalue())
+            return int(exc.code or 0)
+    _validate(args)
     from saferl.policy import load_policy
     from saferl.policy.ast import Program
     from saferl.report import render
@@ -50,38 +77,53 @@ def verify(
     from saferl.spec import load_spec
     from saferl.verify import VerifyOptions, verify_policy
 
-    s = streams(ctx)
-    if fmt not in FORMATS:
-        raise InputError(f"unknown format {fmt!r}; formats: {', '.join(FORMATS)}")
-    if solver not in ("z3", "cvc5"):
-        raise InputError(f"unknown solver {solver!r}; solvers: z3, cvc5")
-    if timeout is not None and not (0 < timeout <= 86400):
-        raise InputError(f"--timeout must be a positive number of seconds, got {timeout}")
-    if budget is not None and not (0 < budget <= 86400):
-        raise InputError(f"--budget must be a positive number of seconds, got {budget}")
-    program = load_policy(policy)
+    if args.output is not None:
+        check_output_location(args.output, "--output")
+    program = load_policy(args.policy)
     if not isinstance(program, Program):
         raise InputError(
-            f"{policy} is a gridworld subgoal program; certify it with 'saferl certify GRID {policy}'"
+            f"{args.policy} is a gridworld subgoal program; certify it with 'saferl certify GRID {args.policy}'"
         )
-    spec_obj = load_spec(spec)
-    result = verify_policy(
-        program, spec_obj, VerifyOptions(timeout_s=timeout, cross_check=cross_check, solver=solver, budget_s=budget),
-        policy_path=str(policy),
-    )
+    spec_obj = load_spec(args.spec)
+    options = VerifyOptions(timeout_s=args.timeout, cross_check=args.cross_check, solver=args.solver, budget_s=args.budget)
+    result = verify_policy(program, spec_obj, options, policy_path=str(args.policy))
     record = result.to_record()
-    if fmt == "text":  # name discrete actions by label in counterexamples
+    if args.fmt == "text":  # name discrete actions by label in counterexamples
         from saferl.report.text import action_labels
 
         record["action_labels"] = action_labels(program)
-    color = fmt == "text" and output is None and s.out.isatty()
-    write_output(render([record], fmt, allow_unknown=allow_unknown, color=color), output, s.out)
+    color = args.fmt == "text" and args.output is None and out.isatty()
+    _write(render([record], args.fmt, allow_unknown=args.allow_unknown, color=color), args.output, out)
     if result.verdict is Verdict.UNSAFE:
         return EXIT_UNSAFE
     if result.verdict is Verdict.UNKNOWN:
-        return EXIT_OK if allow_unknown else EXIT_UNKNOWN
+        return EXIT_OK if args.allow_unknown else EXIT_UNKNOWN
     return EXIT_OK
 
 
+def _write(text: str, output: Path | None, out: TextIO) -> None:
+    """The report to ``output`` (its folder must exist) or to ``out``."""
+    text = text if text.endswith("\n") else text + "\n"
+    if output is None:
+        out.write(text)
+        return
+    check_output_location(output, "--output")
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"cannot write output: {exc.strerror}") from None
+
+
 def run(argv: list[str], out: TextIO, err: TextIO) -> int:
-    return run_app(app, "saferl verify", argv, out, err)
+    """Entry point used by ``saferl.cli``: bad input is one line on stderr and exit 2."""
+    try:
+        return verify(argv, out)
+    except KeyboardInterrupt:
+        err.write(f"{PROG}: interrupted\n")
+        return 130
+    except (InputError, MissingDependencyError, UnsupportedError) as exc:
+        err.write(f"{PROG}: error: {' '.join(str(exc).split())}\n")
+        return EXIT_ERROR
+    except SaferlError as exc:
+        err.write(f"{PROG}: error: tool error: {' '.join(str(exc).split())}\n")
+        return EXIT_ERROR
