@@ -12,7 +12,6 @@ float32 rounding — is added to ``r`` with a relative slack of 2^-46 of the mag
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -235,7 +234,6 @@ def _pick(mask: Any, a: AF, b: AF) -> AF:
 
 
 AFFINE = AffineArith()
-_ = math
 
 
 # -- a set of pieces: the state as affine forms over per-piece symbols ------------------

@@ -21,7 +21,7 @@ from saferl.dynamics.base import Model
 from saferl.policy.ast import Program
 from saferl.spec.closedloop import ClosedLoopProperty
 
-__all__ = ["BoundedOutcome", "propagate", "guard_split_point"]
+__all__ = ["BoundedOutcome", "propagate", "guard_split_point", "initial_boxes", "join_boxes"]
 
 
 @dataclass
@@ -74,7 +74,8 @@ def _bisect_wide(lo: np.ndarray, hi: np.ndarray, limit: np.ndarray) -> tuple[np.
     return lo, hi
 
 
-def _initial_boxes(prop: ClosedLoopProperty, pieces: int) -> tuple[np.ndarray, np.ndarray]:
+def initial_boxes(prop: ClosedLoopProperty, pieces: int) -> tuple[np.ndarray, np.ndarray]:
+    """The initial boxes cut into about ``pieces`` equal boxes each (over their wide dimensions)."""
     los, his = [], []
     for box in prop.initial:
         wide = [d for d, (a, b) in enumerate(box) if b > a]
@@ -100,7 +101,7 @@ def propagate(
     merge_cell: np.ndarray | None = None,
 ) -> BoundedOutcome:
     """Propagate the initial set ``steps`` steps (safety) or until the goal (reach)."""
-    lo, hi = _initial_boxes(prop, pieces)
+    lo, hi = initial_boxes(prop, pieces)
     names = model.state_names
     limit = np.full(model.n, np.inf) if width_limit is None else np.maximum(width_limit, 4 * (hi - lo).max(axis=0))
     tests = [(model.direct_obs[g.obs_index], guard_split_point(g.op, g.value)) for g in guards(program) if g.obs_index in model.direct_obs]

@@ -13,7 +13,7 @@ import time
 import numpy as np
 
 from saferl.closedloop.affine import AF, AFFINE, Pieces
-from saferl.closedloop.bounded import BoundedOutcome, _initial_boxes
+from saferl.closedloop.bounded import BoundedOutcome, initial_boxes
 from saferl.closedloop.condition import cond_boxes
 from saferl.closedloop.policybox import Guard, guards, leaves_on_boxes
 from saferl.dynamics.base import Model
@@ -51,7 +51,7 @@ def propagate_affine(
     pieces: int = 256, width_limit: np.ndarray | None = None, max_pieces: int = 200_000, keep_tube: bool = False,
 ) -> BoundedOutcome:
     """Propagate the initial set ``steps`` steps (safety) or until the goal (reach)."""
-    lo0, hi0 = _initial_boxes(prop, pieces)
+    lo0, hi0 = initial_boxes(prop, pieces)
     P = Pieces.from_boxes(lo0, hi0)
     first_error = P.G.shape[2]
     names = model.state_names
