@@ -37,6 +37,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "import": ("saferl.cli.import_", "Convert an SB3 .zip, ONNX MLP or skops tree into saferl's format."),
     "check": ("saferl.cli.check", "Verify every configured policy × spec pair (cache, baseline, parallel)."),
     "cache": ("saferl.cli.cache", "Manage saferl check's result cache (clear, dir)."),
+    "distill": ("saferl.cli.distill", "Imitate a .pol program with a neural network (DAgger)."),
 }
 
 EXIT_OK = 0

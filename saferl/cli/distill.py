@@ -1,0 +1,127 @@
+"""``saferl distill PROGRAM --env ID -o MODEL_DIR``: imitate a .pol program with a network.
+
+DAgger with the program as the expert (:mod:`saferl.learn.distill`); the network is written
+in saferl's model format, and the report gives its agreement with the program on the
+states it visits and the mean return of both.
+
+Example:
+    saferl distill policies/cartpole/near_optimal.pol --env CartPole-v1 -o models/cartpole-distilled
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import NoReturn, TextIO
+
+from saferl.errors import InputError, MissingDependencyError, SaferlError, UnsupportedError
+
+PROG = "saferl distill"
+EXIT_OK, EXIT_ERROR = 0, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise InputError(f"{message} (see '{PROG} --help')")
+
+
+def parse_hidden(text: str, option: str = "--hidden") -> tuple[int, ...]:
+    """``"64,64"`` -> ``(64, 64)``; InputError for anything but 1 to 8 widths in 1..4096."""
+    try:
+        widths = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise InputError(f"{option} must be comma-separated layer widths such as 64,64, got {text!r}") from None
+    if not 1 <= len(widths) <= 8 or not all(1 <= w <= 4096 for w in widths):
+        raise InputError(f"{option} must list 1 to 8 widths between 1 and 4096, got {text!r}")
+    return widths
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command's options."""
+    p = _Parser(prog=PROG, add_help=False, description="Imitate a .pol program with a neural network (DAgger).")
+    p.add_argument("program", type=Path, metavar="PROGRAM", help="the .pol program (the expert)")
+    p.add_argument("-h", "--help", action="help", help="show this help and exit")
+    p.add_argument("--env", required=True, help="gymnasium id: CartPole-v1, MountainCarContinuous-v0, Pendulum-v1")
+    p.add_argument("-o", "--output", type=Path, required=True, help="model directory to write (its parent must exist)")
+    p.add_argument("--hidden", default="64,64", help="hidden layer widths (default 64,64)")
+    p.add_argument("--iters", type=int, default=8, help="DAgger iterations after the program's own rollouts (default 8)")
+    p.add_argument("--episodes", type=int, default=5, help="episodes per iteration (default 5)")
+    p.add_argument("--eval-episodes", type=int, default=10, help="episodes of the final report (default 10)")
+    p.add_argument("--seed", type=int, default=0, help="random seed; the run is reproducible from it")
+    p.add_argument("-f", "--format", dest="fmt", default="text", help="text | json")
+    return p
+
+
+def distill(argv: list[str], out: TextIO) -> int:
+    """Distil PROGRAM into a network and report agreement and returns."""
+    import contextlib
+    import io
+
+    help_text = io.StringIO()
+    with contextlib.redirect_stdout(help_text):
+        try:
+            args = build_parser().parse_args(argv)
+        except SystemExit as exc:  # --help
+            out.write(help_text.getvalue())
+            return int(exc.code or 0)
+    if args.fmt not in ("text", "json"):
+        raise InputError(f"unknown format {args.fmt!r}; formats: text, json")
+    hidden = parse_hidden(args.hidden)
+    if not 0 <= args.iters <= 1000:
+        raise InputError(f"--iters must be between 0 and 1000, got {args.iters}")
+    for name in ("episodes", "eval_episodes"):
+        if not 1 <= getattr(args, name) <= 10_000:
+            raise InputError(f"--{name.replace('_', '-')} must be between 1 and 10000")
+    from saferl.cli._common import check_output_path
+    from saferl.learn.envs import env_signature
+    from saferl.policy import load_policy
+    from saferl.policy.ast import Program
+
+    check_output_path(args.output, directory=True)
+    program = load_policy(args.program)
+    if not isinstance(program, Program):
+        raise InputError(f"{args.program} is a gridworld subgoal program; distill needs a .pol program for a gymnasium env")
+    sig = env_signature(args.env)
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        raise MissingDependencyError("torch", "learn") from None
+    from saferl.learn.distill import DistillConfig, check_program_fits, distill_program
+    from saferl.learn.model import save_model
+
+    check_program_fits(program, sig)
+    cfg = DistillConfig(hidden=hidden, iters=args.iters, episodes_per_iter=args.episodes, eval_episodes=args.eval_episodes)
+    result = distill_program(program, args.env, seed=args.seed, config=cfg)
+    save_model(args.output, result.manifest, result.tensors)
+    record = {"program": str(args.program), "output": str(args.output), "seed": args.seed, **result.to_record()}
+    (args.output / "distill.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    if args.fmt == "json":
+        out.write(json.dumps(record) + "\n")
+        return EXIT_OK
+    out.write(f"distill {args.program} -> {args.output} ({args.env}, seed {args.seed})\n")
+    out.write(f"{'iter':>4}  {'driver':<7} {'states':>7} {'agreement':>9} {'return':>9}\n")
+    for it in result.iterations:
+        agree = "-" if it.agreement != it.agreement else f"{100 * it.agreement:.1f}%"
+        out.write(f"{it.iteration:>4}  {it.driver:<7} {it.total_states:>7} {agree:>9} {it.mean_return:>9.2f}\n")
+    out.write(
+        f"final: agreement {100 * result.agreement:.2f}% on {result.visited_states} visited states; "
+        f"return network {result.network_return:.2f}, program {result.program_return:.2f} "
+        f"({args.eval_episodes} episodes)\n"
+    )
+    return EXIT_OK
+
+
+def run(argv: list[str], out: TextIO, err: TextIO) -> int:
+    """Entry point used by ``saferl.cli``: bad input is one line on stderr and exit 2."""
+    try:
+        return distill(argv, out)
+    except KeyboardInterrupt:
+        err.write(f"{PROG}: interrupted\n")
+        return 130
+    except (InputError, MissingDependencyError, UnsupportedError) as exc:
+        err.write(f"{PROG}: error: {' '.join(str(exc).split())}\n")
+        return EXIT_ERROR
+    except SaferlError as exc:
+        err.write(f"{PROG}: error: tool error: {' '.join(str(exc).split())}\n")
+        return EXIT_ERROR
