@@ -242,8 +242,8 @@ def _bounded(
     best: BoundedOutcome | None = None
     joined = partial(propagate, merge_cell=span / 64.0)
     joined_fine = partial(propagate, merge_cell=span / 160.0)
-    levels = ((propagate, 256, 64.0), (propagate_affine, 256, 64.0), (propagate_affine, 2048, 128.0),
-              (joined, 256, 16.0), (joined_fine, 256, 40.0), (propagate_affine, 8192, 256.0))
+    levels = ((propagate, 256, 64.0), (propagate_affine, 256, 64.0), (joined, 256, 16.0),
+              (propagate_affine, 2048, 128.0), (joined_fine, 256, 40.0), (propagate_affine, 8192, 256.0))
     for engine, pieces, res in levels:
         out = engine(model, program, prop, steps=steps, deadline=deadline, pieces=pieces,
                      width_limit=span / res, keep_tube=keep_tube)
