@@ -38,6 +38,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "check": ("saferl.cli.check", "Verify every configured policy × spec pair (cache, baseline, parallel)."),
     "cache": ("saferl.cli.cache", "Manage saferl check's result cache (clear, dir)."),
     "distill": ("saferl.cli.distill", "Imitate a .pol program with a neural network (DAgger)."),
+    "finetune": ("saferl.cli.finetune", "Fine-tune a neural policy (PPO / TD3), optionally shielded or near a program."),
 }
 
 EXIT_OK = 0

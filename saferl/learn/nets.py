@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 from torch import nn
 
-__all__ = ["mlp", "export_tensors", "space_manifest"]
+__all__ = ["mlp", "export_tensors", "import_tensors", "space_manifest"]
 
 
 def mlp(sizes: list[int], activation: str, out_gain: float = 1.0) -> nn.Sequential:
@@ -43,6 +43,26 @@ def export_tensors(prefix: str, net: nn.Sequential) -> dict[str, np.ndarray]:
             tensors[f"{prefix}.{k}.bias"] = module.bias.detach().cpu().numpy().astype(np.float32).copy()
             k += 1
     return tensors
+
+
+def import_tensors(prefix: str, net: nn.Sequential, tensors: dict[str, np.ndarray]) -> None:
+    """Load ``{prefix}.{k}.weight/bias`` arrays into the linear layers of ``net`` (the
+    inverse of :func:`export_tensors`); InputError when a tensor is missing or mis-shaped."""
+    import torch
+
+    from saferl.errors import InputError
+
+    k = 0
+    for module in net:
+        if isinstance(module, nn.Linear):
+            for part, param in (("weight", module.weight), ("bias", module.bias)):
+                value = tensors.get(f"{prefix}.{k}.{part}")
+                if value is None or tuple(value.shape) != tuple(param.shape):
+                    got = "missing" if value is None else f"shape {tuple(value.shape)}"
+                    raise InputError(f"tensor {prefix}.{k}.{part} is {got}; the network needs shape {tuple(param.shape)}")
+                with torch.no_grad():
+                    param.copy_(torch.as_tensor(np.asarray(value, dtype=np.float32)))
+            k += 1
 
 
 def _bounds(values: np.ndarray) -> list[float | None]:

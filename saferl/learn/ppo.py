@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from saferl.learn.envs import env_signature, make_env
-from saferl.learn.nets import export_tensors, mlp, space_manifest
+from saferl.learn.nets import export_tensors, import_tensors, mlp, space_manifest
 
 __all__ = ["PPOConfig", "train_ppo"]
 
@@ -181,10 +181,19 @@ def train_ppo(
     seed: int,
     config: PPOConfig | None = None,
     progress: Callable[[int, int, float], None] | None = None,
+    *,
+    init_actor: dict[str, np.ndarray] | None = None,
+    env_factory: Callable[[], Any] | None = None,
+    imitation: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
 ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Train PPO on a discrete-action environment; return (manifest, tensors).
 
-    ``progress(step, total, last_eval_return)`` is called after each update.
+    ``progress(step, total, last_eval_return)`` is called after each update.  For
+    fine-tuning (:mod:`saferl.learn.finetune`): ``init_actor`` holds ``actor.<k>`` tensors
+    to start from (its greedy return is then the first "best" checkpoint, so the result is
+    never worse than the start on the evaluation episodes); ``env_factory()`` makes each
+    training environment (e.g. behind a shield; evaluation stays on the plain one); and
+    ``imitation(obs, logits)`` is a loss term added to every minibatch's loss.
     """
     cfg = config or PPOConfig()
     sig = env_signature(env_id)
@@ -194,7 +203,7 @@ def train_ppo(
     gen = torch.Generator().manual_seed(seed)
 
     # -- environments ----------------------------------------------------------------
-    envs = [make_env(env_id) for _ in range(cfg.num_envs)]
+    envs = [env_factory() if env_factory is not None else make_env(env_id) for _ in range(cfg.num_envs)]
     obs_dim = envs[0].observation_space.shape[0]
     n_actions = int(envs[0].action_space.n)
     obs = np.stack([env.reset(seed=seed * 1000 + i)[0] for i, env in enumerate(envs)]).astype(np.float32)
@@ -204,6 +213,8 @@ def train_ppo(
     actor = mlp([obs_dim, *hidden, n_actions], cfg.activation, out_gain=0.01)
     v_net = mlp([obs_dim, *hidden, 1], cfg.activation, out_gain=1.0)
     q_net = mlp([obs_dim, *hidden, n_actions], cfg.activation, out_gain=1.0)
+    if init_actor is not None:
+        import_tensors("actor", actor, init_actor)
     params = [*actor.parameters(), *v_net.parameters(), *q_net.parameters()]
     optimizer = torch.optim.Adam(params, lr=cfg.learning_rate, eps=1e-5)
 
@@ -223,6 +234,8 @@ def train_ppo(
     next_done = torch.zeros(N)
     best_return, best_actor, best_q, best_v = -np.inf, copy.deepcopy(actor), copy.deepcopy(q_net), copy.deepcopy(v_net)
     last_eval = float("nan")
+    if init_actor is not None and cfg.eval_every:
+        best_return = last_eval = _greedy_return(actor, env_id, cfg.eval_episodes, seed + 10_000)
     for update in range(1, num_updates + 1):
         # anneal the learning rate
         for group in optimizer.param_groups:
@@ -285,6 +298,8 @@ def train_ppo(
                 q_taken = q_net(f_obs[idx]).gather(1, f_act[idx, None]).squeeze(1)
                 q_loss = 0.5 * ((q_taken - f_ret[idx]) ** 2).mean()
                 loss = pg_loss - cfg.ent_coef * entropy + cfg.vf_coef * (v_loss + q_loss)
+                if imitation is not None:
+                    loss = loss + imitation(f_obs[idx], logits)
                 optimizer.zero_grad()
                 loss.backward()
                 nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from saferl.learn.envs import env_signature, make_env
-from saferl.learn.nets import export_tensors, mlp, space_manifest
+from saferl.learn.nets import export_tensors, import_tensors, mlp, space_manifest
 
 __all__ = ["TD3Config", "train_td3", "coloured_noise"]
 
@@ -117,10 +117,19 @@ def train_td3(
     seed: int,
     config: TD3Config | None = None,
     progress: Callable[[int, int, float], None] | None = None,
+    *,
+    init_actor: dict[str, np.ndarray] | None = None,
+    env_factory: Callable[[], Any] | None = None,
+    imitation: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
 ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Train TD3 on a continuous-action environment; return (manifest, tensors).
 
-    ``progress(step, total, last_eval_return)`` is called every few hundred steps.
+    ``progress(step, total, last_eval_return)`` is called every few hundred steps.  For
+    fine-tuning (:mod:`saferl.learn.finetune`): ``init_actor`` holds ``actor.<k>`` tensors
+    to start from (warm-up then explores around it instead of acting on noise alone, and
+    its greedy return is the first "best" checkpoint); ``env_factory()`` makes the
+    training environment (e.g. behind a shield; evaluation stays on the plain one); and
+    ``imitation(obs, actions)`` is a loss term added to every actor update's loss.
     """
     cfg = config or TD3Config.for_env(env_id)
     sig = env_signature(env_id)
@@ -129,7 +138,7 @@ def train_td3(
     rng = np.random.default_rng(seed)
 
     # -- environment and action scaling ----------------------------------------------
-    env = make_env(env_id)
+    env = env_factory() if env_factory is not None else make_env(env_id)
     obs_dim = env.observation_space.shape[0]
     act_dim = env.action_space.shape[0]
     low = env.action_space.low.astype(np.float32)
@@ -143,6 +152,8 @@ def train_td3(
     actor = mlp([obs_dim, *hidden, act_dim], cfg.activation, out_gain=0.01)
     q1 = mlp([obs_dim + act_dim, *hidden, 1], cfg.activation)
     q2 = mlp([obs_dim + act_dim, *hidden, 1], cfg.activation)
+    if init_actor is not None:
+        import_tensors("actor", actor, init_actor)
     actor_t, q1_t, q2_t = copy.deepcopy(actor), copy.deepcopy(q1), copy.deepcopy(q2)
     actor_opt = torch.optim.Adam(actor.parameters(), lr=cfg.learning_rate)
     critic_opt = torch.optim.Adam([*q1.parameters(), *q2.parameters()], lr=cfg.learning_rate)
@@ -163,9 +174,11 @@ def train_td3(
     ep_step = 0
     best_return, best_actor, best_q = -np.inf, copy.deepcopy(actor), copy.deepcopy(q1)
     last_eval = float("nan")
+    if init_actor is not None and cfg.eval_every:
+        best_return = last_eval = _greedy_return(actor, scale, bias, env_id, cfg.eval_episodes, seed + 10_000)
     for step in range(cfg.total_timesteps):
-        # 1. act: noise alone during warm-up, then the actor plus noise
-        if step < cfg.learning_starts:
+        # 1. act: noise alone during warm-up (unless fine-tuning), then the actor plus noise
+        if step < cfg.learning_starts and init_actor is None:
             action = np.clip(bias + scale * cfg.warmup_noise * noise[ep_step], low, high)
         else:
             with torch.no_grad():
@@ -198,7 +211,10 @@ def train_td3(
             critic_loss.backward()
             critic_opt.step()
             if step % cfg.policy_delay == 0:
-                actor_loss = -q1(torch.cat([o, policy(o, actor)], 1)).mean()
+                pi = policy(o, actor)
+                actor_loss = -q1(torch.cat([o, pi], 1)).mean()
+                if imitation is not None:
+                    actor_loss = actor_loss + imitation(o, pi)
                 actor_opt.zero_grad()
                 actor_loss.backward()
                 actor_opt.step()

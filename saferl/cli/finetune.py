@@ -1,0 +1,153 @@
+"""``saferl finetune MODEL_DIR --env ID -o MODEL_DIR2``: continue training a neural policy.
+
+PPO for discrete actions, TD3 for continuous ones (:mod:`saferl.learn.finetune`), optionally
+with an imitation penalty towards a program (``--program P --lambda L``), behind a shield
+(``--shield SPEC --fallback P``) or with violations counted unshielded (``--monitor SPEC``).
+Beside the model: ``finetune.json`` (the report), ``curve.json`` and ``curve.png``
+(environment steps -> return, violations, interventions).
+
+Example:
+    saferl finetune models/cartpole-distilled --env CartPole-v1 -o models/cartpole-ft \\
+        --shield specs/cartpole/pole_follow.yaml --fallback policies/cartpole/near_optimal.pol
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, NoReturn, TextIO
+
+from saferl.errors import InputError, MissingDependencyError, SaferlError, UnsupportedError
+
+PROG = "saferl finetune"
+EXIT_OK, EXIT_ERROR = 0, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise InputError(f"{message} (see '{PROG} --help')")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command's options."""
+    p = _Parser(prog=PROG, add_help=False, description="Fine-tune a neural policy with PPO (discrete) or TD3 (continuous).")
+    p.add_argument("model", type=Path, metavar="MODEL_DIR", help="the saferl model directory to start from")
+    p.add_argument("-h", "--help", action="help", help="show this help and exit")
+    p.add_argument("--env", required=True, help="gymnasium id: CartPole-v1, MountainCarContinuous-v0, Pendulum-v1")
+    p.add_argument("-o", "--output", type=Path, required=True, help="model directory to write (its parent must exist)")
+    p.add_argument("--program", type=Path, help="a .pol program to stay close to (imitation penalty)")
+    p.add_argument("--lambda", dest="lam", type=float, help="weight of the imitation penalty (default 1 with --program)")
+    p.add_argument("--shield", type=Path, help="train behind a shield enforcing this YAML spec (needs --fallback)")
+    p.add_argument("--fallback", type=Path, help="the verified .pol program the shield falls back on")
+    p.add_argument("--monitor", type=Path, help="count violations of this spec without shielding (names from --fallback or --program)")
+    p.add_argument("--timesteps", type=int, default=50_000, help="environment steps (default 50000)")
+    p.add_argument("--eval-episodes", type=int, default=10, help="episodes of the before / after evaluation")
+    p.add_argument("--seed", type=int, default=0, help="random seed; the run is reproducible from it")
+    p.add_argument("-f", "--format", dest="fmt", default="text", help="text | json")
+    return p
+
+
+def _program(path: Path, option: str) -> Any:
+    from saferl.policy import load_policy
+    from saferl.policy.ast import Program
+
+    program = load_policy(path)
+    if not isinstance(program, Program):
+        raise InputError(f"{option} {path} is a gridworld subgoal program; a .pol program for the env is needed")
+    return program
+
+
+def finetune(argv: list[str], out: TextIO) -> int:
+    """Fine-tune MODEL_DIR and write the model, its report and learning curve."""
+    import contextlib
+    import io
+
+    help_text = io.StringIO()
+    with contextlib.redirect_stdout(help_text):
+        try:
+            args = build_parser().parse_args(argv)
+        except SystemExit as exc:  # --help
+            out.write(help_text.getvalue())
+            return int(exc.code or 0)
+    if args.fmt not in ("text", "json"):
+        raise InputError(f"unknown format {args.fmt!r}; formats: text, json")
+    if not 1 <= args.timesteps <= 100_000_000:
+        raise InputError(f"--timesteps must be between 1 and 100000000, got {args.timesteps}")
+    if not 1 <= args.eval_episodes <= 10_000:
+        raise InputError("--eval-episodes must be between 1 and 10000")
+    if args.lam is not None and args.program is None:
+        raise InputError("--lambda needs --program")
+    lam = 0.0 if args.program is None else (1.0 if args.lam is None else args.lam)
+    if not lam >= 0 or lam > 1e6:
+        raise InputError(f"--lambda must be between 0 and 1e6, got {args.lam}")
+    if args.shield is not None and args.fallback is None:
+        raise InputError("--shield needs --fallback (the verified program that replaces a rejected action)")
+    if args.shield is not None and args.monitor is not None:
+        raise InputError("--monitor counts violations without a shield; with --shield they are counted anyway")
+    if args.fallback is not None and args.shield is None and args.monitor is None:
+        raise InputError("--fallback needs --shield (or --monitor, where it only names observations and actions)")
+    if args.monitor is not None and args.program is None and args.fallback is None:
+        raise InputError("--monitor needs --fallback or --program (it names the observations and actions)")
+    from saferl.cli._common import check_output_path
+    from saferl.learn.envs import env_signature
+    from saferl.learn.model import load_model
+
+    check_output_path(args.output, directory=True)
+    sig = env_signature(args.env)
+    model = load_model(args.model)
+    program = _program(args.program, "--program") if args.program is not None else None
+    fallback = _program(args.fallback, "--fallback") if args.fallback is not None else None
+    from saferl.spec import load_spec
+
+    shield_spec = load_spec(args.shield) if args.shield is not None else None
+    monitor_spec = load_spec(args.monitor) if args.monitor is not None else None
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        raise MissingDependencyError("torch", "learn") from None
+    from saferl.learn.distill import check_program_fits
+    from saferl.learn.finetune import finetune_model, write_curve_png
+    from saferl.learn.model import save_model
+
+    for p in (program, fallback):
+        if p is not None:
+            check_program_fits(p, sig)
+    result = finetune_model(
+        model, args.env, args.seed, args.timesteps, program=program, lam=lam, shield_spec=shield_spec,
+        fallback=fallback, monitor_spec=monitor_spec, eval_episodes=args.eval_episodes,
+    )
+    save_model(args.output, result.manifest, result.tensors)
+    record = {"model": str(args.model), "output": str(args.output), "seed": args.seed, "lambda": lam, **result.to_record()}
+    (args.output / "finetune.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    (args.output / "curve.json").write_text(json.dumps([asdict(p) for p in result.curve]) + "\n", encoding="utf-8")
+    write_curve_png(result.curve, args.output / "curve.png", f"finetune {args.env} ({record['algo']})")
+    if args.fmt == "json":
+        out.write(json.dumps(record) + "\n")
+        return EXIT_OK
+    out.write(f"finetune {args.model} -> {args.output} ({args.env}, {record['algo']}, seed {args.seed})\n")
+    out.write(f"  steps {result.steps}, episodes {len(result.curve)}\n")
+    out.write(f"  greedy return {result.start_return:.2f} -> {result.final_return:.2f} ({args.eval_episodes} episodes)\n")
+    if result.monitored:
+        out.write(f"  violations during training {result.violations}")
+        out.write(f" {json.dumps(result.violations_by_property)}\n" if result.violations_by_property else "\n")
+    if result.shielded:
+        out.write(f"  shield interventions {result.interventions}\n")
+    out.write(f"  curve: {args.output / 'curve.json'}, {args.output / 'curve.png'}\n")
+    return EXIT_OK
+
+
+def run(argv: list[str], out: TextIO, err: TextIO) -> int:
+    """Entry point used by ``saferl.cli``: bad input is one line on stderr and exit 2."""
+    try:
+        return finetune(argv, out)
+    except KeyboardInterrupt:
+        err.write(f"{PROG}: interrupted\n")
+        return 130
+    except (InputError, MissingDependencyError, UnsupportedError) as exc:
+        err.write(f"{PROG}: error: {' '.join(str(exc).split())}\n")
+        return EXIT_ERROR
+    except SaferlError as exc:
+        err.write(f"{PROG}: error: tool error: {' '.join(str(exc).split())}\n")
+        return EXIT_ERROR

@@ -1,0 +1,146 @@
+"""saferl finetune: PPO / TD3 from a saved model, shielded or near a program (tiny budgets)."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("gymnasium")
+
+from saferl.cli import run  # noqa: E402
+from saferl.learn.distill import DistillConfig, distill_program  # noqa: E402
+from saferl.learn.finetune import finetune_model  # noqa: E402
+from saferl.learn.model import NeuralPolicy, load_model, policy_from_parts, save_model  # noqa: E402
+from saferl.learn.ppo import PPOConfig  # noqa: E402
+from saferl.learn.td3 import TD3Config  # noqa: E402
+from saferl.policy import load_policy  # noqa: E402
+from saferl.policy.evaluate import ProgramPolicy  # noqa: E402
+from saferl.spec import load_spec  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+NEAR_OPTIMAL = ROOT / "policies" / "cartpole" / "near_optimal.pol"
+WORST = ROOT / "policies" / "cartpole" / "worst.pol"
+POLE_FOLLOW = ROOT / "specs" / "cartpole" / "pole_follow.yaml"
+SWING_UP = ROOT / "policies" / "pendulum" / "swing_up.pol"
+
+
+def _tiny_ppo() -> PPOConfig:
+    return PPOConfig(q_eval_transitions=0, eval_every=2, eval_episodes=2)
+
+
+@pytest.fixture(scope="module")
+def worst_net() -> NeuralPolicy:
+    """A network distilled from worst.pol: it breaks pole_follow all the time."""
+    torch.set_num_threads(1)
+    cfg = DistillConfig(hidden=(16,), iters=1, episodes_per_iter=2, epochs=10, eval_episodes=1)
+    result = distill_program(load_policy(WORST), "CartPole-v1", seed=0, config=cfg)
+    return policy_from_parts(result.manifest, result.tensors)
+
+
+def _cli(*argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = run(list(argv), out, err)
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_shielded_training_never_violates_the_spec(worst_net: NeuralPolicy) -> None:
+    torch.set_num_threads(1)
+    spec, fallback = load_spec(POLE_FOLLOW), load_policy(NEAR_OPTIMAL)
+    free = finetune_model(worst_net, "CartPole-v1", seed=0, timesteps=1024, fallback=fallback, monitor_spec=spec,
+                          trainer_config=_tiny_ppo(), eval_episodes=1)
+    shielded = finetune_model(worst_net, "CartPole-v1", seed=0, timesteps=1024, shield_spec=spec, fallback=fallback,
+                              trainer_config=_tiny_ppo(), eval_episodes=1)
+    assert free.monitored and not free.shielded
+    assert free.violations > 50  # the unshielded run is reported, not hidden
+    assert free.violations <= sum(free.violations_by_property.values())  # a step can break two properties
+    assert shielded.shielded and shielded.violations == 0 and shielded.violations_by_property == {}
+    assert shielded.interventions > 0
+    assert shielded.steps == free.steps == 1024
+    # the curve's step axis is increasing and its counters cumulative
+    steps = [p.step for p in shielded.curve]
+    assert steps == sorted(steps) and shielded.curve[-1].interventions <= shielded.interventions
+
+
+def test_imitation_penalty_pulls_towards_the_program(worst_net: NeuralPolicy) -> None:
+    torch.set_num_threads(1)
+    program = load_policy(NEAR_OPTIMAL)
+    expert = ProgramPolicy(program)
+    rng = np.random.default_rng(0)
+    states = (rng.uniform(-1, 1, (2000, 4)) * np.array([1.0, 1.0, 0.2, 1.0])).astype(np.float32)
+    labels = np.array([expert.act(s) for s in states])
+
+    def agreement(policy: NeuralPolicy) -> float:
+        return float(np.mean(policy.act_batch(states) == labels))
+
+    def tuned(lam: float) -> NeuralPolicy:
+        # keep the last actor (eval_every 0), not the best-evaluated one
+        cfg = PPOConfig(q_eval_transitions=0, eval_every=0, learning_rate=1e-3)
+        result = finetune_model(worst_net, "CartPole-v1", seed=0, timesteps=4096, program=program if lam else None,
+                                lam=lam, trainer_config=cfg, eval_episodes=1)
+        return policy_from_parts(result.manifest, result.tensors)
+
+    with_penalty, without = agreement(tuned(5.0)), agreement(tuned(0.0))
+    assert with_penalty > without + 0.1
+    assert with_penalty > agreement(worst_net) + 0.1
+
+
+def test_td3_finetunes_a_continuous_model() -> None:
+    torch.set_num_threads(1)
+    program = load_policy(SWING_UP)
+    cfg = DistillConfig(hidden=(16,), iters=0, episodes_per_iter=1, epochs=5, eval_episodes=1)
+    start = distill_program(program, "Pendulum-v1", seed=0, config=cfg)
+    model = policy_from_parts(start.manifest, start.tensors)
+    tcfg = TD3Config(batch_size=32, eval_every=0)
+    result = finetune_model(model, "Pendulum-v1", seed=0, timesteps=300, program=program, lam=1.0,
+                            trainer_config=tcfg, eval_episodes=1)
+    assert result.manifest["training"]["algo"] == "td3"
+    assert result.manifest["training"]["finetune"]["lambda"] == 1.0
+    assert result.steps == 300 and len(result.curve) == 1
+    assert result.manifest["critic"]["kind"] == "q"
+
+
+def test_cli_writes_model_report_and_curves(tmp_path: Path, worst_net: NeuralPolicy) -> None:
+    start = tmp_path / "start"
+    save_model(start, worst_net.manifest, worst_net.tensors)
+    out_dir = tmp_path / "tuned"
+    code, out, err = _cli(
+        "finetune", str(start), "--env", "CartPole-v1", "-o", str(out_dir), "--timesteps", "512",
+        "--shield", str(POLE_FOLLOW), "--fallback", str(NEAR_OPTIMAL), "--eval-episodes", "1", "--format", "json",
+    )
+    assert code == 0, err
+    record = json.loads(out)
+    assert record["shielded"] and record["violations"] == 0 and record["interventions"] > 0
+    assert json.loads((out_dir / "finetune.json").read_text()) == record
+    curve = json.loads((out_dir / "curve.json").read_text())
+    assert curve and set(curve[0]) == {"step", "episode_return", "violations", "interventions"}
+    assert (out_dir / "curve.png").read_bytes()[:4] == b"\x89PNG"
+    assert load_model(out_dir).manifest["training"]["finetune"]["shield"] is True
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--env", "Pendulum-v1"], "the model reads 4 observations; Pendulum-v1 has 3"),
+        (["--env", "CartPole-v1", "--shield", str(POLE_FOLLOW)], "--shield needs --fallback"),
+        (["--env", "CartPole-v1", "--lambda", "2"], "--lambda needs --program"),
+        (["--env", "CartPole-v1", "--program", str(SWING_UP)], "declares 3 observations; CartPole-v1 has 4"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, worst_net: NeuralPolicy, extra: list[str], message: str) -> None:
+    start = tmp_path / "start"
+    save_model(start, worst_net.manifest, worst_net.tensors)
+    code, out, err = _cli("finetune", str(start), "-o", str(tmp_path / "m"), "--timesteps", "64", *extra)
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and message in err
+
+
+def test_missing_parent_folder_is_exit_2(tmp_path: Path, worst_net: NeuralPolicy) -> None:
+    start = tmp_path / "start"
+    save_model(start, worst_net.manifest, worst_net.tensors)
+    code, _, err = _cli("finetune", str(start), "--env", "CartPole-v1", "-o", str(tmp_path / "no" / "m"))
+    assert code == 2 and "does not exist" in err
