@@ -101,18 +101,18 @@ def repair(
         result = repair_policy(program, spec_obj, opts, policy_path=str(policy), source_text=text)
     finally:
         progress.stop()
-    if result.status != "unrepairable" and output is not None:
+    if result.status in ("repaired", "already-safe") and output is not None:
         write_output(result.policy_text, output, s.out)
     if fmt == "json":
         rec = result.to_record()
         rec["input"] = str(policy)
         rec["spec"] = str(spec)
-        rec["output"] = str(output) if output is not None and result.status != "unrepairable" else None
+        rec["output"] = str(output) if output is not None and result.status in ("repaired", "already-safe") else None
         rec["env"] = env
         s.out.write(json.dumps(rec, indent=2, sort_keys=False) + "\n")
     else:
         s.out.write(render_text(result, str(policy), str(output) if output else None, env, episodes, seed))
-    return EXIT_UNSAFE if result.status == "unrepairable" else EXIT_OK
+    return EXIT_OK if result.status in ("repaired", "already-safe") else EXIT_UNSAFE
 
 
 class _Progress:
@@ -191,7 +191,7 @@ def render_text(result: Any, policy: str, output: str | None, env: str | None, e
         lines.append("shapes tried:")
         lines += [f"  {a.shape}: {a.outcome} ({a.iterations} it.)" + (f" - {a.detail}" if a.detail else "")
                   for a in result.attempts]
-    if v is not None and result.status != "unrepairable":
+    if v is not None and result.status in ("repaired", "already-safe"):
         lines.append("")
         lines.append("re-verification:" if result.status == "repaired" else "verification:")
         for r in v.results:

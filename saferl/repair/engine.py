@@ -35,9 +35,10 @@ from saferl.repair.behaviour import (
     rollout_states,
     visited_states,
 )
+from saferl.repair.candidates import BudgetExhausted, PointChecker
 from saferl.repair.edits import Candidate, candidate_edits, canonical
 from saferl.repair.explain import _diff, _forcing_points, _output_text, _unrepairable
-from saferl.repair.optimize import RepairProblem, conflict_core, holds_all, prettify
+from saferl.repair.optimize import RepairProblem, conflict_core, prettify
 from saferl.repair.points import Point, PointConstraints, check_property
 from saferl.repair.result import Attempt, RepairResult, Witness
 from saferl.repair.shapes import _Outcome, _Shape
@@ -56,6 +57,16 @@ RETURN_TIE = 0.02
 #: after this many UNSAFE candidates in a row, follow their drift with a verified line search
 CREEP_ROUNDS = 4
 LINE_BISECTIONS = 5
+#: the closing re-verification and rollouts get at most this share of the budget
+FINAL_SHARE = 0.3
+#: how many times longer the closing rollouts may take than the opening ones
+ROLLOUT_GROWTH = 10.0
+#: the closing (float64-sound) proof is assumed to cost this many times the search's last proof
+FINAL_PROOF_FACTOR = 2.0
+#: with structural edits on, the parametric search gets at most this share of the time left
+PARAMETRIC_SHARE = 0.5
+#: each structural shape gets at least this share of the time left (or its fair share)
+SHAPE_SHARE = 0.25
 
 
 def _solver_failures() -> tuple[type[BaseException], ...]:
@@ -117,6 +128,12 @@ class _Repairer:
         self.opts = options
         self.start = start
         self.deadline = start + options.timeout_s
+        #: the hard end of the repair, and the time kept for the closing rollouts
+        self.end = start + options.timeout_s
+        self.reserve_s = 0.0
+        #: the end of the current shape's share of the budget (None: the whole budget)
+        self.shape_deadline: float | None = None
+        self._checkers: dict[int, PointChecker] = {}
         self.points: list[Point] = []
         self._seen: set[Point] = set()
         self.visited: Visited | None = None
@@ -140,7 +157,31 @@ class _Repairer:
         return self.env is not None and self.opts.select in ("auto", "return")
 
     def left(self) -> float:
+        """Seconds left to the current shape (its share of the budget)."""
+        end = self.deadline if self.shape_deadline is None else min(self.deadline, self.shape_deadline)
+        return end - time.perf_counter()
+
+    def total_left(self) -> float:
+        """Seconds left to the whole repair's search."""
         return self.deadline - time.perf_counter()
+
+    def budget_cut(self) -> bool:
+        """Did the whole search's budget end?"""
+        return self.total_left() <= 0
+
+    def checker(self, pc: PointConstraints) -> PointChecker:
+        """The (cached) candidate checker of ``pc``, bound to the repair's deadline."""
+        chk = self._checkers.get(id(pc))
+        if chk is None or chk.pc is not pc:
+            chk = self._checkers[id(pc)] = PointChecker(pc, self.deadline)
+        return chk
+
+    def holds(self, pc: PointConstraints, values: Mapping[int, float]) -> bool:
+        """Do ``values`` satisfy every point (False once the budget is over)?"""
+        try:
+            return self.checker(pc).holds_all(self.points, values)
+        except BudgetExhausted:
+            return False
 
     def solver_timeout(self) -> float:
         return max(0.05, min(self.opts.solver_timeout_s, self.left()))
@@ -155,12 +196,26 @@ class _Repairer:
         return n
 
     def check_all(self, program: Program) -> tuple[list[str], list[str], list[Point]]:
-        """(unsafe ids, unknown ids, new points) of every property on ``program``."""
+        """(unsafe ids, unknown ids, new points) of every property on ``program``.
+
+        When every property is proved, the time it took tells what the closing
+        re-verification will cost: the search's deadline moves to leave room for it."""
+        t0 = time.perf_counter()
+        out = self._check_all(program)
+        if not out[0] and not out[1]:
+            proof_s = time.perf_counter() - t0
+            self.deadline = min(self.deadline, self.end - FINAL_PROOF_FACTOR * proof_s - self.reserve_s)
+        return out
+
+    def _check_all(self, program: Program) -> tuple[list[str], list[str], list[Point]]:
         binding = bind_spec(self.spec, program)
         unsafe: list[str] = []
         unknown: list[str] = []
         pts: list[Point] = []
         for prop in self.spec.properties:
+            if self.total_left() <= 0:
+                unknown.append(prop.id)
+                continue
             res = check_property(program, prop, self.spec, binding, self.solver_timeout(), deadline=self.deadline)
             if res.status == "unsafe":
                 unsafe.append(prop.id)
@@ -207,7 +262,7 @@ class _Repairer:
         history: list[dict[int, float]] = []
         while its < limit:
             if self.left() <= 0:
-                return _Outcome("budget", shape, iterations=its, detail="time budget exhausted", space=space, pc=pc)
+                return self._out_of_time(shape, its, space, pc)
             its += 1
             self.iterations += 1
             opt = problem.solve(self.points, min(timeout_cap, self.solver_timeout()))
@@ -226,10 +281,12 @@ class _Repairer:
                 return _Outcome("unknown", shape, iterations=its, detail=opt.reason, space=space, pc=pc)
             if beh and not opt.optimal:  # the behaviour term is a refinement: never wait on it
                 return _Outcome("unknown", shape, iterations=its, detail="behaviour solve timed out", space=space, pc=pc)
-            values = prettify(space, pc, self.points, opt.values)
+            values = prettify(space, pc, self.points, opt.values, deadline=self.deadline, checker=self.checker(pc))
             cand = shape.program.with_values(values)
             unsafe, unknown, pts = self.check_all(cand)
             added = self.add_points(pts)
+            if unknown and self.left() <= 0:
+                return self._out_of_time(shape, its, space, pc)
             self.emit("iteration", shape=shape.shape, iteration=its, points=len(self.points),
                       unsafe=unsafe, unknown=unknown, cost=opt.cost, behaviour=bool(beh))
             if not unsafe and not unknown:
@@ -249,6 +306,15 @@ class _Repairer:
                                     space=space, pc=pc)
         return _Outcome("budget", shape, iterations=its, detail=f"no SAFE candidate within {self.opts.max_iters} iterations",
                         space=space, pc=pc)
+
+    def _out_of_time(self, shape: _Shape, its: int, space: ParamSpace, pc: PointConstraints) -> _Outcome:
+        detail = ("time budget exhausted" if self.budget_cut()
+                  else f"the shape's share of the time budget ran out after {its} iteration(s)")
+        return _Outcome("budget", shape, iterations=its, detail=detail, space=space, pc=pc)
+
+    def share(self, fraction: float) -> None:
+        """Give the next shape ``fraction`` of the time left (at most all of it)."""
+        self.shape_deadline = time.perf_counter() + max(0.0, fraction) * max(0.0, self.total_left())
 
     def _line_search(self, shape: _Shape, space: ParamSpace, history: Sequence[Mapping[int, float]]) -> dict[int, float] | None:
         """When candidates creep (each round fixes only the last worst case, as with clipped
@@ -339,7 +405,7 @@ class _Repairer:
                     g = float(f"{g:.3g}") if abs(g) > 1e-12 else 0.0
                     trial = dict(values)
                     trial[k] = g
-                    if g == values[k] or not holds_all(pc, self.points, trial):
+                    if g == values[k] or not self.holds(pc, trial):
                         continue
                     if self.left() < 1.0:
                         break
@@ -359,7 +425,7 @@ class _Repairer:
             if not unsafe and not unknown:
                 return _Outcome("safe", out.shape, cand, values, out.cost, out.iterations, space=space, pc=pc), best_score
             self.add_points(pts)
-            if not holds_all(pc, self.points, values):
+            if not self.holds(pc, values):
                 break
         return out, self.score(out.program)
 
@@ -370,14 +436,19 @@ class _Repairer:
         # only when those cannot do it
         consts = tuple(p.id for p in self.p0.parameters() if p.kind == "constant")
         first = _Shape(self.p0, dict(ident), "parameters", fixed=consts)
+        if self.opts.structural:  # leave time for the structural edits, whatever happens here
+            self.share(PARAMETRIC_SHARE)
         out = self.cegis(first)
         self.attempts.append(Attempt(first.shape, out.status, out.iterations, out.detail))
         if out.status == "unsat" and consts and self.left() > 0:
             wider = _Shape(self.p0, dict(ident), "parameters and constants")
+            if self.opts.structural:
+                self.share(PARAMETRIC_SHARE)
             out2 = self.cegis(wider)
             self.attempts.append(Attempt(wider.shape, out2.status, out2.iterations, out2.detail))
             if out2.status == "safe" or out2.status == "unsat":
                 out = out2
+        self.shape_deadline = None
         by_return = self.by_return
         if out.status == "safe" and not by_return:
             return out, [out], None
@@ -393,7 +464,8 @@ class _Repairer:
                 return None, failures, None  # no shape can help: the spec contradicts itself
         violated = sorted({p.property_id for p in self.points})
         edits = [self._shape_of(c) for c in candidate_edits(self.p0, self.spec, self.points, violated)]
-        edits += self._split_all(violated)
+        if self.total_left() > 0:
+            edits += self._split_all(violated)
         # pure edits first (the original parameters stay as they are), then, if no
         # parameter change alone worked, each edit together with parameter changes
         shapes = [self._pure(e) for e in edits]
@@ -403,20 +475,33 @@ class _Repairer:
                        for e in edits]
         shapes.sort(key=lambda e: e.size)
         successes: list[_Outcome] = []
-        for shape in shapes:
+        for i, shape in enumerate(shapes):
             if successes and shape.size > min(s.shape.size for s in successes):
                 break
             if param_ok is not None and shape.size > 2:
                 break  # with a parametric repair in hand, only the smallest edits are explored
-            if self.left() <= 0:
+            if self.total_left() <= 0:
                 break
             self.emit("shape", shape=shape.shape, size=shape.size)
+            self.share(max(SHAPE_SHARE, 1.0 / (len(shapes) - i)))
             res = self.cegis(shape)
+            self.shape_deadline = None
             self.attempts.append(Attempt(shape.shape, res.status, res.iterations, res.detail))
             if res.status == "safe":
                 successes.append(res)
             else:
                 failures.append(res)
+        if param_ok is None and out.status == "budget" and not self.budget_cut():
+            # the parametric search stopped at its share: resume it with the time left
+            again = _Shape(out.shape.program, out.shape.origin, out.shape.shape, out.shape.kind, out.shape.size,
+                           fixed=out.shape.fixed)
+            res = self.cegis(again)
+            self.attempts.append(Attempt(again.shape + " (resumed)", res.status, res.iterations, res.detail))
+            if res.status == "safe":
+                param_ok = res
+                failures = [f for f in failures if f is not out]
+                if not by_return:
+                    return res, failures, None
         if not successes and param_ok is None:
             successes = self._second_edits(edits, failures)
         if not successes:
@@ -458,14 +543,16 @@ class _Repairer:
                 set(range(min(made, default=0), max(made, default=-1) + 4))
             )
             for c in candidate_edits(first.program, self.spec, self.points, violated):
-                if self.left() <= 0:
+                if self.total_left() <= 0:
                     return []
                 origin = {k: (first.origin.get(o) if o is not None else None) for k, o in c.origin.items()}
                 second = re.sub(r"line \d+", "a leaf it made" if c.leaf_line in new_leaves else "a leaf", c.shape)
                 shape = _Shape(c.program, origin, f"{first.shape}, then {second}", c.kind,
                                first.size + c.size + 1, first.leaf_line, (), first.leaves)
                 self.emit("shape", shape=shape.shape, size=shape.size)
+                self.share(SHAPE_SHARE)
                 res = self.cegis(shape)
+                self.shape_deadline = None
                 self.attempts.append(Attempt(shape.shape, res.status, res.iterations, res.detail))
                 if res.status == "safe":
                     return [res]
@@ -506,6 +593,8 @@ class _Repairer:
             prog = self.p0
             origin: dict[int, int | None] = {p.id: p.id for p in self.p0.parameters()}
             ok = True
+            if self.total_left() <= 0:
+                break
             for ln in sorted(leaves, reverse=True):  # bottom-up keeps earlier line numbers valid
                 step = [c for c in candidate_edits(prog, self.spec, self.points, violated)
                         if c.kind == "split-leaf" and c.shape == f"split line {ln} on {name}"]
@@ -552,15 +641,20 @@ def repair_policy(
     # the same gate as `saferl verify` with its defaults (the spec's time limits, else 10 s)
     vopts = VerifyOptions()
     original = verify_policy(program, spec, vopts, policy_path=policy_path)
+    verify_s = time.perf_counter() - start
     text0 = format_policy(program)
     if source_text is None:  # positions then refer to the canonical text, so use its parse
         program = parse_policy(text0, policy_path)
         source_text = text0
     r = _Repairer(program, spec, opts, start, source_text)
     returns: dict[str, float] = {}
+    rollout_s = 0.0
     if opts.env_id is not None:
         r.env = make_env(opts.env_id)
+        t0 = time.perf_counter()
         rows, eps, rets = rollout_states(r.p0, r.env, opts.env_id, opts.env_episodes, opts.env_seed)
+        # the closing rollouts may last longer (a better policy survives longer): allow for it
+        rollout_s = (time.perf_counter() - t0) * min(ROLLOUT_GROWTH, 500 * len(rets) / max(1, len(rows)))
         returns["before"] = float(np.mean(rets))
         keep = [i for i, e in enumerate(eps) if e < opts.visit_episodes]
         r.visited = visited_states(r.p0, rows[keep], opts.max_behaviour_states, [eps[i] for i in keep])
@@ -575,6 +669,9 @@ def repair_policy(
                             time_s=time.perf_counter() - start, original_verdict=original.verdict,
                             behaviour_states=len(r.visited) if r.visited else 0,
                             behaviour_changed=0.0 if r.visited else None, reason="every property is already proved")
+    # the search stops early enough for the closing re-verification and rollouts
+    r.reserve_s = rollout_s + 0.2
+    r.deadline = start + opts.timeout_s - min(FINAL_SHARE * opts.timeout_s, 1.5 * verify_s + r.reserve_s)
     # the verifier's counterexamples, with their extreme points, seed the loop
     _, unknown0, pts = r.check_all(r.p0)
     r.add_points(pts)
@@ -589,7 +686,9 @@ def repair_policy(
     final_prog = canonical(best.program)
     out_text, out_prog = _output_text(r, best, final_prog)
     # the gate: the exact text handed back, parsed again, proved like `saferl verify` would
-    final = verify_policy(parse_policy(out_text, "<repaired>"), spec, vopts, policy_path="<repaired>")
+    budget_left = max(1.0, start + opts.timeout_s - time.perf_counter() - rollout_s)
+    final = verify_policy(parse_policy(out_text, "<repaired>"), spec, VerifyOptions(budget_s=budget_left),
+                          policy_path="<repaired>")
     if final.verdict is not Verdict.SAFE:
         fail = _Outcome("unknown", best.shape, detail=f"re-verification of the repaired policy gave {final.verdict.value}")
         return _unrepairable(r, original, [*failures, fail], returns, time.perf_counter() - start, unknown0)

@@ -133,10 +133,23 @@ def _unrepairable(
         )
         witnesses += [p.witness(r.p0) for p in core[:12]]
     tried = list(r.attempts)
-    if not reasons:
-        last = failures[-1] if failures else None
-        reasons.append(last.detail if last is not None and last.detail else "no repair found within the budget")
-    if len(tried) > 1:
+    # "unrepairable" only where the constraint problem proves it: the spec conflicts, or the
+    # search ran to its end and the parameters' problem is unsat; a search cut short by the
+    # budget (or left undecided) is "not repaired" and says what was tried
+    cut = r.budget_cut() or any(f.status == "budget" for f in failures)
+    status = "unrepairable" if conflict is not None or (core and not cut) else "not-repaired"
+    if status == "not-repaired":
+        if r.budget_cut():
+            head = f"budget exhausted after {elapsed:.1f} s (--timeout {r.opts.timeout_s:g} s)"
+        elif cut:
+            head = "budget exhausted: " + next(f.detail for f in failures if f.status == "budget")
+        else:
+            last = failures[-1] if failures else None
+            head = last.detail if last is not None and last.detail else "no repair found"
+        shown = "; ".join(f"{a.shape}: {a.outcome}" for a in tried[:6])
+        more = f" and {len(tried) - 6} more" if len(tried) > 6 else ""
+        reasons = [head, *reasons, f"tried {shown}{more}" if tried else "nothing tried"]
+    elif len(tried) > 1:
         reasons.append(f"{len(tried) - 1} structural edit(s) tried, none verified")
     if unknown0:
         reasons.append(f"could not decide {', '.join(unknown0)} on the original policy within the time limit")
@@ -145,7 +158,7 @@ def _unrepairable(
         witnesses = [p.witness(r.p0) for p in r.points[:12]]
         kind = "open"
     return RepairResult(
-        "unrepairable", r.user.name, format_policy(r.user), original, (), (), tuple(witnesses), tuple(r.attempts),
+        status, r.user.name, format_policy(r.user), original, (), (), tuple(witnesses), tuple(r.attempts),
         r.iterations, elapsed, reason="; ".join(reasons), returns=returns,
         behaviour_states=len(r.visited) if r.visited else 0, original_verdict=original.verdict,
         witness_kind=kind,

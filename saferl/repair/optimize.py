@@ -17,6 +17,7 @@ from typing import Any
 from pysmt.fnode import FNode
 from pysmt.shortcuts import Equals, Or
 
+from saferl.repair.candidates import BudgetExhausted, PointChecker
 from saferl.repair.points import Point, PointConstraints, _z3_fraction, gap_terms
 from saferl.repair.space import ParamSpace
 from saferl.smt.encode import real
@@ -210,14 +211,14 @@ def conflict_core(space: ParamSpace, pc: PointConstraints, points: Sequence[Poin
     return [tags[str(t)] for t in s.unsat_core()]
 
 
-def holds_all(pc: PointConstraints, points: Sequence[Point], values: Mapping[int, float]) -> bool:
-    """Do the parameter ``values`` make the property hold at every point (exactly)?"""
-    subs = {pc.param_symbols[k]: real(v) for k, v in values.items() if k in pc.param_symbols}
-    for p in points:
-        f = pc.holds_at(p).substitute(subs).simplify()
-        if not f.is_true():
-            return False
-    return True
+def holds_all(
+    pc: PointConstraints, points: Sequence[Point], values: Mapping[int, float], deadline: float | None = None,
+) -> bool:
+    """Do the parameter ``values`` make the property hold at every point (exactly)?
+
+    Evaluated concretely where that is exact (see :mod:`saferl.repair.candidates`);
+    raises :class:`~saferl.repair.candidates.BudgetExhausted` past ``deadline``."""
+    return PointChecker(pc, deadline).holds_all(points, values)
 
 
 def _simple_candidates(v: float, lo: float, hi: float) -> list[float]:
@@ -244,10 +245,13 @@ def _simple_candidates(v: float, lo: float, hi: float) -> list[float]:
 
 def prettify(
     space: ParamSpace, pc: PointConstraints, points: Sequence[Point], values: dict[int, float],
-    tolerance: float = 0.02,
+    tolerance: float = 0.02, deadline: float | None = None, checker: PointChecker | None = None,
 ) -> dict[int, float]:
     """Round each moved continuous parameter to the simplest number within ``tolerance``
-    (relative to its scale) that still satisfies every point exactly."""
+    (relative to its scale) that still satisfies every point exactly.
+
+    Past ``deadline`` the values rounded so far are returned (the rest stay as solved)."""
+    chk = checker if checker is not None else PointChecker(pc, deadline)
     out = dict(values)
     for k in space.symbolic:
         if k in space.discrete:
@@ -260,7 +264,11 @@ def prettify(
         for c in _simple_candidates(v, v - tol, v + tol):
             trial = dict(out)
             trial[k] = c
-            if holds_all(pc, points, trial):
+            try:
+                ok = chk.holds_all(points, trial)
+            except BudgetExhausted:
+                return out
+            if ok:
                 out[k] = c
                 break
     return out

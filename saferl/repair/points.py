@@ -331,11 +331,21 @@ class PointConstraints:
         self._cache[point] = out
         return out
 
-    def _holds_at(self, point: Point) -> FNode:
-        pid = point.property_id
+    def encoded(self, pid: str) -> tuple[FNode, Frame]:
+        """The violation formula of property ``pid`` over this program, and its frame."""
         if pid not in self._encoded:
             self._encoded[pid] = encode_property(self._props[pid], self.spec, self.binding, self.encoder)
-        formula, frame = self._encoded[pid]
+        return self._encoded[pid]
+
+    def margin_applies(self, pid: str) -> bool:
+        """Does the margin tighten property ``pid``'s requirement?"""
+        if self.margin <= 0:
+            return False
+        formula, _ = self.encoded(pid)
+        return _with_margin(formula, self.margin) is not formula
+
+    def _holds_at(self, point: Point) -> FNode:
+        formula, frame = self.encoded(point.property_id)
         if self.margin > 0:
             formula = _with_margin(formula, self.margin)
         subs: dict[FNode, FNode] = {}

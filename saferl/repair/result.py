@@ -15,8 +15,10 @@ from saferl.results import Verdict, VerifyResult
 __all__ = ["ParamChange", "Edit", "Witness", "Attempt", "RepairResult", "STATUSES"]
 
 #: how a repair ended: ``repaired`` (a changed policy proved SAFE), ``already-safe``
-#: (nothing to do), ``unrepairable`` (no repair within the shape and budget; see ``reason``)
-STATUSES = ("repaired", "already-safe", "unrepairable")
+#: (nothing to do), ``unrepairable`` (proved: the spec conflicts, or no values of the tried
+#: shapes satisfy the counterexamples), ``not-repaired`` (the budget ended first, or the search
+#: could not decide; ``reason`` says what was tried)
+STATUSES = ("repaired", "already-safe", "unrepairable", "not-repaired")
 
 
 def _short(v: float) -> str:

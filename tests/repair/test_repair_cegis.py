@@ -49,11 +49,13 @@ def test_pid_smoothness_is_repaired_by_retuning_gains() -> None:
     program = load_policy(path)
     spec = load_spec(spec_path)
     assert verify_policy(program, spec).verdict is Verdict.UNSAFE
-    result = repair_policy(program, spec, RepairOptions(timeout_s=30), source_text=path.read_text())
+    # the parametric search gets half the budget before structural edits are tried (then
+    # resumes): 60 s leaves it the ~20 s it needs on a loaded machine
+    result = repair_policy(program, spec, RepairOptions(timeout_s=60), source_text=path.read_text())
     assert result.status == "repaired"
     assert {c.kind for c in result.changes} == {"gain"}
     assert _reverify(result.policy_text, spec_path) is Verdict.SAFE
-    assert result.time_s < 30
+    assert result.time_s < 66  # the budget, within 10 %
 
 
 def test_already_safe_policy_is_returned_unchanged() -> None:

@@ -33,7 +33,7 @@ def test_budget_of_one_iteration_reports_why() -> None:
     )
     result = repair_policy(POLICY, spec, RepairOptions(max_iters=1, structural=False))
     # one iteration may or may not suffice; either way the outcome is explained and honest
-    if result.status == "unrepairable":
+    if result.status in ("unrepairable", "not-repaired"):
         assert result.reason
     else:
         assert result.verdict.value == "SAFE"
