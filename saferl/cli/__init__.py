@@ -39,6 +39,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "cache": ("saferl.cli.cache", "Manage saferl check's result cache (clear, dir)."),
     "distill": ("saferl.cli.distill", "Imitate a .pol program with a neural network (DAgger)."),
     "finetune": ("saferl.cli.finetune", "Fine-tune a neural policy (PPO / TD3), optionally shielded or near a program."),
+    "loop": ("saferl.cli.loop", "Finetune -> extract -> verify -> repair -> distill, resumable (best.pol always SAFE)."),
 }
 
 EXIT_OK = 0

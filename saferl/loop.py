@@ -1,0 +1,311 @@
+"""``saferl loop``: mirror descent between a network and a verified program, resumable.
+
+Each iteration runs five stages, with saferl's checks at every projection:
+
+1. **finetune** the current network with PPO (discrete) / TD3 (continuous), with an
+   imitation penalty (weight ``lam``) towards the previous iteration's program — the
+   neural update of PROPEL's mirror descent, written as a regulariser
+   (:mod:`saferl.learn.finetune`);
+2. **extract** a program from the fine-tuned network (VIPER tree or PID program, the code
+   of ``saferl extract``) — the projection to program space;
+3. **verify** it against the spec (:func:`saferl.verify.verify_policy`);
+4. **repair** it when a property is not proved (:func:`saferl.repair.repair_policy`);
+5. **distill** the resulting program back into a network (:mod:`saferl.learn.distill`),
+   which the next iteration fine-tunes.
+
+Everything goes to the output directory: ``iter-<k>/`` holds the iteration's networks and
+programs, ``iterations.jsonl`` one JSON record per finished iteration (program, verdict,
+return, timing), ``best.pol`` / ``best.json`` the best program by return among those the
+verifier proved SAFE — ``best.pol`` is written only after a ``verify_policy`` call on the
+exact text returns SAFE.  A killed run resumes: finished iterations (lines of
+``iterations.jsonl``) are kept and the next one starts from the last distilled network.
+
+Closed-loop properties are not checked here yet (only what ``verify_policy`` proves).
+This module imports torch through ``saferl.learn`` only when :func:`run_loop` runs;
+``saferl.learn`` never imports it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from saferl.errors import InputError
+
+__all__ = ["LoopConfig", "run_loop", "ITERATIONS_NAME", "BEST_NAME"]
+
+ITERATIONS_NAME = "iterations.jsonl"
+BEST_NAME = "best.pol"
+CONFIG_NAME = "loop.json"
+
+
+@dataclass
+class LoopConfig:
+    """Settings of :func:`run_loop`."""
+
+    iters: int = 3
+    """iterations (counting finished ones of a resumed run)"""
+    kind: str = "tree"
+    """what extraction produces: ``tree`` (VIPER) or ``program`` (PID synthesis)"""
+    timesteps: int = 50_000
+    """fine-tuning environment steps per iteration"""
+    lam: float = 1.0
+    """weight of the imitation penalty towards the previous program (0: none)"""
+    extract_iters: int | None = None
+    """extraction DAgger iterations (None: the extractor's per-environment default)"""
+    extract_episodes: int | None = None
+    """episodes per extraction iteration (None: the default)"""
+    max_leaves: int | None = None
+    """leaf limit of extracted trees (None: the per-environment default)"""
+    final_episodes: int = 100
+    """episodes scoring each iteration's program (and the extractor's choice)"""
+    distill_iters: int = 6
+    """DAgger iterations of the distillation stage"""
+    distill_hidden: tuple[int, ...] = (64, 64)
+    """hidden widths of distilled networks (an --oracle start keeps its own)"""
+    repair_timeout_s: float = 60.0
+    """budget of each repair"""
+    seed: int = 0
+    """seed of every stage (offset per iteration)"""
+    trainer_config: Any = field(default=None, compare=False)
+    """a PPOConfig / TD3Config for fine-tuning (None: the trainer's defaults)"""
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _extract(network: Any, env_id: str, cfg: LoopConfig, seed: int) -> Any:
+    from saferl.extract import ProgramConfig, ViperConfig, extract_program, extract_tree
+
+    if cfg.kind == "tree":
+        vcfg = ViperConfig.for_env(env_id, seed=seed)
+        vcfg.final_episodes = cfg.final_episodes
+        if cfg.extract_iters is not None:
+            vcfg.iters = cfg.extract_iters
+        if cfg.extract_episodes is not None:
+            vcfg.episodes_per_iter = cfg.extract_episodes
+            vcfg.eval_episodes = cfg.extract_episodes
+            vcfg.refine_evals = min(vcfg.refine_evals, cfg.extract_episodes)
+            vcfg.refine_episodes = min(vcfg.refine_episodes, cfg.extract_episodes)
+        if cfg.max_leaves is not None:
+            vcfg.max_leaves = cfg.max_leaves
+        if network.critic is None:
+            vcfg.q_weighting = False
+        return extract_tree(network, env_id, vcfg)
+    pcfg = ProgramConfig.for_env(env_id, seed=seed)
+    pcfg.final_episodes = cfg.final_episodes
+    if cfg.extract_iters is not None:
+        pcfg.iters = cfg.extract_iters
+    if cfg.extract_episodes is not None:
+        pcfg.episodes_per_iter = pcfg.eval_episodes = cfg.extract_episodes
+    return extract_program(network, env_id, pcfg)
+
+
+def run_loop(
+    env_id: str,
+    spec_path: Path,
+    out_dir: Path,
+    *,
+    oracle_dir: Path | None = None,
+    program_path: Path | None = None,
+    config: LoopConfig | None = None,
+    progress: Callable[[int, str, str], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Run (or resume) the loop in ``out_dir``; return every iteration's record.
+
+    Exactly one of ``oracle_dir`` (a saferl model) and ``program_path`` (a .pol program,
+    distilled first) starts it.  ``progress(iteration, stage, message)`` is called as the
+    stages begin and end.  InputError for inconsistent input, or a resumed directory whose
+    settings differ.
+    """
+    cfg = config or LoopConfig()
+    if (oracle_dir is None) == (program_path is None):
+        raise InputError("give exactly one of an oracle model and a program to start from")
+    if cfg.kind not in ("tree", "program"):
+        raise InputError(f"kind must be tree or program, got {cfg.kind!r}")
+    if cfg.iters < 1 or cfg.timesteps < 1 or cfg.final_episodes < 1 or cfg.lam < 0:
+        raise InputError("iters, timesteps and final episodes must be positive, lambda >= 0")
+    from saferl.learn.distill import DistillConfig, check_program_fits, distill_program
+    from saferl.learn.envs import env_signature
+    from saferl.learn.evaluate import evaluate_policy
+    from saferl.learn.finetune import finetune_model
+    from saferl.learn.model import load_model, save_model
+    from saferl.policy import load_policy, parse_policy, policy_digest
+    from saferl.policy.ast import Program
+    from saferl.policy.evaluate import ProgramPolicy
+    from saferl.repair import RepairOptions, repair_policy
+    from saferl.results import Verdict
+    from saferl.spec import load_spec
+    from saferl.verify import verify_policy
+
+    def say(it: int, stage: str, message: str = "") -> None:
+        if progress is not None:
+            progress(it, stage, message)
+
+    sig = env_signature(env_id)
+    if not sig.discrete and cfg.kind == "tree" and sig.action_dim != 1:
+        raise InputError(f"{env_id} has {sig.action_dim} action values; extracted programs need one")
+    if sig.discrete and cfg.kind == "program":
+        raise InputError(f"PID programs need a continuous action; {env_id} is discrete", hint="use --kind tree")
+    spec = load_spec(spec_path)
+    settings = {
+        "env": env_id, "spec": str(spec_path), "oracle": None if oracle_dir is None else str(oracle_dir),
+        "program": None if program_path is None else str(program_path), "kind": cfg.kind, "seed": cfg.seed,
+    }
+    out_dir.mkdir(exist_ok=True)
+    config_file = out_dir / CONFIG_NAME
+    if config_file.exists():
+        try:
+            previous = json.loads(config_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            raise InputError(f"{config_file} is not a loop settings file; use a fresh --out") from None
+        if previous != settings:
+            raise InputError(f"{out_dir} holds a loop with other settings ({previous}); use a fresh --out")
+    else:
+        _write_atomic(config_file, json.dumps(settings, indent=2) + "\n")
+    log = out_dir / ITERATIONS_NAME
+    records: list[dict[str, Any]] = []
+    if log.exists():
+        for line in log.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                try:
+                    records.append(json.loads(line))
+                except ValueError:
+                    break  # a line cut by a kill: that iteration is redone
+        _write_atomic(log, "".join(json.dumps(r) + "\n" for r in records))
+    best_file = out_dir / "best.json"
+    best = json.loads(best_file.read_text(encoding="utf-8")) if best_file.exists() else None
+
+    # -- the start: the oracle, or the program distilled ---------------------------------------
+    start_program: Program | None = None
+    if program_path is not None:
+        loaded = load_policy(program_path)
+        if not isinstance(loaded, Program):
+            raise InputError(f"{program_path} is a gridworld subgoal program; the loop needs a .pol program")
+        start_program = loaded
+        check_program_fits(start_program, sig)
+    start_dir = out_dir / "start"
+    if oracle_dir is not None:
+        network = load_model(oracle_dir)
+        from saferl.extract.viper import check_oracle
+
+        check_oracle(network, env_id)
+    elif (start_dir / "manifest.json").exists():
+        network = load_model(start_dir)
+    else:
+        say(0, "distill", "the starting program")
+        assert start_program is not None
+        dcfg = DistillConfig(hidden=cfg.distill_hidden, iters=cfg.distill_iters)
+        d = distill_program(start_program, env_id, seed=cfg.seed, config=dcfg)
+        save_model(start_dir, d.manifest, d.tensors)
+        network = load_model(start_dir)
+    target = start_program
+    if records:
+        last = records[-1]
+        network = load_model(out_dir / f"iter-{last['iteration']}" / "distilled")
+        from_best = last["distill"]["from"] == "best"
+        target = load_policy(out_dir / BEST_NAME if from_best else out_dir / f"iter-{last['iteration']}" / "program.pol")
+
+    for it in range(len(records), cfg.iters):
+        t_iter = time.perf_counter()
+        seed = cfg.seed + 1_000 * it
+        idir = out_dir / f"iter-{it}"
+        idir.mkdir(exist_ok=True)
+        times: dict[str, float] = {}
+        record: dict[str, Any] = {"iteration": it}
+
+        # 1. neural update, near the previous program
+        say(it, "finetune")
+        t0 = time.perf_counter()
+        lam = cfg.lam if target is not None else 0.0
+        ft = finetune_model(network, env_id, seed, cfg.timesteps, program=target if lam > 0 else None, lam=lam,
+                            trainer_config=cfg.trainer_config, eval_episodes=10)
+        save_model(idir / "finetuned", ft.manifest, ft.tensors)
+        tuned = load_model(idir / "finetuned")
+        times["finetune"] = time.perf_counter() - t0
+        record["finetune"] = {"lambda": lam, "start_return": ft.start_return, "final_return": ft.final_return,
+                              "steps": ft.steps}
+        say(it, "finetune", f"network return {ft.final_return:.2f}")
+
+        # 2. projection to a program
+        say(it, "extract")
+        t0 = time.perf_counter()
+        ex = _extract(tuned, env_id, cfg, seed)
+        (idir / "extracted.pol").write_text(ex.pol_text, encoding="utf-8")
+        times["extract"] = time.perf_counter() - t0
+        record["extract"] = {"kind": ex.kind, "size": ex.size, "size_unit": ex.size_unit, "fidelity": ex.fidelity,
+                             "mean_return": ex.mean_return}
+        say(it, "extract", f"{ex.size} {ex.size_unit}, return {ex.mean_return:.2f}")
+
+        # 3. verify, 4. repair when not proved
+        t0 = time.perf_counter()
+        program = parse_policy(ex.pol_text, str(idir / "extracted.pol"))
+        say(it, "verify")
+        first = verify_policy(program, spec, policy_path=str(idir / "extracted.pol"))
+        times["verify"] = time.perf_counter() - t0
+        record["extracted_verdict"] = first.verdict.value
+        text = ex.pol_text
+        record["repair"] = None
+        if first.verdict is not Verdict.SAFE:
+            say(it, "repair", f"extracted program is {first.verdict.value}")
+            t0 = time.perf_counter()
+            rep = repair_policy(program, spec, RepairOptions(timeout_s=cfg.repair_timeout_s, env_id=env_id,
+                                                            env_episodes=20, env_seed=seed),
+                                policy_path=str(idir / "extracted.pol"), source_text=ex.pol_text)
+            times["repair"] = time.perf_counter() - t0
+            record["repair"] = {"status": rep.status, "changes": len(rep.changes), "edits": len(rep.edits)}
+            text = rep.policy_text
+        _write_atomic(idir / "program.pol", text if text.endswith("\n") else text + "\n")
+        program = parse_policy(text, str(idir / "program.pol"))
+        t0 = time.perf_counter()
+        final = first if text == ex.pol_text else verify_policy(program, spec, policy_path=str(idir / "program.pol"))
+        times["verify"] += time.perf_counter() - t0
+        verdict = final.verdict
+        stats = evaluate_policy(ProgramPolicy(program), env_id, episodes=cfg.final_episodes, seed=seed + 555_000)
+        record.update(verdict=verdict.value, program=str(idir / "program.pol"), digest=policy_digest(program),
+                      program_return=stats.mean, program_return_std=stats.std, episodes=cfg.final_episodes)
+        say(it, "verify", f"{verdict.value}, program return {stats.mean:.2f}")
+
+        # the best verified program so far (best.pol only ever holds a SAFE proof's text)
+        record["best"] = False
+        if verdict is Verdict.SAFE and (best is None or stats.mean > best["program_return"]):
+            _write_atomic(out_dir / BEST_NAME, text if text.endswith("\n") else text + "\n")
+            best = {"iteration": it, "program_return": stats.mean, "digest": policy_digest(program),
+                    "verdict": verdict.value}
+            _write_atomic(best_file, json.dumps(best, indent=2) + "\n")
+            record["best"] = True
+
+        # 5. the program back into a network (the verified one when this iteration's is not)
+        say(it, "distill")
+        t0 = time.perf_counter()
+        source = program if verdict is Verdict.SAFE or best is None else load_policy(out_dir / BEST_NAME)
+        dcfg = DistillConfig(hidden=tuple(tuned.manifest["actor"]["layers"][1:-1]), iters=cfg.distill_iters,
+                             activation=tuned.manifest["actor"]["activation"])
+        d = distill_program(source, env_id, seed=seed, config=dcfg)
+        save_model(idir / "distilled", d.manifest, d.tensors)
+        times["distill"] = time.perf_counter() - t0
+        record["distill"] = {"from": "iteration" if source is program else "best", "agreement": d.agreement,
+                             "network_return": d.network_return}
+        network, target = load_model(idir / "distilled"), source
+        record["seconds"] = {k: round(v, 3) for k, v in times.items()}
+        record["wall_s"] = round(time.perf_counter() - t_iter, 3)
+        with log.open("a", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
+        records.append(record)
+        say(it, "done", f"{verdict.value}, return {stats.mean:.2f}, {record['wall_s']:.1f} s")
+    return records
+
+
+def config_record(cfg: LoopConfig) -> dict[str, Any]:
+    """A JSON-ready view of a :class:`LoopConfig` (without the trainer config)."""
+    data = asdict(cfg)
+    data.pop("trainer_config", None)
+    return data
