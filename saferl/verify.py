@@ -31,7 +31,7 @@ from fractions import Fraction
 
 from pysmt.fnode import FNode
 
-from saferl.errors import InternalError, SolverError
+from saferl.errors import InternalError, SolverError, SpecError
 from saferl.policy.ast import Assign, Program, walk
 from saferl.policy.evaluate import interpret
 from saferl.policy.printer import program_digest
@@ -354,4 +354,16 @@ def verify_policy(
     deadline = time.monotonic() + opts.budget_s if opts.budget_s is not None else None
     frames: dict[tuple[str, tuple[str, ...]], ProgramFrame] = {}  # the program, encoded once per frame
     results = tuple(_check_property(p, spec, binding, opts, deadline, frames) for p in spec.properties)
+    if spec.closed_loop:
+        # closed-loop properties (safety / reach over a dynamics model) take their own
+        # engines; imported only for specs that have them, so the per-state path stays light
+        from saferl.closedloop import ClosedLoopOptions, verify_closed_loop
+
+        timeout = opts.timeout_s or spec.timeout_s
+        if deadline is not None:
+            left = max(0.001, deadline - time.monotonic())
+            timeout = min(timeout, left) if timeout else left
+        results += tuple(verify_closed_loop(program, spec, ClosedLoopOptions(timeout_s=timeout), policy_path=policy_path))
+    if not results:
+        raise SpecError(f"{spec.path}: the spec has no properties to verify", None)
     return VerifyResult(policy_path, spec.path, program.name, program_digest(program), spec.name, results)

@@ -7,7 +7,7 @@
   evaluation: it must violate the property (0 bogus UNSAFE);
 * UNKNOWN is allowed (a proof that did not fit the time limit) and counted.
 
-``SAFERL_FLOAT_CASES`` sets the number of cases (default 300 on z3 and 100 on cvc5 here;
+``SAFERL_FLOAT_CASES`` sets the number of cases (default 150 on z3 and 50 on cvc5 here;
 ``python bench/soundness.py`` runs 1,000 per solver and prints the figures).
 """
 
@@ -28,7 +28,7 @@ from saferl.results import Verdict  # noqa: E402
 from saferl.spec import parse_spec  # noqa: E402
 from saferl.verify import VerifyOptions, verify_policy  # noqa: E402
 
-CASES = int(os.environ.get("SAFERL_FLOAT_CASES", "300"))
+CASES = int(os.environ.get("SAFERL_FLOAT_CASES", "150"))
 
 
 def run_corpus(solver: str, n: int, first_seed: int = 0, timeout_s: float = 2.0) -> dict[str, list[int]]:
