@@ -26,8 +26,9 @@ import itertools
 import random
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
+from typing import Any
 
 from pysmt.fnode import FNode
 
@@ -202,9 +203,18 @@ def _replay_first(
     return None
 
 
+@dataclass
+class _Shared:
+    """What the properties of one verify call share: the program encoded once per frame,
+    and z3's term conversion."""
+
+    frames: dict[tuple[str, tuple[str, ...]], ProgramFrame] = field(default_factory=dict)
+    converters: dict[str, Any] = field(default_factory=dict)
+
+
 def _decide(
     prop: Property, spec: Spec, binding: Binding, solver: str, timeout_s: float, deadline: float | None,
-    frames: dict[tuple[str, tuple[str, ...]], ProgramFrame] | None = None,
+    shared: _Shared | None = None,
 ) -> _Decision:
     """Real over-approximation first (fast); its counterexample replayed; when it does not
     replay (a rounding the over-approximation allows but float64 never makes), or the input
@@ -223,11 +233,12 @@ def _decide(
     real_status = ""
     frame: Frame | None = None
     try:
-        formula, frame = encode_property(prop, spec, binding, ProgramEncoder(program), frames)
+        formula, frame = encode_property(prop, spec, binding, ProgramEncoder(program), shared.frames if shared else None)
     except NotModelled as exc:
         why = f"{exc} is outside the real encoding"
     if frame is not None:
-        outcome = solve(formula, frame.free_symbols(), solver, max(left(), 0.001), deadline=deadline)
+        converters = shared.converters if shared else None
+        outcome = solve(formula, frame.free_symbols(), solver, max(left(), 0.001), deadline=deadline, converters=converters)
         real_status = outcome.status
         if outcome.status == "unsat":
             return _Decision("safe", time.perf_counter() - start, "proved", real_status=real_status)
@@ -237,9 +248,13 @@ def _decide(
             found = _replay_model(prop, spec, binding, frame, outcome.model)
             if found is None:
                 # the model may have used an overflow: look for a finite violation as well
-                finite, _ = encode_property(prop, spec, binding, ProgramEncoder(program), frames, overflow=False)
+                finite, _ = encode_property(
+                    prop, spec, binding, ProgramEncoder(program), shared.frames if shared else None, overflow=False
+                )
                 if finite is not formula and left() > 0.01:
-                    again = solve(finite, frame.free_symbols(), solver, max(left(), 0.001), deadline=deadline)
+                    again = solve(
+                        finite, frame.free_symbols(), solver, max(left(), 0.001), deadline=deadline, converters=converters
+                    )
                     if again.status == "sat":
                         found = _replay_model(prop, spec, binding, frame, again.model)
             if found is not None:
@@ -290,7 +305,7 @@ def _frame_of(prop: Property, spec: Spec, binding: Binding) -> Frame:
 
 def _check_property(
     prop: Property, spec: Spec, binding: Binding, options: VerifyOptions, deadline: float | None = None,
-    frames: dict[tuple[str, tuple[str, ...]], ProgramFrame] | None = None,
+    shared: _Shared | None = None,
 ) -> PropertyResult:
     program = binding.program
     timeout = options.timeout_s or prop.timeout_s or spec.timeout_s or DEFAULT_TIMEOUT_S
@@ -301,11 +316,11 @@ def _check_property(
     )
     if deadline is not None and time.monotonic() >= deadline:
         return replace(base, message="budget exhausted before this property")
-    main = _decide(prop, spec, binding, options.solver, timeout, deadline, frames)
+    main = _decide(prop, spec, binding, options.solver, timeout, deadline, shared)
     elapsed = main.time_s
     if options.cross_check:
         other_name = "cvc5" if options.solver == "z3" else "z3"
-        other = _decide(prop, spec, binding, other_name, timeout, deadline, frames)
+        other = _decide(prop, spec, binding, other_name, timeout, deadline, shared)
         elapsed += other.time_s
         if {main.real_status, other.real_status} == {"sat", "unsat"}:
             raise SolverError(
@@ -352,8 +367,8 @@ def verify_policy(
     opts = options or VerifyOptions()
     binding = bind_spec(spec, program)
     deadline = time.monotonic() + opts.budget_s if opts.budget_s is not None else None
-    frames: dict[tuple[str, tuple[str, ...]], ProgramFrame] = {}  # the program, encoded once per frame
-    results = tuple(_check_property(p, spec, binding, opts, deadline, frames) for p in spec.properties)
+    shared = _Shared()
+    results = tuple(_check_property(p, spec, binding, opts, deadline, shared) for p in spec.properties)
     if spec.closed_loop:
         # closed-loop properties (safety / reach over a dynamics model) take their own
         # engines; imported only for specs that have them, so the per-state path stays light

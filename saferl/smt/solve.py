@@ -197,10 +197,19 @@ def _cvc5_value(backend: Any, sym: FNode) -> tuple[Fraction, bool]:
 
 
 def _check(
-    name: str, formula: FNode, symbols: Sequence[FNode], linear: bool, limit_s: float
+    name: str, formula: FNode, symbols: Sequence[FNode], linear: bool, limit_s: float,
+    converters: dict[str, Any] | None = None,
 ) -> _Answer:
-    """One backend call in this process; backend exceptions propagate."""
+    """One backend call in this process; backend exceptions propagate.  ``converters``
+    (kept by the caller across calls) shares z3's term conversion between solvers, so
+    the parts of formulas that calls have in common are converted once."""
     with _make_solver(name, linear, limit_s) as backend:
+        if converters is not None and name == "z3":
+            shared = converters.get("z3")
+            if shared is not None and shared.ctx is backend.converter.ctx:
+                backend.converter = shared
+            else:
+                converters["z3"] = backend.converter
         backend.add_assertion(formula)
         try:
             sat = backend.solve()
@@ -341,6 +350,7 @@ def solve(
     *,
     deadline: float | None = None,
     isolate: bool | None = None,
+    converters: dict[str, Any] | None = None,
 ) -> SolveOutcome:
     """Check ``formula``; on sat, read the values of ``symbols`` as exact rationals.
 
@@ -348,7 +358,8 @@ def solve(
     a few milliseconds) with ``unknown`` if the solver has not answered by then.
     ``deadline`` is absolute, on the :func:`time.monotonic` clock; ``isolate`` forces the
     call into a child process (True) or keeps it in-process (False); by default cvc5 and
-    nonlinear z3 calls are isolated (see the module docstring).
+    nonlinear z3 calls are isolated (see the module docstring).  ``converters``, a dict the
+    caller keeps across calls, lets in-process z3 calls share their term conversion.
     """
     if solver not in SOLVERS:
         raise SolverError(f"unknown solver {solver!r}; solvers: {', '.join(SOLVERS)}")
@@ -378,7 +389,7 @@ def solve(
             )
             answer = None if doc is None else _answer_from_json(doc)
         else:
-            answer = _check(solver, formula, symbols, linear, limit)
+            answer = _check(solver, formula, symbols, linear, limit, converters)
     except SolverError:
         raise
     except Exception as exc:  # a backend crash is a tool error, never a verdict
