@@ -1,7 +1,9 @@
-"""``saferl verify POLICY --spec SPEC``: prove a policy against a spec.
+"""``saferl verify POLICY... --spec SPEC``: prove policies against a spec.
 
-Exit codes: 0 every property SAFE, 1 a property UNSAFE (counterexample replayed),
-2 bad input or tool error, 3 UNKNOWN (timeout) and nothing UNSAFE.
+Several policies, and folders (searched for ``*.pol``, sorted), give one report with a
+result per policy.  Exit codes, of the worst policy: 0 every property SAFE, 1 a property
+UNSAFE (counterexample replayed), 2 bad input or tool error, 3 UNKNOWN (timeout) and
+nothing UNSAFE.  (For fleets with a cache and parallel workers, see ``saferl check``.)
 
 This module uses argparse, not typer: ``saferl verify`` is what CI runs on every change,
 so it starts with no more than the solver and the report it needs.
@@ -33,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog=PROG, add_help=False,
         description="Prove a policy against a YAML spec. Exit 0 SAFE, 1 UNSAFE, 2 bad input/tool error, 3 UNKNOWN.",
     )
-    p.add_argument("policy", type=Path, metavar="POLICY", help="the .pol policy file")
+    p.add_argument("policies", type=Path, nargs="+", metavar="POLICY", help="a .pol policy file, or a folder of them")
     p.add_argument("-h", "--help", action="help", help="show this help and exit")
     p.add_argument("-s", "--spec", type=Path, required=True, help="the YAML spec file")
     p.add_argument("-f", "--format", dest="fmt", default="text", help=" | ".join(FORMATS))
@@ -79,26 +81,47 @@ def verify(argv: list[str], out: TextIO) -> int:
 
     if args.output is not None:
         check_output_location(args.output, "--output")
-    program = load_policy(args.policy)
-    if not isinstance(program, Program):
-        raise InputError(
-            f"{args.policy} is a gridworld subgoal program; certify it with 'saferl certify GRID {args.policy}'"
-        )
+    paths = _policy_files(args.policies)
+    programs = []
+    for path in paths:  # every file is read (and refused) before any proof starts
+        program = load_policy(path)
+        if not isinstance(program, Program):
+            raise InputError(f"{path} is a gridworld subgoal program; certify it with 'saferl certify GRID {path}'")
+        programs.append(program)
     spec_obj = load_spec(args.spec)
     options = VerifyOptions(timeout_s=args.timeout, cross_check=args.cross_check, solver=args.solver, budget_s=args.budget)
-    result = verify_policy(program, spec_obj, options, policy_path=str(args.policy))
-    record = result.to_record()
-    if args.fmt == "text":  # name discrete actions by label in counterexamples
-        from saferl.report.text import action_labels
+    records, verdicts = [], []
+    for path, program in zip(paths, programs, strict=True):
+        result = verify_policy(program, spec_obj, options, policy_path=str(path))
+        record = result.to_record()
+        if args.fmt == "text":  # name discrete actions by label in counterexamples
+            from saferl.report.text import action_labels
 
-        record["action_labels"] = action_labels(program)
+            record["action_labels"] = action_labels(program)
+        records.append(record)
+        verdicts.append(result.verdict)
     color = args.fmt == "text" and args.output is None and out.isatty()
-    _write(render([record], args.fmt, allow_unknown=args.allow_unknown, color=color), args.output, out)
-    if result.verdict is Verdict.UNSAFE:
+    _write(render(records, args.fmt, allow_unknown=args.allow_unknown, color=color), args.output, out)
+    worst = Verdict.merge(verdicts)
+    if worst is Verdict.UNSAFE:
         return EXIT_UNSAFE
-    if result.verdict is Verdict.UNKNOWN:
+    if worst is Verdict.UNKNOWN:
         return EXIT_OK if args.allow_unknown else EXIT_UNKNOWN
     return EXIT_OK
+
+
+def _policy_files(given: list[Path]) -> list[Path]:
+    """The policy files named, folders expanded to their ``*.pol`` files (sorted)."""
+    out: list[Path] = []
+    for path in given:
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*.pol") if p.is_file())
+            if not found:
+                raise InputError(f"{path}: the folder holds no .pol policy")
+            out += found
+        else:
+            out.append(path)
+    return out
 
 
 def _write(text: str, output: Path | None, out: TextIO) -> None:

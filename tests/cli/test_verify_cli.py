@@ -170,3 +170,17 @@ def test_import_saferl_is_light() -> None:
     code = "import sys, saferl, saferl.policy, saferl.spec, saferl.verify; print(sorted(m for m in ('torch','sklearn','typer','rich','gymnasium') if m in sys.modules))"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.stdout.strip() == "[]", proc.stdout + proc.stderr
+
+
+def test_several_policies_and_folders_give_one_report_and_the_worst_exit_code(tmp_path: Path) -> None:
+    code, out, err = cli("verify", NEAR, str(ROOT / "policies/cartpole"), "--spec", FOLLOW, "--format", "json")
+    assert code == 1, err  # worst.pol and intermediate.pol are UNSAFE
+    doc = json.loads(out)
+    names = [Path(r["policy"]).name for r in doc["results"]]
+    assert names[0] == "near_optimal.pol" and "worst.pol" in names and len(names) == 1 + len(list((ROOT / "policies/cartpole").glob("*.pol")))
+    assert doc["verdict"] == "UNSAFE"
+    code, out, _ = cli("verify", NEAR, str(ROOT / "policies/cartpole/pole_only.pol"), "--spec", FOLLOW, "--format", "json")
+    assert code == 0 and json.loads(out)["verdict"] == "SAFE"
+    (tmp_path / "empty").mkdir()
+    code, out, err = cli("verify", str(tmp_path / "empty"), "--spec", FOLLOW)
+    assert code == 2 and out == "" and err.endswith("the folder holds no .pol policy\n")
