@@ -37,6 +37,7 @@ from saferl.policy.ast import (
     walk,
 )
 from saferl.repair.points import Point, PointConstraints
+from saferl.repair.space import walk_expr
 from saferl.smt.encode import real
 from saferl.smt.props import step_label
 from saferl.spec.bind import property_condition
@@ -185,6 +186,30 @@ class PointChecker:
 
         when, require = self._conds[point.property_id]
         return not (bool(eval_sexpr(when, lookup)) and not bool(eval_sexpr(require, lookup)))
+
+    def _trace(self, body: tuple[Stmt, ...], obs: Mapping[str, float], seen: set[int]) -> None:
+        for stmt in body:
+            if isinstance(stmt, Assign):
+                k = self._param_of.get(id(stmt.value))
+                if k is not None:
+                    seen.add(k)
+                continue
+            for cond, blk in stmt.branches:
+                seen.update(self._param_of[id(n)] for n in walk_expr(cond) if id(n) in self._param_of)
+                if self._cond(cond, obs, {}):
+                    self._trace(blk, obs, seen)
+                    break
+            else:
+                self._trace(stmt.orelse, obs, seen)
+
+    def path_params(self, points: Sequence[Point]) -> set[int]:
+        """The parameters the program reads on its way to each point's actions (the guards
+        evaluated and the leaves assigned); only meaningful when :attr:`concrete`."""
+        seen: set[int] = set()
+        for p in points:
+            for _, obs in p.obs:
+                self._trace(self.pc.program.body, dict(obs), seen)
+        return seen
 
     # -- the check -------------------------------------------------------------------
     def holds_all(self, points: Sequence[Point], values: Mapping[int, float]) -> bool:

@@ -27,6 +27,7 @@ MAX_COMBOS = 64
 
 def spec_conflict(program: Program, spec: Spec, timeout_s: float = 5.0) -> tuple[Witness, tuple[str, ...]] | None:
     """A point where no action satisfies every single-step property, with those properties."""
+    from saferl.repair.points import is_linear, solve_fresh
     from saferl.smt.solve import solve
     from saferl.verify import decode
 
@@ -53,12 +54,17 @@ def spec_conflict(program: Program, spec: Spec, timeout_s: float = 5.0) -> tuple
         per_combo.append(Or([f for _, f in forms]))
     if frame is None:
         return None
-    outcome = solve(And(per_combo), frame.free_symbols(), "z3", timeout_s)
-    if outcome.status != "sat":
+    query = And(per_combo)
+    if is_linear(query):  # a context of its own: the same witness run to run
+        status, model, _ = solve_fresh(query, frame.free_symbols(), timeout_s)
+    else:
+        outcome = solve(query, frame.free_symbols(), "z3", timeout_s)
+        status, model = outcome.status, outcome.model
+    if status != "sat" or model is None:
         return None
-    values = decode(frame, outcome.model, program)
+    values = decode(frame, model, program)
     involved: list[str] = []
-    subs = {s: v for s, v in outcome.model.items()}
+    subs = {s: v for s, v in model.items()}
     from saferl.smt.encode import real
 
     sub_nodes = {s: real(v) for s, v in subs.items()}

@@ -61,6 +61,8 @@ LINE_BISECTIONS = 5
 FINAL_SHARE = 0.3
 #: how many times longer the closing rollouts may take than the opening ones
 ROLLOUT_GROWTH = 10.0
+#: above this many movable parameters, a tree's repair first moves only those near the points
+LOCAL_MIN_PARAMS = 24
 #: the closing (float64-sound) proof is assumed to cost this many times the search's last proof
 FINAL_PROOF_FACTOR = 2.0
 #: with structural edits on, the parametric search gets at most this share of the time left
@@ -134,6 +136,7 @@ class _Repairer:
         #: the end of the current shape's share of the budget (None: the whole budget)
         self.shape_deadline: float | None = None
         self._checkers: dict[int, PointChecker] = {}
+        self._score0: float | None = None
         self.points: list[Point] = []
         self._seen: set[Point] = set()
         self.visited: Visited | None = None
@@ -231,9 +234,28 @@ class _Repairer:
         return build_space(shape.program, self.spec, base, new=new, fixed=shape.fixed)
 
     def cegis(self, shape: _Shape) -> _Outcome:
-        """Parametric CEGIS on one shape: minimal change first, then (with visited states)
-        the same problem with the behaviour term, which falls back to the first on a timeout."""
+        """Parametric CEGIS on one shape.  On a large tree only the parameters on the
+        counterexamples' paths move at first (a small problem); when that is not enough
+        (unsat or stuck, with time left), every movable parameter does."""
         space = self.space_of(shape)
+        if len(space.symbolic) > LOCAL_MIN_PARAMS and self.points:
+            binding = bind_spec(self.spec, shape.program)
+            chk = PointChecker(PointConstraints(shape.program, self.spec, binding, ()), self.deadline)
+            if chk.concrete:
+                near = chk.path_params(self.points)
+                far = tuple(k for k in space.symbolic if k not in near)
+                if far and near & set(space.symbolic):
+                    local = _Shape(shape.program, shape.origin, shape.shape, shape.kind, shape.size, shape.leaf_line,
+                                   tuple(sorted(set(shape.fixed) | set(far))), shape.leaves)
+                    out = self._cegis(local, self.space_of(local))
+                    if out.status == "safe" or self.left() <= 0:
+                        return out
+                    self.emit("widen", shape=shape.shape, movable=len(space.symbolic))
+        return self._cegis(shape, space)
+
+    def _cegis(self, shape: _Shape, space: ParamSpace) -> _Outcome:
+        """Minimal change first, then (with visited states) the same problem with the
+        behaviour term, which falls back to the first on a timeout."""
         binding = bind_spec(self.spec, shape.program)
         pc = PointConstraints(shape.program, self.spec, binding, space.symbolic)
         self._exact = pc
@@ -360,6 +382,12 @@ class _Repairer:
         return at(hi)
 
     # -- return tuning ---------------------------------------------------------------
+    def original_score(self) -> float:
+        """The original policy's return on the tuning seeds (measured once)."""
+        if self._score0 is None:
+            self._score0 = self.score(self.p0)
+        return self._score0
+
     def score(self, program: Program) -> float:
         return mean_return(program, self.env, self.opts.env_id or "", self.opts.tune_episodes, self.opts.tune_seed)
 
@@ -452,6 +480,13 @@ class _Repairer:
         by_return = self.by_return
         if out.status == "safe" and not by_return:
             return out, [out], None
+        if out.status == "safe" and out.program is not None and self.left() > 0:
+            # a parametric repair that keeps the original's return leaves nothing to gain:
+            # the smallest repair within noise of the best return wins anyway
+            sc, ref = self.score(out.program), self.original_score()
+            if sc >= ref - max(1.0, RETURN_TIE * abs(ref)):
+                self.emit("score", shape=out.shape.shape, score=sc)
+                return out, [out], sc
         failures = [] if out.status == "safe" else [out]
         param_ok = out if out.status == "safe" else None
         if not self.opts.structural or self.left() <= 0:

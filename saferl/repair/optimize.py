@@ -18,7 +18,7 @@ from pysmt.fnode import FNode
 from pysmt.shortcuts import Equals, Or
 
 from saferl.repair.candidates import BudgetExhausted, PointChecker
-from saferl.repair.points import Point, PointConstraints, _z3_fraction, gap_terms
+from saferl.repair.points import FreshZ3, Point, PointConstraints, _z3_fraction, gap_terms
 from saferl.repair.space import ParamSpace
 from saferl.smt.encode import real
 
@@ -35,12 +35,6 @@ class OptOutcome:
     cost: float = 0.0
     reason: str = ""
     optimal: bool = True
-
-
-def _converter() -> Any:
-    from pysmt.shortcuts import get_env
-
-    return get_env().factory.Solver(name="z3").converter
 
 
 def _domain(space: ParamSpace, syms: Mapping[int, FNode]) -> list[FNode]:
@@ -61,27 +55,28 @@ class RepairProblem:
 
         self.space = space
         self.pc = pc
-        self.conv = _converter()
-        self.opt = z3.Optimize()
-        self.solver = z3.Solver()
+        self.conv = FreshZ3()  # the same problem gets the same optimum, run to run
+        ctx = self.conv.ctx
+        self.opt = z3.Optimize(ctx=ctx)
+        self.solver = z3.Solver(ctx=ctx)
         self.added = 0
         self.lower = Fraction(0)
         syms = pc.param_symbols
-        base: list[Any] = [self.conv.convert(d) for d in _domain(space, syms)]
-        base += [self.conv.convert(g) for g in gap_terms(*behaviour)] if behaviour else []
+        base: list[Any] = [self.conv(d) for d in _domain(space, syms)]
+        base += [self.conv(g) for g in gap_terms(*behaviour)] if behaviour else []
         terms = []
         for k in space.symbolic:
-            x = self.conv.convert(syms[k])
-            ref = z3.RealVal(str(Fraction(space.base[k])))
-            w = z3.RealVal(str(Fraction(space.weights[k]).limit_denominator(10**12)))
+            x = self.conv(syms[k])
+            ref = z3.RealVal(str(Fraction(space.base[k])), ctx)
+            w = z3.RealVal(str(Fraction(space.weights[k]).limit_denominator(10**12)), ctx)
             if k in space.discrete:
-                terms.append(z3.If(x == ref, z3.RealVal(0), w))
+                terms.append(z3.If(x == ref, z3.RealVal(0, ctx), w, ctx))
             else:
-                d = z3.Real(f"dev{k}")
+                d = z3.Real(f"dev{k}", ctx)
                 base += [d >= x - ref, d >= ref - x]
                 terms.append(w * d)
-        terms += [self.conv.convert(b) for b in behaviour]
-        self.cost = z3.Sum(terms) if terms else z3.RealVal(0)
+        terms += [self.conv(b) for b in behaviour]
+        self.cost = z3.Sum(terms) if terms else z3.RealVal(0, ctx)
         for c in base:
             self.opt.add(c)
             self.solver.add(c)
@@ -91,7 +86,7 @@ class RepairProblem:
         for p in points[self.added:]:
             c = self.pc.holds_at(p)
             for f in (c, *gap_terms(c)):
-                zf = self.conv.convert(f)
+                zf = self.conv(f)
                 self.opt.add(zf)
                 self.solver.add(zf)
         self.added = len(points)
@@ -123,7 +118,7 @@ class RepairProblem:
             self.lower = max(self.lower, lower)
         values: dict[int, float] = {}
         for k in self.space.symbolic:
-            q = _z3_fraction(m.eval(self.conv.convert(self.pc.param_symbols[k]), model_completion=True))
+            q = _z3_fraction(m.eval(self.conv(self.pc.param_symbols[k]), model_completion=True))
             values[k] = float(int(round(q))) if k in self.space.discrete else float(q)
         total = _z3_fraction(m.eval(self.cost, model_completion=True))
         if optimal:
@@ -161,7 +156,7 @@ def _bisect(
     if start is not None and len(start) > 0:
         solver.push()
         hi0 = _z3_fraction(start.eval(cost, model_completion=True))
-        solver.add(cost <= z3.RealVal(str(hi0)))
+        solver.add(cost <= z3.RealVal(str(hi0), cost.ctx))
         if solver.check() == z3.sat:
             best = solver.model()
         solver.pop()
@@ -178,7 +173,7 @@ def _bisect(
         mid = (lo + hi) / 2
         solver.push()
         solver.set("timeout", max(1, int(left * 1000)))
-        solver.add(cost <= z3.RealVal(str(mid)))
+        solver.add(cost <= z3.RealVal(str(mid), cost.ctx))
         res = solver.check()
         if res == z3.sat:
             best = solver.model()
@@ -196,16 +191,16 @@ def conflict_core(space: ParamSpace, pc: PointConstraints, points: Sequence[Poin
     None when the points are jointly satisfiable or z3 cannot tell."""
     import z3
 
-    conv = _converter()
-    s = z3.Solver()
+    conv = FreshZ3()
+    s = z3.Solver(ctx=conv.ctx)
     s.set("timeout", max(1, int(timeout_s * 1000)))
     for d in _domain(space, pc.param_symbols):
-        s.add(conv.convert(d))
+        s.add(conv(d))
     tags = {}
     for i, p in enumerate(points):
-        t = z3.Bool(f"point{i}")
+        t = z3.Bool(f"point{i}", conv.ctx)
         tags[str(t)] = p
-        s.assert_and_track(conv.convert(pc.holds_at(p)), t)
+        s.assert_and_track(conv(pc.holds_at(p)), t)
     if s.check() != z3.unsat:
         return None
     return [tags[str(t)] for t in s.unsat_core()]

@@ -26,7 +26,7 @@ from saferl.spec.bind import Binding
 from saferl.spec.load import Property, Spec
 from saferl.verify import Concrete, decode, replay
 
-__all__ = ["Point", "PropertyCheck", "check_property", "PointConstraints", "relation_atoms", "gap_terms"]
+__all__ = ["Point", "PropertyCheck", "check_property", "PointConstraints", "relation_atoms", "gap_terms", "FreshZ3", "solve_fresh", "is_linear"]
 
 #: the width of the gap excluded next to each strict comparison over parameters, so that
 #: optima are attained (a tightening: any solution with gaps is a solution without them)
@@ -70,14 +70,6 @@ def _replayed(prop: Property, spec: Spec, binding: Binding, frame: Frame, values
     return violated
 
 
-def _z3_optimize(timeout_s: float):  # type: ignore[no-untyped-def]
-    import z3
-
-    opt = z3.Optimize()
-    opt.set("timeout", max(1, int(timeout_s * 1000)))
-    return opt
-
-
 def check_property(
     program: Program, prop: Property, spec: Spec, binding: Binding, timeout_s: float,
     extremes: bool = True, deadline: float | None = None,
@@ -88,11 +80,15 @@ def check_property(
     encoder = ProgramEncoder(program, rounding=False)  # a search; its result is re-verified soundly
     formula, frame = encode_property(prop, spec, binding, encoder)
     symbols = frame.free_symbols()
-    outcome = solve(formula, symbols, "z3", timeout_s)
-    if outcome.status == "unsat":
+    if is_linear(formula):  # in a context of its own: the same formula gets the same model
+        status, model, reason = solve_fresh(formula, symbols, timeout_s)
+    else:  # nonlinear: the guarded solver (a killable child process)
+        outcome = solve(formula, symbols, "z3", timeout_s)
+        status, model, reason = outcome.status, outcome.model, outcome.reason
+    if status == "unsat":
         return PropertyCheck(prop.id, "safe")
-    if outcome.status == "unknown":
-        return PropertyCheck(prop.id, "unknown", reason=outcome.reason)
+    if status != "sat" or model is None:
+        return PropertyCheck(prop.id, "unknown", reason=reason)
     found: list[Point] = []
     seen: set[Point] = set()
 
@@ -103,7 +99,7 @@ def check_property(
                 seen.add(pt)
                 found.append(pt)
 
-    first = decode(frame, outcome.model, program)
+    first = decode(frame, model, program)
     add(first)
     if not found:  # float32 rounding corner: try the float32 neighbours, as the verifier does
         for cand in _neighbours(first, program):
@@ -117,10 +113,11 @@ def check_property(
             goals += _directions(symbols, spec, program)
         n_first = len(found)
         by_coord: dict[FNode, dict[str, dict[FNode, Fraction]]] = {}
+        optimum = _Optima(formula, symbols)
         for sense, term in goals:
             if deadline is not None and time.perf_counter() > deadline:
                 break
-            model = _optimum(formula, term, sense, symbols, min(timeout_s, 2.0))
+            model = optimum(term, sense, min(timeout_s, 2.0))
             if model is not None:
                 add(decode(frame, model, program))
                 if term.is_symbol():
@@ -215,23 +212,86 @@ def _with_margin(formula: FNode, margin: float) -> FNode:
     return And([*rest, Not(tight)])
 
 
-def _optimum(formula: FNode, term: FNode, sense: str, symbols: Sequence[FNode], timeout_s: float) -> dict[FNode, Fraction] | None:
-    """A model of ``formula`` minimising (or maximising) ``term``, or None."""
-    import z3
-    from pysmt.shortcuts import get_env
+class FreshZ3:
+    """pySMT formulas converted into a z3 context of their own.
 
-    conv = get_env().factory.Solver(name="z3").converter
-    opt = _z3_optimize(timeout_s)
-    opt.add(conv.convert(formula))
-    zt = conv.convert(term)
-    if sense == "min":
-        opt.minimize(zt)
-    else:
-        opt.maximize(zt)
-    if opt.check() != z3.sat:
-        return None
-    m = opt.model()
-    return {s: _z3_fraction(m.eval(conv.convert(s), model_completion=True)) for s in symbols}
+    z3 answers depend on the terms its context already holds (their ids order its
+    choices), so a repair that shared the global context with earlier work in the same
+    process could find other models; a fresh context per problem gives the same answer to
+    the same input, run to run."""
+
+    def __init__(self) -> None:
+        import z3
+        from pysmt.shortcuts import get_env
+
+        self.ctx = z3.Context()
+        self._conv = get_env().factory.Solver(name="z3").converter
+
+    def __call__(self, f: FNode):  # type: ignore[no-untyped-def]
+        """``f`` as a z3 term of this context."""
+        return self._conv.convert(f).translate(self.ctx)
+
+
+def is_linear(formula: FNode) -> bool:
+    from pysmt.oracles import get_logic
+
+    try:
+        return bool(get_logic(formula).theory.linear)
+    except Exception:  # let the guarded solver report what is wrong
+        return False
+
+
+def solve_fresh(
+    formula: FNode, symbols: Sequence[FNode], timeout_s: float,
+) -> tuple[str, dict[FNode, Fraction] | None, str]:
+    """(status, model of ``symbols``, reason) of a linear formula, in a fresh context."""
+    import z3
+
+    conv = FreshZ3()
+    s = z3.Solver(ctx=conv.ctx)
+    s.set("timeout", max(1, int(timeout_s * 1000)))
+    s.set("random_seed", 0)
+    s.add(conv(formula))
+    res = s.check()
+    if res == z3.unsat:
+        return "unsat", None, ""
+    if res != z3.sat:
+        return "unknown", None, f"z3: {s.reason_unknown() or 'unknown'}"
+    m = s.model()
+    return "sat", {sym: _z3_fraction(m.eval(conv(sym), model_completion=True)) for sym in symbols}, ""
+
+
+class _Optima:
+    """Models of one formula optimising one term after another: the formula is converted
+    and asserted once, each objective lives in its own push/pop scope."""
+
+    def __init__(self, formula: FNode, symbols: Sequence[FNode]):
+        import z3
+
+        self.conv = FreshZ3()
+        self.symbols = symbols
+        self.opt = z3.Optimize(ctx=self.conv.ctx)
+        self.opt.add(self.conv(formula))
+        self.zsyms = [self.conv(s) for s in symbols]
+
+    def __call__(self, term: FNode, sense: str, timeout_s: float) -> dict[FNode, Fraction] | None:
+        """A model minimising (or maximising) ``term``, or None."""
+        import z3
+
+        self.opt.push()
+        try:
+            self.opt.set("timeout", max(1, int(timeout_s * 1000)))
+            zt = self.conv(term)
+            if sense == "min":
+                self.opt.minimize(zt)
+            else:
+                self.opt.maximize(zt)
+            if self.opt.check() != z3.sat:
+                return None
+            m = self.opt.model()
+            return {s: _z3_fraction(m.eval(z, model_completion=True)) for s, z in zip(self.symbols, self.zsyms, strict=True)}
+        finally:
+            self.opt.pop()
 
 
 def _neighbours(values: Concrete, program: Program) -> list[Concrete]:
