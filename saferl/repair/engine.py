@@ -219,7 +219,8 @@ class _Repairer:
             if self.total_left() <= 0:
                 unknown.append(prop.id)
                 continue
-            res = check_property(program, prop, self.spec, binding, self.solver_timeout(), deadline=self.deadline)
+            res = check_property(program, prop, self.spec, binding, self.solver_timeout(),
+                                 deadline=time.perf_counter() + max(0.0, self.left()))
             if res.status == "unsafe":
                 unsafe.append(prop.id)
                 pts += res.points

@@ -140,7 +140,7 @@ def _unrepairable(
     status = "unrepairable" if conflict is not None or (core and not cut) else "not-repaired"
     if status == "not-repaired":
         if r.budget_cut():
-            head = f"budget exhausted after {elapsed:.1f} s (--timeout {r.opts.timeout_s:g} s)"
+            head = f"budget exhausted after {elapsed:.1f} s of {r.opts.timeout_s:g} s"
         elif cut:
             head = "budget exhausted: " + next(f.detail for f in failures if f.status == "budget")
         else:

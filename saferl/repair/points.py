@@ -117,7 +117,10 @@ def check_property(
         for sense, term in goals:
             if deadline is not None and time.perf_counter() > deadline:
                 break
-            model = optimum(term, sense, min(timeout_s, 2.0))
+            cap = min(timeout_s, 2.0) if deadline is None else min(timeout_s, 2.0, deadline - time.perf_counter())
+            if cap < 0.01:
+                break
+            model = optimum(term, sense, cap)
             if model is not None:
                 add(decode(frame, model, program))
                 if term.is_symbol():
