@@ -29,6 +29,7 @@ This module imports torch and gymnasium at import time; ``import saferl`` never 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -196,6 +197,7 @@ def finetune_model(
     monitor_spec: Spec | None = None,
     trainer_config: Any = None,
     eval_episodes: int = 10,
+    progress: Callable[[int, int, float], None] | None = None,
 ) -> FinetuneResult:
     """Continue training ``model`` on ``env_id``; see the module docstring.
 
@@ -203,7 +205,8 @@ def finetune_model(
     :class:`~saferl.learn.td3.TD3Config` (its hidden sizes and activation are replaced by
     the model's; ``total_timesteps`` by ``timesteps``).  InputError for a model that does
     not fit the environment, a shield without a fallback, or a fallback the verifier does
-    not prove SAFE on the spec.
+    not prove SAFE on the spec.  ``progress(step, total, last_greedy_eval_return)`` is the
+    trainer's progress callback.
     """
     _check_model_fits(model, env_id)
     if timesteps < 1:
@@ -243,7 +246,7 @@ def finetune_model(
         pcfg.total_timesteps, pcfg.hidden, pcfg.activation = timesteps, hidden, activation
         imitation = _imitation_loss(program, lam, True, None, None) if program is not None and lam > 0 else None
         manifest, tensors = train_ppo(
-            env_id, seed, pcfg, init_actor=actor_tensors, env_factory=make_training_env, imitation=imitation
+            env_id, seed, pcfg, progress, init_actor=actor_tensors, env_factory=make_training_env, imitation=imitation
         )
     else:
         from saferl.learn.td3 import TD3Config, train_td3
@@ -255,7 +258,7 @@ def finetune_model(
         if program is not None and lam > 0:
             imitation = _imitation_loss(program, lam, False, model.action_low, model.action_high)
         manifest, tensors = train_td3(
-            env_id, seed, tcfg, init_actor=actor_tensors, env_factory=make_training_env, imitation=imitation
+            env_id, seed, tcfg, progress, init_actor=actor_tensors, env_factory=make_training_env, imitation=imitation
         )
     manifest["training"]["finetune"] = {
         "from": model.manifest.get("training", {}).get("algo"),

@@ -1,0 +1,214 @@
+"""Benchmark of distill / finetune / loop against the targets of issue 11.
+
+Experiments (``--only`` picks some; all print a table, then the figures as JSON on the
+last line of stdout):
+
+``distill``   distillation fidelity of MORL's CartPole levels (near_optimal, intermediate,
+              worst): agreement on the network's visited states, return of both.
+``morl``      MORL's experiment: PPO from scratch, fine-tuned from the distilled
+              unrepaired ``worst.pol`` and from the distilled repaired one (repaired here
+              against specs/cartpole/pole_follow.yaml); env steps until the greedy return
+              first reaches 475 (median over the seeds; None = not within the budget).
+``shield``    the repaired start fine-tuned behind the shield vs unshielded (monitored):
+              violations during training, interventions, return.
+``loop-cartpole`` / ``loop-mountaincar`` / ``loop-pendulum``
+              ``saferl loop`` from the shipped oracle: best verified program's return over
+              100 episodes, its size, wall time.
+
+    python bench/loop.py                       # full budgets (hours on 2 cores)
+    python bench/loop.py --quick               # small budgets (minutes; figures are rough)
+    python bench/loop.py --only distill,shield --seeds 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import torch  # noqa: E402
+
+from saferl.learn.distill import DistillConfig, distill_program  # noqa: E402
+from saferl.learn.finetune import finetune_model  # noqa: E402
+from saferl.learn.model import NeuralPolicy, policy_from_parts  # noqa: E402
+from saferl.learn.ppo import PPOConfig, train_ppo  # noqa: E402
+from saferl.policy import load_policy, parse_policy  # noqa: E402
+from saferl.spec import load_spec  # noqa: E402
+
+EXPERIMENTS = ("distill", "morl", "shield", "loop-cartpole", "loop-mountaincar", "loop-pendulum")
+POLE_FOLLOW = ROOT / "specs" / "cartpole" / "pole_follow.yaml"
+LEVELS = ("near_optimal", "intermediate", "worst")
+SOLVED = 475.0
+LOOPS = {
+    "loop-cartpole": ("CartPole-v1", "oracles/cartpole-ppo", "specs/cartpole/pole_follow.yaml", "tree"),
+    "loop-mountaincar": ("MountainCarContinuous-v0", "oracles/mountaincar-td3", "specs/mountaincar/momentum.yaml", "tree"),
+    "loop-pendulum": ("Pendulum-v1", "oracles/pendulum-td3", "specs/pendulum/upright.yaml", "tree"),
+}
+
+
+def _distilled(program: Any, seed: int, quick: bool) -> NeuralPolicy:
+    cfg = DistillConfig(iters=4 if quick else 8, episodes_per_iter=3 if quick else 5, eval_episodes=5)
+    r = distill_program(program, "CartPole-v1", seed=seed, config=cfg)
+    return policy_from_parts(r.manifest, r.tensors)
+
+
+def bench_distill(args: argparse.Namespace) -> list[dict[str, Any]]:
+    rows = []
+    for level in LEVELS:
+        program = load_policy(ROOT / "policies" / "cartpole" / f"{level}.pol")
+        t0 = time.perf_counter()
+        cfg = DistillConfig(iters=4 if args.quick else 8, episodes_per_iter=3 if args.quick else 5,
+                            eval_episodes=10 if args.quick else 100)
+        r = distill_program(program, "CartPole-v1", seed=0, config=cfg)
+        gap = abs(r.network_return - r.program_return) / max(1.0, abs(r.program_return))
+        rows.append({"program": level, "agreement": r.agreement, "program_return": r.program_return,
+                     "network_return": r.network_return, "return_gap": gap, "episodes": cfg.eval_episodes,
+                     "seconds": time.perf_counter() - t0})
+    return rows
+
+
+def _steps_to_solve(run: Any) -> int | None:
+    """Run a trainer with a progress callback; the first step whose greedy eval >= 475."""
+    first: list[int] = []
+
+    def progress(step: int, total: int, last: float) -> None:
+        if not first and last == last and last >= SOLVED:
+            first.append(step)
+
+    run(progress)
+    return first[0] if first else None
+
+
+def _repaired_worst() -> Any:
+    from saferl.repair import RepairOptions, repair_policy
+
+    worst = load_policy(ROOT / "policies" / "cartpole" / "worst.pol")
+    r = repair_policy(worst, load_spec(POLE_FOLLOW), RepairOptions(env_id="CartPole-v1", env_episodes=20),
+                      policy_path="worst.pol")
+    if r.verdict.value != "SAFE":
+        raise RuntimeError(f"repair of worst.pol ended {r.status}")
+    return parse_policy(r.policy_text, "worst-repaired.pol")
+
+
+def bench_morl(args: argparse.Namespace) -> list[dict[str, Any]]:
+    budget = args.timesteps or (30_000 if args.quick else 200_000)
+    worst = load_policy(ROOT / "policies" / "cartpole" / "worst.pol")
+    repaired = _repaired_worst()
+    starts = {"scratch": None, "distilled-unrepaired": _distilled(worst, 0, args.quick),
+              "distilled-repaired": _distilled(repaired, 0, args.quick)}
+    rows = []
+    for name, start in starts.items():
+        steps: list[int | None] = []
+        t0 = time.perf_counter()
+        for seed in range(args.seeds):
+            cfg = PPOConfig(total_timesteps=budget, eval_every=1, eval_episodes=5, q_eval_transitions=0)
+            if start is None:
+                steps.append(_steps_to_solve(lambda p, s=seed, c=cfg: train_ppo("CartPole-v1", s, c, p)))
+            else:
+                steps.append(_steps_to_solve(lambda p, s=seed, c=cfg, m=start: finetune_model(
+                    m, "CartPole-v1", s, budget, trainer_config=c, eval_episodes=1, progress=p)))
+        solved = [s for s in steps if s is not None]
+        median = statistics.median([s if s is not None else float("inf") for s in steps])
+        rows.append({"start": name, "steps_to_475": steps, "median": None if median == float("inf") else median,
+                     "solved": f"{len(solved)}/{len(steps)}", "budget": budget, "seconds": time.perf_counter() - t0})
+    return rows
+
+
+def bench_shield(args: argparse.Namespace) -> list[dict[str, Any]]:
+    budget = args.timesteps or (20_000 if args.quick else 200_000)
+    spec = load_spec(POLE_FOLLOW)
+    fallback = load_policy(ROOT / "policies" / "cartpole" / "near_optimal.pol")
+    rows = []
+    for start_name, program in (("worst", load_policy(ROOT / "policies" / "cartpole" / "worst.pol")),
+                                ("worst-repaired", _repaired_worst())):
+        start = _distilled(program, 0, args.quick)
+        for shielded in (False, True):
+            t0 = time.perf_counter()
+            cfg = PPOConfig(q_eval_transitions=0, eval_episodes=5)
+            r = finetune_model(start, "CartPole-v1", 0, budget, fallback=fallback, trainer_config=cfg,
+                               shield_spec=spec if shielded else None, monitor_spec=None if shielded else spec,
+                               eval_episodes=20 if args.quick else 100)
+            rows.append({"start": start_name, "shielded": shielded, "violations": r.violations,
+                         "interventions": r.interventions if shielded else None, "start_return": r.start_return,
+                         "final_return": r.final_return, "steps": r.steps, "seconds": time.perf_counter() - t0})
+    return rows
+
+
+def bench_loop(name: str, args: argparse.Namespace) -> list[dict[str, Any]]:
+    from saferl.loop import LoopConfig, run_loop
+
+    env_id, oracle, spec, kind = LOOPS[name]
+    cfg = LoopConfig(iters=2 if args.quick else 4, kind=kind, timesteps=args.timesteps or (5_000 if args.quick else 50_000),
+                     final_episodes=20 if args.quick else 100)
+    if args.quick:
+        cfg.extract_iters, cfg.extract_episodes, cfg.distill_iters = 4, 5, 4
+        if env_id == "CartPole-v1":
+            cfg.trainer_config = PPOConfig(q_eval_transitions=0, eval_every=4)
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "run"
+        records = run_loop(env_id, ROOT / spec, out, oracle_dir=ROOT / oracle, config=cfg)
+        best_file = out / "best.json"
+        best = json.loads(best_file.read_text()) if best_file.exists() else None
+        best_size = None
+        if best is not None:
+            best_size = next(r["extract"]["size"] for r in records if r["iteration"] == best["iteration"])
+    return [{"env": env_id, "iterations": len(records), "verdicts": [r["verdict"] for r in records],
+             "returns": [round(r["program_return"], 2) for r in records],
+             "best_return": None if best is None else best["program_return"], "best_size": best_size,
+             "wall_s": time.perf_counter() - t0}]
+
+
+def _table(name: str, rows: list[dict[str, Any]]) -> None:
+    print(f"== {name}")
+    if not rows:
+        return
+    keys = list(rows[0])
+    print("  ".join(f"{k:>14}" for k in keys))
+    for row in rows:
+        cells = []
+        for k in keys:
+            v = row[k]
+            cells.append(f"{v:>14.3f}" if isinstance(v, float) else f"{json.dumps(v) if isinstance(v, list) else v!s:>14}")
+        print("  ".join(cells))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", default=",".join(EXPERIMENTS), help="comma-separated experiments")
+    parser.add_argument("--quick", action="store_true", help="small budgets (rough figures)")
+    parser.add_argument("--seeds", type=int, default=5, help="seeds of the morl experiment")
+    parser.add_argument("--timesteps", type=int, default=None, help="override the training budget")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    chosen = [x for x in args.only.split(",") if x]
+    unknown = [x for x in chosen if x not in EXPERIMENTS]
+    if unknown:
+        parser.error(f"unknown experiment(s) {unknown}; choose from {', '.join(EXPERIMENTS)}")
+    results: dict[str, Any] = {"quick": args.quick}
+    for name in chosen:
+        if name == "distill":
+            rows = bench_distill(args)
+        elif name == "morl":
+            rows = bench_morl(args)
+        elif name == "shield":
+            rows = bench_shield(args)
+        else:
+            rows = bench_loop(name, args)
+        results[name] = rows
+        _table(name, rows)
+        sys.stdout.flush()
+    print(json.dumps(results))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
