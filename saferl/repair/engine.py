@@ -63,6 +63,8 @@ FINAL_SHARE = 0.3
 ROLLOUT_GROWTH = 10.0
 #: above this many movable parameters, a tree's repair first moves only those near the points
 LOCAL_MIN_PARAMS = 24
+#: an original whose return reaches this share of the env's reward threshold "performs"
+PERFORMS_SHARE = 0.4
 #: the closing (float64-sound) proof is assumed to cost this many times the search's last proof
 FINAL_PROOF_FACTOR = 2.0
 #: with structural edits on, the parametric search gets at most this share of the time left
@@ -383,6 +385,11 @@ class _Repairer:
         return at(hi)
 
     # -- return tuning ---------------------------------------------------------------
+    def _performs(self) -> bool:
+        """Does the original policy reach half the environment's reward threshold?"""
+        threshold = getattr(getattr(self.env, "spec", None), "reward_threshold", None)
+        return threshold is not None and self.original_score() >= PERFORMS_SHARE * float(threshold)
+
     def original_score(self) -> float:
         """The original policy's return on the tuning seeds (measured once)."""
         if self._score0 is None:
@@ -466,24 +473,28 @@ class _Repairer:
         consts = tuple(p.id for p in self.p0.parameters() if p.kind == "constant")
         first = _Shape(self.p0, dict(ident), "parameters", fixed=consts)
         if self.opts.structural:  # leave time for the structural edits, whatever happens here
-            self.share(PARAMETRIC_SHARE)
+            self.share(PARAMETRIC_SHARE / 2 if consts else PARAMETRIC_SHARE)
         out = self.cegis(first)
         self.attempts.append(Attempt(first.shape, out.status, out.iterations, out.detail))
-        if out.status == "unsat" and consts and self.left() > 0:
+        if out.status != "safe" and consts and self.total_left() > 0:
+            # coefficients and other constants move too (a linear condition's coefficient,
+            # bounded like every constant): when the thresholds and leaves cannot do it, or
+            # could not within their share
             wider = _Shape(self.p0, dict(ident), "parameters and constants")
             if self.opts.structural:
-                self.share(PARAMETRIC_SHARE)
+                self.share(PARAMETRIC_SHARE / (2 - PARAMETRIC_SHARE))
+            self.shape_deadline = None if not self.opts.structural else self.shape_deadline
             out2 = self.cegis(wider)
             self.attempts.append(Attempt(wider.shape, out2.status, out2.iterations, out2.detail))
-            if out2.status == "safe" or out2.status == "unsat":
+            if out2.status in ("safe", "unsat", "budget") or out.status != "unsat":
                 out = out2
         self.shape_deadline = None
         by_return = self.by_return
         if out.status == "safe" and not by_return:
             return out, [out], None
-        if out.status == "safe" and out.program is not None and self.left() > 0:
-            # a parametric repair that keeps the original's return leaves nothing to gain:
-            # the smallest repair within noise of the best return wins anyway
+        if out.status == "safe" and out.program is not None and self.total_left() > 0 and self._performs():
+            # the original performs, and a parametric repair that keeps its return leaves
+            # little to gain: the smallest repair within noise of the best return wins anyway
             sc, ref = self.score(out.program), self.original_score()
             if sc >= ref - max(1.0, RETURN_TIE * abs(ref)):
                 self.emit("score", shape=out.shape.shape, score=sc)

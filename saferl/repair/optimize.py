@@ -74,6 +74,9 @@ class RepairProblem:
             else:
                 d = z3.Real(f"dev{k}", ctx)
                 base += [d >= x - ref, d >= ref - x]
+                if k in space.bounds:
+                    lo, hi = space.bounds[k]
+                    base += [x >= z3.RealVal(str(Fraction(lo)), ctx), x <= z3.RealVal(str(Fraction(hi)), ctx)]
                 terms.append(w * d)
         terms += [self.conv(b) for b in behaviour]
         self.cost = z3.Sum(terms) if terms else z3.RealVal(0, ctx)

@@ -18,6 +18,8 @@ from saferl.spec.load import Spec
 __all__ = ["ParamSpace", "build_space", "threshold_obs", "MOVABLE_KINDS"]
 
 MOVABLE_KINDS = ("threshold", "leaf", "gain", "constant")
+#: a constant (a coefficient, a clip bound) moves at most this many times its scale
+CONSTANT_RANGE = 10.0
 
 
 @dataclass
@@ -32,6 +34,8 @@ class ParamSpace:
     discrete: dict[int, tuple[int, ...]] = field(default_factory=dict)
     scales: dict[int, float] = field(default_factory=dict)
     new: frozenset[int] = frozenset()
+    #: closed ranges some parameters must stay in (constants: coefficients of linear terms)
+    bounds: dict[int, tuple[float, float]] = field(default_factory=dict)
 
 
 def threshold_obs(program: Program) -> dict[int, str]:
@@ -103,6 +107,7 @@ def build_space(
     weights: dict[int, float] = {}
     scales: dict[int, float] = {}
     discrete: dict[int, tuple[int, ...]] = {}
+    bounds: dict[int, tuple[float, float]] = {}
     for k, p in params.items():
         if p.kind not in kinds or k in locked:
             continue
@@ -125,9 +130,10 @@ def build_space(
             scale = max(abs(v), 1e-3)
         else:
             scale = max(abs(v), 1.0)
+            bounds[k] = (v - CONSTANT_RANGE * scale, v + CONSTANT_RANGE * scale)
         scales[k] = scale
         weights[k] = 1.0 / scale
         if k in new and p.kind == "threshold":
             weights[k] = 1e-3 / scale  # no original value: only a tie-breaker
         symbolic.append(k)
-    return ParamSpace(program, params, tuple(symbolic), ref, weights, discrete, scales, frozenset(new))
+    return ParamSpace(program, params, tuple(symbolic), ref, weights, discrete, scales, frozenset(new), bounds)
