@@ -15,6 +15,10 @@
   environment is wrapped in :class:`saferl.shield.Shield`, so exploration never executes
   an action the spec forbids; the trainer still learns from the action it proposed (the
   shield is part of its environment).  Interventions are counted.
+* **a softened start** (discrete actions, ``start_confidence``): a distilled network is
+  nearly deterministic, and PPO cannot explore from it; the actor's output layer is
+  scaled down (which keeps every greedy action) until the median probability of the
+  preferred action on the start network's own states is at most ``start_confidence``.
 * **a violation monitor** (``monitor_spec``, or the shield's spec): the action the
   environment actually received is judged at every training step by
   :class:`saferl.shield.ViolationMonitor`, independently of the shield's own code.
@@ -47,7 +51,7 @@ from saferl.policy.ast import Program
 from saferl.policy.evaluate import ProgramPolicy
 from saferl.spec.load import Spec
 
-__all__ = ["CurvePoint", "FinetuneResult", "TrainingMonitor", "finetune_model", "write_curve_png"]
+__all__ = ["CurvePoint", "FinetuneResult", "TrainingMonitor", "finetune_model", "soften_actor", "write_curve_png"]
 
 
 @dataclass(frozen=True)
@@ -184,6 +188,25 @@ def _imitation_loss(program: Program, lam: float, discrete: bool, low: np.ndarra
     return loss
 
 
+def soften_actor(model: NeuralPolicy, tensors: dict[str, np.ndarray], env_id: str, seed: int, confidence: float) -> dict[str, np.ndarray]:
+    """Scale the last layer so the median logit gap on the model's own states is at most
+    log(confidence / (1 - confidence)) (two actions: the preferred one's probability)."""
+    from saferl.extract.rollout import collect
+
+    states = collect(model, env_id, episodes=3, seed=seed + 888_000).states
+    logits = np.sort(model.actor_output(states), axis=1)
+    gap = float(np.median(logits[:, -1] - logits[:, -2]))
+    limit = float(np.log(confidence / (1.0 - confidence)))
+    if gap <= limit:
+        return tensors
+    last = max(int(k.split(".")[1]) for k in tensors)
+    factor = limit / gap
+    softened = dict(tensors)
+    for part in ("weight", "bias"):
+        softened[f"actor.{last}.{part}"] = (tensors[f"actor.{last}.{part}"] * factor).astype(np.float32)
+    return softened
+
+
 def finetune_model(
     model: NeuralPolicy,
     env_id: str,
@@ -198,6 +221,7 @@ def finetune_model(
     trainer_config: Any = None,
     eval_episodes: int = 10,
     progress: Callable[[int, int, float], None] | None = None,
+    start_confidence: float = 0.95,
 ) -> FinetuneResult:
     """Continue training ``model`` on ``env_id``; see the module docstring.
 
@@ -236,6 +260,8 @@ def finetune_model(
         return TrainingMonitor(env, counters, spec, names_from)
 
     actor_tensors = {k: v for k, v in model.tensors.items() if k.startswith("actor.")}
+    if sig.discrete and 0.5 < start_confidence < 1.0:
+        actor_tensors = soften_actor(model, actor_tensors, env_id, seed, start_confidence)
     hidden = tuple(model.manifest["actor"]["layers"][1:-1])
     activation = model.manifest["actor"]["activation"]
     torch.set_num_threads(1)

@@ -144,3 +144,15 @@ def test_missing_parent_folder_is_exit_2(tmp_path: Path, worst_net: NeuralPolicy
     save_model(start, worst_net.manifest, worst_net.tensors)
     code, _, err = _cli("finetune", str(start), "--env", "CartPole-v1", "-o", str(tmp_path / "no" / "m"))
     assert code == 2 and "does not exist" in err
+
+
+def test_softened_start_keeps_every_greedy_action(worst_net: NeuralPolicy) -> None:
+    from saferl.learn.finetune import soften_actor
+
+    actor = {k: v for k, v in worst_net.tensors.items() if k.startswith("actor.")}
+    soft = policy_from_parts(worst_net.manifest, soften_actor(worst_net, actor, "CartPole-v1", 0, 0.95))
+    states = np.random.default_rng(1).normal(0, 0.5, (500, 4)).astype(np.float32)
+    assert np.array_equal(soft.act_batch(states), worst_net.act_batch(states))
+    logits = soft.actor_output(states)
+    p_max = np.exp(logits.max(1)) / np.exp(logits).sum(1)
+    assert np.median(p_max) <= 0.951
