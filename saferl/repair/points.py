@@ -141,6 +141,8 @@ def check_property(
 
 
 MAX_CORNER_DIMS = 4
+#: how far inside a strict bound (relative, below a float32 ulp) an extreme point is sought
+STRICT_STEP = Fraction(1, 2**30)
 INTERIOR = (Fraction(1, 4), Fraction(1, 2), Fraction(3, 4))
 MAX_COORD_DIMS = 16
 RANDOM_DIRECTIONS = 16
@@ -285,13 +287,21 @@ class _Optima:
         try:
             self.opt.set("timeout", max(1, int(timeout_s * 1000)))
             zt = self.conv(term)
-            if sense == "min":
-                self.opt.minimize(zt)
-            else:
-                self.opt.maximize(zt)
+            handle = self.opt.minimize(zt) if sense == "min" else self.opt.maximize(zt)
             if self.opt.check() != z3.sat:
                 return None
             m = self.opt.model()
+            # a strict bound has no optimum, only an infimum "c + ε", and the model z3 hands
+            # back may then lie anywhere: ask for a point just inside the bound instead
+            inf, val, eps = (handle.lower_values() if sense == "min" else handle.upper_values())
+            if _z3_fraction(inf) == 0 and _z3_fraction(eps) != 0:
+                c = _z3_fraction(val)
+                near = c + _z3_fraction(eps) * max(abs(c), Fraction(1)) * STRICT_STEP
+                self.opt.push()
+                self.opt.add(zt == z3.RealVal(str(near), self.conv.ctx))
+                if self.opt.check() == z3.sat:
+                    m = self.opt.model()
+                self.opt.pop()
             return {s: _z3_fraction(m.eval(z, model_completion=True)) for s, z in zip(self.symbols, self.zsyms, strict=True)}
         finally:
             self.opt.pop()
