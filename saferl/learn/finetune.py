@@ -280,6 +280,8 @@ def finetune_model(
         tcfg = trainer_config if trainer_config is not None else TD3Config.for_env(env_id)
         tcfg.total_timesteps, tcfg.hidden, tcfg.activation = timesteps, hidden, activation
         tcfg.learning_starts = min(tcfg.learning_starts, max(1, timesteps // 10))
+        if tcfg.actor_starts is None:  # fresh critics first learn the start actor's values
+            tcfg.actor_starts = tcfg.learning_starts + max(1, timesteps // 4)
         imitation = None
         if program is not None and lam > 0:
             imitation = _imitation_loss(program, lam, False, model.action_low, model.action_high)

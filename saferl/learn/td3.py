@@ -55,6 +55,9 @@ class TD3Config:
     exploration_noise: float = 0.1
     """scale of the behaviour noise (fraction of the action half-range)"""
     warmup_noise: float = 1.0
+    actor_starts: int | None = None
+    """steps before the first actor update (None: ``learning_starts``); fine-tuning sets it
+    later, so fresh critics learn the start actor's values before they move it"""
     """scale of the noise during warm-up (actions are noise alone)"""
     noise_beta: float = 0.0
     """spectral exponent of the behaviour noise: 0 white, 1 pink, 2 red"""
@@ -210,14 +213,16 @@ def train_td3(
             critic_opt.zero_grad()
             critic_loss.backward()
             critic_opt.step()
+            actor_starts = cfg.learning_starts if cfg.actor_starts is None else cfg.actor_starts
             if step % cfg.policy_delay == 0:
-                pi = policy(o, actor)
-                actor_loss = -q1(torch.cat([o, pi], 1)).mean()
-                if imitation is not None:
-                    actor_loss = actor_loss + imitation(o, pi)
-                actor_opt.zero_grad()
-                actor_loss.backward()
-                actor_opt.step()
+                if step >= actor_starts:
+                    pi = policy(o, actor)
+                    actor_loss = -q1(torch.cat([o, pi], 1)).mean()
+                    if imitation is not None:
+                        actor_loss = actor_loss + imitation(o, pi)
+                    actor_opt.zero_grad()
+                    actor_loss.backward()
+                    actor_opt.step()
                 with torch.no_grad():
                     for net, tgt in ((actor, actor_t), (q1, q1_t), (q2, q2_t)):
                         for p, tp in zip(net.parameters(), tgt.parameters(), strict=True):
