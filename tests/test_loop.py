@@ -105,3 +105,16 @@ def test_missing_parent_folder_is_exit_2(tmp_path: Path) -> None:
     code, _, err = _cli("loop", "--env", "CartPole-v1", "--spec", str(POLE_FOLLOW), "--program", str(WORST),
                         "--out", str(tmp_path / "no" / "run"))
     assert code == 2 and "does not exist" in err
+
+
+def test_loop_from_the_shipped_ppo_oracle(tmp_path: Path) -> None:
+    out_dir = tmp_path / "run"
+    code, out, err = _cli("loop", "--env", "CartPole-v1", "--spec", str(POLE_FOLLOW),
+                          "--oracle", str(ROOT / "oracles" / "cartpole-ppo"), "--out", str(out_dir), "--iters", "1",
+                          "--ci", "--timesteps", "1024", "--episodes", "5")
+    assert code == 0, err
+    assert "best verified program" in out
+    record = json.loads((out_dir / "iterations.jsonl").read_text())
+    assert record["verdict"] == "SAFE" and record["extract"]["size"] <= 8
+    assert record["program_return"] >= 400  # CI budget; bench/loop.py measures the full one
+    assert verify_policy(load_policy(out_dir / "best.pol"), load_spec(POLE_FOLLOW)).verdict is Verdict.SAFE
