@@ -217,7 +217,9 @@ def distill_program(
 
     def forward(x: torch.Tensor) -> torch.Tensor:
         out = net((x - obs_mean) / obs_std)
-        return out if t_scale is None else torch.tanh(out) * t_scale + t_bias
+        if t_scale is None or t_bias is None:
+            return out
+        return torch.tanh(out) * t_scale + t_bias
 
     def act(obs: np.ndarray) -> Any:
         with torch.no_grad():
