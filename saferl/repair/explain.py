@@ -3,6 +3,7 @@ the text handed back, the diff old -> new, and the explanation when nothing work
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
 
 from saferl.policy import format_policy, parse_policy
@@ -112,7 +113,10 @@ def _unrepairable(
 
     witnesses: list[Witness] = []
     reasons: list[str] = []
-    conflict = r.conflict if r.conflict is not None else spec_conflict(r.p0, r.spec, max(1.0, r.solver_timeout()))
+    conflict = r.conflict
+    spare = r.end - time.perf_counter()  # what the budget leaves for this explanation
+    if conflict is None and spare > 0.1:
+        conflict = spec_conflict(r.p0, r.spec, min(max(1.0, r.solver_timeout()), spare))
     if conflict is not None:
         w, props = conflict
         witnesses.append(w)
@@ -157,6 +161,7 @@ def _unrepairable(
     if not witnesses:
         witnesses = [p.witness(r.p0) for p in r.points[:12]]
         kind = "open"
+    elapsed = max(elapsed, time.perf_counter() - r.start)
     return RepairResult(
         status, r.user.name, format_policy(r.user), original, (), (), tuple(witnesses), tuple(r.attempts),
         r.iterations, elapsed, reason="; ".join(reasons), returns=returns,
