@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import Any
 
 from pysmt.fnode import FNode
 from pysmt.shortcuts import FALSE, TRUE, And, Not, Or, Plus
@@ -120,9 +121,11 @@ def check_property(
             cap = min(timeout_s, 2.0) if deadline is None else min(timeout_s, 2.0, deadline - time.perf_counter())
             if cap < 0.01:
                 break
-            model = optimum(term, sense, cap)
-            if model is not None:
+            models = optimum(term, sense, cap)
+            for model in models:
                 add(decode(frame, model, program))
+            if models:
+                model = models[-1]
                 if term.is_symbol():
                     by_coord.setdefault(term, {})[sense] = model
         # interior points between each coordinate's extremes: a violating region bounded by
@@ -276,11 +279,20 @@ class _Optima:
         self.conv = FreshZ3()
         self.symbols = symbols
         self.opt = z3.Optimize(ctx=self.conv.ctx)
-        self.opt.add(self.conv(formula))
+        self.solver = z3.Solver(ctx=self.conv.ctx)
+        zf = self.conv(formula)
+        self.opt.add(zf)
+        self.solver.add(zf)
         self.zsyms = [self.conv(s) for s in symbols]
 
-    def __call__(self, term: FNode, sense: str, timeout_s: float) -> dict[FNode, Fraction] | None:
-        """A model minimising (or maximising) ``term``, or None."""
+    def _values(self, m: Any) -> dict[FNode, Fraction]:
+        return {s: _z3_fraction(m.eval(z, model_completion=True)) for s, z in zip(self.symbols, self.zsyms, strict=True)}
+
+    def __call__(self, term: FNode, sense: str, timeout_s: float) -> list[dict[FNode, Fraction]]:
+        """Models minimising (or maximising) ``term``, the optimum last; empty if none.
+
+        Where the bound is strict (no optimum, only an infimum ``c + ε``) z3's model may lie
+        anywhere: it is kept, and a point just inside the bound follows it."""
         import z3
 
         self.opt.push()
@@ -289,20 +301,19 @@ class _Optima:
             zt = self.conv(term)
             handle = self.opt.minimize(zt) if sense == "min" else self.opt.maximize(zt)
             if self.opt.check() != z3.sat:
-                return None
-            m = self.opt.model()
-            # a strict bound has no optimum, only an infimum "c + ε", and the model z3 hands
-            # back may then lie anywhere: ask for a point just inside the bound instead
+                return []
+            out = [self._values(self.opt.model())]
             inf, val, eps = (handle.lower_values() if sense == "min" else handle.upper_values())
             if _z3_fraction(inf) == 0 and _z3_fraction(eps) != 0:
                 c = _z3_fraction(val)
                 near = c + _z3_fraction(eps) * max(abs(c), Fraction(1)) * STRICT_STEP
-                self.opt.push()
-                self.opt.add(zt == z3.RealVal(str(near), self.conv.ctx))
-                if self.opt.check() == z3.sat:
-                    m = self.opt.model()
-                self.opt.pop()
-            return {s: _z3_fraction(m.eval(z, model_completion=True)) for s, z in zip(self.symbols, self.zsyms, strict=True)}
+                self.solver.push()
+                self.solver.set("timeout", max(1, int(timeout_s * 1000)))
+                self.solver.add(zt == z3.RealVal(str(near), self.conv.ctx))
+                if self.solver.check() == z3.sat:
+                    out.append(self._values(self.solver.model()))
+                self.solver.pop()
+            return out
         finally:
             self.opt.pop()
 
