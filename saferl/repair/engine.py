@@ -87,7 +87,9 @@ SolverFailure = _solver_failures()
 class RepairOptions:
     """How to repair.
 
-    ``timeout_s`` bounds the whole repair, ``solver_timeout_s`` each solver call,
+    ``timeout_s`` bounds the whole repair (the closing proof and rollouts included; with
+    structural edits on, the parametric search gets half of it first), ``solver_timeout_s``
+    each solver call,
     ``max_iters`` the CEGIS rounds per shape.  ``states`` (rows of observations) or
     ``env_id`` supply visited states for the behaviour term (weight ``behaviour_weight``);
     with ``env_id`` the returns before and after are measured over ``env_episodes``

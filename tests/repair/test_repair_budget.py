@@ -126,3 +126,15 @@ def test_a_short_budget_is_honoured_and_reported_as_budget_exhausted() -> None:
         assert "unrepairable" not in result.reason
         # the parametric search did not take the whole budget: a structural edit was tried too
         assert any(a.shape != "parameters" for a in result.attempts), result.attempts
+
+
+def test_repairs_chosen_by_return_are_deterministic_too() -> None:
+    path = ROOT / "policies/cartpole/worst.pol"
+    text = path.read_text()
+    runs = []
+    for _ in range(2):
+        res = repair_policy(parse_policy(text), load_spec(FOLLOW), RepairOptions(env_id="CartPole-v1", timeout_s=60),
+                            source_text=text)
+        runs.append((res.status, res.reason, res.policy_text, res.returns))
+    assert runs[0][0] == "repaired"
+    assert runs[1] == runs[0]
