@@ -331,9 +331,7 @@ class ProgramEncoder:
 
 def negate(v: Value, arith: Arith) -> Value:
     """``-v`` (exact in float64)."""
-    if isinstance(v, float | int):
-        return -float(v)
-    return arith.exact_map(lambda ts: Minus(real(0), ts[0]), [v])
+    return arith.negate(v)
 
 
 def call_value(func: str, args: list[Value], arith: Arith) -> Value:

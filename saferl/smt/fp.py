@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from fractions import Fraction
 from types import ModuleType
 from typing import Any
@@ -172,6 +172,10 @@ class _Enc:
                     acts[name] = term
         return acts
 
+    def cond_of(self, c: Cond) -> Z3Expr:
+        """A condition of the program on the observations of the last :meth:`step`."""
+        return self._cond(c)
+
     def _cond(self, c: Cond) -> Z3Expr:
         Z = self.Z
         if isinstance(c, Compare):
@@ -239,6 +243,40 @@ class _Enc:
         if isinstance(e, SConst):
             return Z.BoolVal(e.value)
         raise TypeError(f"not a condition: {e!r}")
+
+
+#: most paths the bit-precise stage checks one by one (else one query for the program)
+MAX_PATHS = 64
+
+Path = tuple[list[tuple[Cond, bool]], list[Assign]]
+
+
+def program_paths(body: tuple[Stmt, ...], limit: int = MAX_PATHS) -> list[Path] | None:
+    """Every path through ``body``: the branch conditions taken (with whether each holds)
+    and the assignments executed, in order; None beyond ``limit`` paths."""
+    paths: list[Path] = [([], [])]
+    for stmt in body:
+        if isinstance(stmt, Assign):
+            paths = [(c, [*a, stmt]) for c, a in paths]
+            continue
+        if not isinstance(stmt, If):
+            return None
+        alternatives: list[Path] = []
+        for k, (cond, blk) in enumerate(stmt.branches):
+            before = [(c, False) for c, _ in stmt.branches[:k]] + [(cond, True)]
+            inner = program_paths(blk, limit)
+            if inner is None:
+                return None
+            alternatives += [(before + c, a) for c, a in inner]
+        none_taken = [(c, False) for c, _ in stmt.branches]
+        inner = program_paths(stmt.orelse, limit) if stmt.orelse else [([], [])]
+        if inner is None:
+            return None
+        alternatives += [(none_taken + c, a) for c, a in inner]
+        paths = [(c + c2, a + a2) for c, a in paths for c2, a2 in alternatives]
+        if len(paths) > limit:
+            return None
+    return paths
 
 
 def _finite_in(Z: ModuleType, enc: _Enc, x64: Z3Expr, lo: float, hi: float) -> list[Z3Expr]:
@@ -313,23 +351,47 @@ def _solve_fp_here(prop: Property, spec: Spec, binding: Binding, solver: str, ti
         return state_in[lbl][program.state_names.index(v.name)]
 
     when, require = property_condition(prop, binding)
-    constraints += [enc.scond(when, var), Z.Not(enc.scond(require, var))]
-    s = Z.Solver()
-    ms = max(1, int(timeout_s * 1000))
-    if solver == "z3":
-        s.set("timeout", ms)
-        s.set("random_seed", 0)
+    stop = start + timeout_s
+
+    def check(extra: list[Z3Expr]) -> tuple[str, Any]:
+        s = Z.Solver()
+        ms = max(1, int((stop - time.perf_counter()) * 1000))
+        if solver == "z3":
+            s.set("timeout", ms)
+            s.set("random_seed", 0)
+        else:
+            s.set("tlimit-per", ms)
+        s.add(*constraints, *extra)
+        answer = str(s.check())
+        return answer, s.model() if answer == "sat" else None
+
+    # One query per path of the program when there are few: bit-blasting then builds only
+    # the arithmetic of one path at a time (a float64 multiplier is large), and a proof
+    # needs every path unsat.
+    paths = program_paths(program.body) if mode == "single" and len(exec_labels) == 1 else None
+    model = None
+    undecided = False
+    if paths is not None and len(paths) > 1:
+        lbl = exec_labels[0]
+        for conds, assigns in paths:
+            if time.perf_counter() >= stop:
+                undecided = True
+                break
+            actions[lbl], _ = enc.step(replace(program, body=tuple(assigns)), obs64[lbl], state_in[lbl])
+            guard = [enc.cond_of(c) if holds else Z.Not(enc.cond_of(c)) for c, holds in conds]
+            answer, model = check([*guard, enc.scond(when, var), Z.Not(enc.scond(require, var))])
+            if answer == "sat":
+                break
+            undecided = undecided or answer != "unsat"
     else:
-        s.set("tlimit-per", ms)
-    s.add(*constraints)
-    answer = str(s.check())
+        answer, model = check([enc.scond(when, var), Z.Not(enc.scond(require, var))])
+        undecided = answer != "unsat" and answer != "sat"
     elapsed = time.perf_counter() - start
-    if answer == "unsat":
+    if model is None and not undecided:
         return FPOutcome("unsat", solver, elapsed)
-    if answer != "sat":
+    if model is None:
         reason = f"timeout after {timeout_s:g} s" if elapsed >= timeout_s * 0.95 else f"{solver} answered unknown"
         return FPOutcome("unknown", solver, elapsed, reason=reason)
-    model = s.model()
 
     def value(x: Z3Expr) -> float:
         q = model.eval(Z.fpToReal(x), model_completion=True).as_fraction()

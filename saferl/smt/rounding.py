@@ -94,6 +94,11 @@ def lift(v: float | FNode) -> FNode:
     return Real(Fraction(v))
 
 
+def _is(v: object, c: float) -> bool:
+    """Is ``v`` the constant ``c`` (never true of a term)?"""
+    return isinstance(v, float | int) and v == c
+
+
 def _is_pow2(c: float) -> bool:
     m, _ = math.frexp(abs(c))
     return m == 0.5
@@ -206,6 +211,24 @@ class Arith:
             return float(r)
         if op == "/" and not isinstance(b, float | int):
             raise TypeError("division by a non-constant")
+        if self.rounding:
+            # identities that are exact on every finite float (an execution with an
+            # infinity has already met an overflow disjunct, so only finite ones matter;
+            # the sign of a zero changes no comparison): x*0 = 0, x*1 = x, x*-1 = -x,
+            # x + 0 = 0 + x = x - 0 = x, 0 - x = -x, x/1 = x, x/-1 = -x
+            if op == "*" and (_is(a, 0.0) or _is(b, 0.0)):
+                return 0.0
+            if op == "/" and (_is(b, 1.0) or _is(b, -1.0)):
+                return a if _is(b, 1.0) else self.negate(a)
+            if op == "*" and (_is(a, 1.0) or _is(a, -1.0) or _is(b, 1.0) or _is(b, -1.0)):
+                keep, sign = (a, b) if _is(b, 1.0) or _is(b, -1.0) else (b, a)
+                return keep if _is(sign, 1.0) else self.negate(keep)
+            if op == "+" and (_is(a, 0.0) or _is(b, 0.0)):
+                return b if _is(a, 0.0) else a
+            if op == "-" and _is(b, 0.0):
+                return a
+            if op == "-" and _is(a, 0.0):
+                return self.negate(b)
         if op == "/" and (b == 0 or not math.isfinite(b)):
             raise NotModelled(f"division by {b!r}")
         ta, ea = self.parts(a)
@@ -262,17 +285,26 @@ class Arith:
         self.definitions[r] = And(LE(Minus(r, exact), err), LE(Minus(exact, r), err))
         return r
 
+    def negate(self, v: Value) -> Value:
+        """``-v`` (exact in float64)."""
+        if isinstance(v, float | int):
+            return -float(v)
+        return self.exact_map(lambda ts: Minus(Real(0), ts[0]), [v])
+
     def ite(self, cond: FNode, a: Value, b: Value) -> Value:
-        """``a if cond else b``: the error of the branch taken, at most the larger one."""
+        """``a if cond else b``: the error of the branch taken."""
         if cond.is_true():
             return a
         if cond.is_false():
             return b
         ta, ea = self.parts(a)
         tb, eb = self.parts(b)
-        err = max(ea, eb)
+        if ea != eb:
+            # each branch keeps its own bound (a constant branch stays exact) instead of
+            # the larger one for both
+            return Ite(cond, self.materialize(a), self.materialize(b))
         term = Ite(cond, ta, tb)
-        return Rounded(term, err) if err else term
+        return Rounded(term, ea) if ea else term
 
     def exact_map(self, fn: Callable[[list[FNode]], FNode], args: list[Value]) -> Value:
         """A 1-Lipschitz exact function (``abs``, ``min``, ``max``, ``clip``, negation) of
