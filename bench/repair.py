@@ -80,7 +80,7 @@ def run_perturbed(n: int, seed: int) -> dict[str, object]:
     params = safe.parameters()
     rng = random.Random(seed)
     times: list[float] = []
-    outcome = {"repaired": 0, "already-safe": 0, "unrepairable": 0, "reverified_safe": 0}
+    outcome = {"repaired": 0, "already-safe": 0, "unrepairable": 0, "not-repaired": 0, "reverified_safe": 0}
     for _ in range(n):
         chosen = rng.sample(range(len(params)), rng.randint(1, 4))
         values = {k: (1.0 - params[k].value) if params[k].kind == "leaf" else round(params[k].value + rng.uniform(-1, 1), 3)
