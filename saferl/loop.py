@@ -35,7 +35,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from saferl.errors import InputError
+from saferl.errors import InputError, InternalError
 
 __all__ = ["LoopConfig", "run_loop", "ITERATIONS_NAME", "BEST_NAME"]
 
@@ -202,7 +202,8 @@ def run_loop(
         network = load_model(start_dir)
     else:
         say(0, "distill", "the starting program")
-        assert start_program is not None
+        if start_program is None:
+            raise InternalError("the loop has neither a starting program nor a model")
         dcfg = DistillConfig(hidden=cfg.distill_hidden, iters=cfg.distill_iters)
         d = distill_program(start_program, env_id, seed=cfg.seed, config=dcfg)
         save_model(start_dir, d.manifest, d.tensors)

@@ -122,7 +122,8 @@ class ForkBase:
     def run(self, task: Any) -> tuple[str, Any]:
         """Verify ``task`` in a fresh child of the base: ("ok", PairOutcome), ("died", status) or ("error", why)."""
         proc = self.proc if self.proc is not None and self.proc.poll() is None else self._start()
-        assert proc.stdin is not None and proc.stdout is not None
+        if proc.stdin is None or proc.stdout is None:
+            return ("error", "the verifier process has no pipes")
         try:
             proc.stdin.write(_frame(task))
             proc.stdin.flush()

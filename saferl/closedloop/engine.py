@@ -206,7 +206,8 @@ def check_property(
         return done(Verdict.UNKNOWN, f"no inductive invariant found ({why}); safe for the first {bounded.proved} steps "
                     f"({bounded.reason or 'bound reached'}); undecided after", "closedloop:bounded",
                     proved_steps=bounded.proved, tube=bounded.tube, stats=stats)
-    assert prop.steps is not None
+    if prop.steps is None:
+        raise InternalError(f"property {prop.id!r} has no horizon")
     if prop.kind == "safety":
         # an inductive invariant proves every horizon; it is cheap to look for one first
         now = time.perf_counter()
@@ -251,7 +252,8 @@ def _bounded(
             best = out
         if out.complete or time.perf_counter() > deadline:
             break
-    assert best is not None
+    if best is None:
+        raise InternalError("the bounded search ran no round")
     return best
 
 

@@ -186,7 +186,8 @@ def cond_box(c: Cond, obs: dict[str, tuple[Any, Any]]) -> tuple[Any, Any]:
     if isinstance(c, Not):
         must, may = cond_box(c.operand, obs)
         return ~may, ~must
-    assert isinstance(c, BoolConst)
+    if not isinstance(c, BoolConst):
+        raise TypeError(f"not a condition: {c!r}")
     return np.bool_(c.value), np.bool_(c.value)
 
 

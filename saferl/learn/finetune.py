@@ -253,7 +253,8 @@ def finetune_model(
         if shield_spec is not None:
             from saferl.shield import Shield
 
-            assert fallback is not None  # checked above
+            if fallback is None:  # checked above; kept for the type checker
+                raise InputError("--shield needs --fallback")
             env = Shield(env, shield_spec, fallback, proof=shield_proof[0] if shield_proof else None)
             if not shield_proof:
                 shield_proof.append(env.proof)

@@ -144,7 +144,8 @@ class PointChecker:
             return any(self._cond(o, obs, values) for o in c.operands)
         if isinstance(c, Not):
             return not self._cond(c.operand, obs, values)
-        assert isinstance(c, BoolConst)
+        if not isinstance(c, BoolConst):
+            raise TypeError(f"not a condition: {c!r}")
         return c.value
 
     def _run(self, body: tuple[Stmt, ...], obs: Mapping[str, float], values: Mapping[int, float],

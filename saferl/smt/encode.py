@@ -118,21 +118,23 @@ def gap_term(x: FNode, d: float) -> FNode | None:
     return Or(LE(x, real(d)), GE(x, real(succ)))
 
 
-def value_compare(op: str, a: Value, b: Value, f32_symbols: Collection[FNode], gaps: set[tuple[FNode, float]]) -> FNode:
+def value_compare(
+    op: str, a: float | FNode, b: float | FNode, f32_symbols: Collection[FNode], gaps: set[tuple[FNode, float]]
+) -> FNode:
     """``a op b`` for float64 values: folded when both are constants, snapped when one is
     a float32 observation and the other a constant, exact otherwise (float64 compares
     exactly).  An infinite constant compares with a finite value by its sign."""
-    if not isinstance(a, FNode) and not isinstance(b, FNode):
-        return TRUE() if _py_compare(op, a, b) else FALSE()
-    if not isinstance(a, FNode):
+    if isinstance(a, float | int) and isinstance(b, float | int):
+        return TRUE() if _py_compare(op, float(a), float(b)) else FALSE()
+    if isinstance(a, float | int):
         a, b, op = b, a, MIRROR[op]
-    assert isinstance(a, FNode)
-    if not isinstance(b, FNode):
-        if b in (float("inf"), float("-inf")):  # a is finite in every encoding
-            holds = op == "!=" or (op in ("<", "<=") if b > 0 else op in (">", ">="))
+    if isinstance(b, float | int):
+        c = float(b)
+        if c in (float("inf"), float("-inf")):  # a is finite in every encoding
+            holds = op == "!=" or (op in ("<", "<=") if c > 0 else op in (">", ">="))
             return TRUE() if holds else FALSE()
         if a in f32_symbols:
-            return snap_compare(op, a, b, gaps)
+            return snap_compare(op, a, c, gaps)
     return compare(op, a, lift(b))
 
 

@@ -48,6 +48,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import TypeAlias
 
 from pysmt.fnode import FNode
 from pysmt.shortcuts import GE, LE, And, Ite, Minus, Or, Plus, Real, Symbol, Times
@@ -75,7 +76,7 @@ class Rounded:
 
 #: a float64 value in an encoding: a Python float when known, an exact real term, or a
 #: term with a bound on the rounding error accumulated so far
-Value = float | FNode | Rounded
+Value: TypeAlias = "float | FNode | Rounded"
 
 _INF = math.inf
 
@@ -229,7 +230,7 @@ class Arith:
                 return a
             if op == "-" and _is(a, 0.0):
                 return self.negate(b)
-        if op == "/" and (b == 0 or not math.isfinite(b)):
+        if op == "/" and (b == 0 or not math.isfinite(float(b))):  # type: ignore[arg-type]
             raise NotModelled(f"division by {b!r}")
         ta, ea = self.parts(a)
         tb, eb = self.parts(b)
