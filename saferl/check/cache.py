@@ -64,7 +64,7 @@ def solver_versions() -> dict[str, str]:
 
 
 #: the modules whose code decides a verdict: a change to any of them is a change of verifier
-VERIFIER_MODULES = ("verify.py", "results.py", "errors.py", "limits.py", "yamlfile.py", "smt", "spec", "policy")
+VERIFIER_MODULES = ("verify.py", "results.py", "errors.py", "limits.py", "yamlfile.py", "smt", "spec", "policy", "closedloop", "dynamics")
 _FINGERPRINT: list[str] = []
 
 
