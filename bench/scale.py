@@ -1,0 +1,100 @@
+"""Verify at scale: CartPole trees of growing size, whole-process CPU, against a plain reference.
+
+Trees are random balanced trees over CartPole's four float32 observations (thresholds in
+[-0.3, 0.3], leaves left/right), written to a temporary folder.  For each size:
+
+* ``saferl``: ``saferl verify TREE --spec specs/cartpole/pole_follow.yaml`` as a child
+  process; CPU = user + sys of the child (parse, encode, solve, replay, report);
+* ``reference``: a plain z3 script in a child process: the tree as nested ``If`` over
+  reals (no float32 snapping, no float64 rounding), one solver, push/pop per property.
+
+The ratio is measured side by side in one run (median of 3).  Prints a table and JSON.
+``python bench/scale.py [MAX_DEPTH]`` (default 13: 8,192 leaves).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SPEC = ROOT / "specs/cartpole/pole_follow.yaml"
+OBS = ["cart_position", "cart_velocity", "pole_angle", "pole_angular_velocity"]
+HEADER = (
+    "policy scale\nobs cart_position: float32 in [-4.8, 4.8]\nobs cart_velocity: float32\n"
+    "obs pole_angle: float32 in [-0.418, 0.418]\nobs pole_angular_velocity: float32\n"
+    "act push: discrete {left = 0, right = 1}\n"
+)
+
+REFERENCE = r'''
+import json, sys, z3
+tree = json.load(open(sys.argv[1]))
+x = {n: z3.Real(n) for n in ["cart_position", "cart_velocity", "pole_angle", "pole_angular_velocity"]}
+def term(t):
+    if isinstance(t, int):
+        return z3.IntVal(t)
+    o, c, a, b = t
+    return z3.If(x[o] <= z3.RealVal(c), term(a), term(b))
+push = term(tree)
+s = z3.Solver()
+s.add(x["pole_angle"] >= -0.2095, x["pole_angle"] <= 0.2095)
+for when, want in (((x["pole_angle"] > 0.02, x["pole_angular_velocity"] > 0.2), 1),
+                   ((x["pole_angle"] < -0.02, x["pole_angular_velocity"] < -0.2), 0)):
+    s.push(); s.add(*when, push != want); s.check(); s.pop()
+s.push(); s.add(z3.And(push != 0, push != 1)); s.check(); s.pop()
+'''
+
+
+def gen(depth: int, rng: random.Random) -> object:
+    if depth == 0:
+        return rng.randint(0, 1)
+    return [rng.choice(OBS), round(rng.uniform(-0.3, 0.3), 4), gen(depth - 1, rng), gen(depth - 1, rng)]
+
+
+def pol_text(tree: object, indent: int = 0) -> str:
+    pad = "  " * indent
+    if isinstance(tree, int):
+        return f"{pad}push = {'right' if tree else 'left'}\n"
+    o, c, a, b = tree  # type: ignore[misc]
+    return f"{pad}if {o} <= {c!r} {{\n{pol_text(a, indent + 1)}{pad}}} else {{\n{pol_text(b, indent + 1)}{pad}}}\n"
+
+
+def child_cpu(argv: list[str]) -> float:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def main() -> None:
+    max_depth = int(sys.argv[1]) if len(sys.argv) > 1 else 13
+    saferl = str(Path(sys.executable).with_name("saferl"))
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        ref = Path(tmp) / "reference.py"
+        ref.write_text(REFERENCE)
+        for depth in (3, 7, 9, 11, max_depth):
+            if depth > max_depth:
+                continue
+            tree = gen(depth, random.Random(depth))
+            pol, js = Path(tmp) / f"t{depth}.pol", Path(tmp) / f"t{depth}.json"
+            pol.write_text(HEADER + pol_text(tree))
+            js.write_text(json.dumps(tree))
+            ours = [child_cpu([saferl, "verify", str(pol), "--spec", str(SPEC)]) for _ in range(3)]
+            theirs = [child_cpu([sys.executable, str(ref), str(js)]) for _ in range(3)]
+            o, t = statistics.median(ours), statistics.median(theirs)
+            rows.append({"leaves": 2**depth, "saferl_cpu_s": round(o, 3), "reference_cpu_s": round(t, 3), "ratio": round(o / t, 2)})
+    print(f"{'leaves':>7} {'saferl CPU s':>13} {'reference CPU s':>16} {'ratio':>6}")
+    for r in rows:
+        print(f"{r['leaves']:>7} {r['saferl_cpu_s']:>13} {r['reference_cpu_s']:>16} {r['ratio']:>6}")
+    print(json.dumps(rows))
+
+
+if __name__ == "__main__":
+    main()
