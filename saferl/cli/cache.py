@@ -8,17 +8,13 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import NoReturn, TextIO
+from typing import TextIO
 
+from saferl.cli._plain import Parser, run_plain
 from saferl.errors import InputError
 
 PROG = "saferl cache"
 ACTIONS = ("clear", "dir")
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        raise InputError(f"{message} (see '{PROG} --help')")
 
 
 def _folder(args: argparse.Namespace) -> Path:
@@ -37,7 +33,7 @@ def cache(argv: list[str], out: TextIO, err: TextIO) -> int:
     """Run ``saferl cache`` on ``argv``."""
     from saferl.check.cache import clear_cache
 
-    p = _Parser(prog=PROG, description="Manage saferl check's result cache.", add_help=False)
+    p = Parser(prog=PROG, description="Manage saferl check's result cache.", add_help=False)
     p.add_argument("action", nargs="?", metavar="ACTION", help="clear: delete every cached result; dir: print the folder")
     p.add_argument("-h", "--help", action="store_true", help="show this help and exit")
     p.add_argument("--cache-dir", type=Path, help="the cache folder")
@@ -59,8 +55,4 @@ def cache(argv: list[str], out: TextIO, err: TextIO) -> int:
 
 def run(argv: list[str], out: TextIO, err: TextIO) -> int:
     """Entry point used by ``saferl.cli``: bad input is one line on stderr and exit 2."""
-    try:
-        return cache(argv, out, err)
-    except InputError as exc:
-        err.write(f"{PROG}: error: {' '.join(str(exc).split())}\n")
-        return 2
+    return run_plain(PROG, lambda: cache(argv, out, err), err)

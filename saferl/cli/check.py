@@ -16,23 +16,19 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
-from typing import Any, NoReturn, TextIO
+from typing import Any, TextIO
 
-from saferl.errors import InputError, MissingDependencyError, SaferlError
+from saferl.cli._plain import Parser, run_plain
+from saferl.errors import InputError
 
 EXIT_OK, EXIT_UNSAFE, EXIT_ERROR, EXIT_UNKNOWN = 0, 1, 2, 3
 FORMATS = ("text", "json", "sarif", "junit", "github")
 PROG = "saferl check"
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        raise InputError(f"{message} (see '{PROG} --help')")
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The command's options."""
-    p = _Parser(prog=PROG, description=__doc__.split("\n\n")[0], add_help=False)
+    p = Parser(prog=PROG, description=__doc__.split("\n\n")[0], add_help=False)
     p.add_argument("paths", nargs="*", type=Path, metavar="PATHS",
                    help="with a configuration: only pairs whose policy or spec is among these; "
                         "with --spec: the policies to check (folders are searched for *.pol)")
@@ -227,14 +223,4 @@ def _render(args: argparse.Namespace, records: list[Any], errors: list[Any], roo
 
 def run(argv: list[str], out: TextIO, err: TextIO) -> int:
     """Entry point used by ``saferl.cli``: bad input is one line on stderr and exit 2."""
-    try:
-        return check(argv, out, err)
-    except KeyboardInterrupt:
-        err.write(f"{PROG}: interrupted\n")
-        return 130
-    except (InputError, MissingDependencyError) as exc:
-        err.write(f"{PROG}: error: {' '.join(str(exc).split())}\n")
-        return EXIT_ERROR
-    except SaferlError as exc:
-        err.write(f"{PROG}: error: tool error: {' '.join(str(exc).split())}\n")
-        return EXIT_ERROR
+    return run_plain(PROG, lambda: check(argv, out, err), err)

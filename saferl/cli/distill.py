@@ -13,17 +13,13 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import NoReturn, TextIO
+from typing import TextIO
 
-from saferl.errors import InputError, MissingDependencyError, SaferlError, UnsupportedError
+from saferl.cli._plain import Parser, parse_or_help, run_plain
+from saferl.errors import InputError, MissingDependencyError
 
 PROG = "saferl distill"
 EXIT_OK, EXIT_ERROR = 0, 2
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        raise InputError(f"{message} (see '{PROG} --help')")
 
 
 def parse_hidden(text: str, option: str = "--hidden") -> tuple[int, ...]:
@@ -39,7 +35,7 @@ def parse_hidden(text: str, option: str = "--hidden") -> tuple[int, ...]:
 
 def build_parser() -> argparse.ArgumentParser:
     """The command's options."""
-    p = _Parser(prog=PROG, add_help=False, description="Imitate a .pol program with a neural network (DAgger).")
+    p = Parser(prog=PROG, add_help=False, description="Imitate a .pol program with a neural network (DAgger).")
     p.add_argument("program", type=Path, metavar="PROGRAM", help="the .pol program (the expert)")
     p.add_argument("-h", "--help", action="help", help="show this help and exit")
     p.add_argument("--env", required=True, help="gymnasium id: CartPole-v1, MountainCarContinuous-v0, Pendulum-v1")
@@ -55,16 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def distill(argv: list[str], out: TextIO) -> int:
     """Distil PROGRAM into a network and report agreement and returns."""
-    import contextlib
-    import io
-
-    help_text = io.StringIO()
-    with contextlib.redirect_stdout(help_text):
-        try:
-            args = build_parser().parse_args(argv)
-        except SystemExit as exc:  # --help
-            out.write(help_text.getvalue())
-            return int(exc.code or 0)
+    args = parse_or_help(build_parser(), argv, out)
+    if isinstance(args, int):
+        return args
     if args.fmt not in ("text", "json"):
         raise InputError(f"unknown format {args.fmt!r}; formats: text, json")
     hidden = parse_hidden(args.hidden)
@@ -114,14 +103,4 @@ def distill(argv: list[str], out: TextIO) -> int:
 
 def run(argv: list[str], out: TextIO, err: TextIO) -> int:
     """Entry point used by ``saferl.cli``: bad input is one line on stderr and exit 2."""
-    try:
-        return distill(argv, out)
-    except KeyboardInterrupt:
-        err.write(f"{PROG}: interrupted\n")
-        return 130
-    except (InputError, MissingDependencyError, UnsupportedError) as exc:
-        err.write(f"{PROG}: error: {' '.join(str(exc).split())}\n")
-        return EXIT_ERROR
-    except SaferlError as exc:
-        err.write(f"{PROG}: error: tool error: {' '.join(str(exc).split())}\n")
-        return EXIT_ERROR
+    return run_plain(PROG, lambda: distill(argv, out), err)

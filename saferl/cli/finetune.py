@@ -17,22 +17,18 @@ import argparse
 import json
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, NoReturn, TextIO
+from typing import Any, TextIO
 
-from saferl.errors import InputError, MissingDependencyError, SaferlError, UnsupportedError
+from saferl.cli._plain import Parser, parse_or_help, run_plain
+from saferl.errors import InputError, MissingDependencyError
 
 PROG = "saferl finetune"
 EXIT_OK, EXIT_ERROR = 0, 2
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        raise InputError(f"{message} (see '{PROG} --help')")
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The command's options."""
-    p = _Parser(prog=PROG, add_help=False, description="Fine-tune a neural policy with PPO (discrete) or TD3 (continuous).")
+    p = Parser(prog=PROG, add_help=False, description="Fine-tune a neural policy with PPO (discrete) or TD3 (continuous).")
     p.add_argument("model", type=Path, metavar="MODEL_DIR", help="the saferl model directory to start from")
     p.add_argument("-h", "--help", action="help", help="show this help and exit")
     p.add_argument("--env", required=True, help="gymnasium id: CartPole-v1, MountainCarContinuous-v0, Pendulum-v1")
@@ -61,16 +57,9 @@ def _program(path: Path, option: str) -> Any:
 
 def finetune(argv: list[str], out: TextIO) -> int:
     """Fine-tune MODEL_DIR and write the model, its report and learning curve."""
-    import contextlib
-    import io
-
-    help_text = io.StringIO()
-    with contextlib.redirect_stdout(help_text):
-        try:
-            args = build_parser().parse_args(argv)
-        except SystemExit as exc:  # --help
-            out.write(help_text.getvalue())
-            return int(exc.code or 0)
+    args = parse_or_help(build_parser(), argv, out)
+    if isinstance(args, int):
+        return args
     if args.fmt not in ("text", "json"):
         raise InputError(f"unknown format {args.fmt!r}; formats: text, json")
     if not 1 <= args.timesteps <= 100_000_000:
@@ -140,14 +129,4 @@ def finetune(argv: list[str], out: TextIO) -> int:
 
 def run(argv: list[str], out: TextIO, err: TextIO) -> int:
     """Entry point used by ``saferl.cli``: bad input is one line on stderr and exit 2."""
-    try:
-        return finetune(argv, out)
-    except KeyboardInterrupt:
-        err.write(f"{PROG}: interrupted\n")
-        return 130
-    except (InputError, MissingDependencyError, UnsupportedError) as exc:
-        err.write(f"{PROG}: error: {' '.join(str(exc).split())}\n")
-        return EXIT_ERROR
-    except SaferlError as exc:
-        err.write(f"{PROG}: error: tool error: {' '.join(str(exc).split())}\n")
-        return EXIT_ERROR
+    return run_plain(PROG, lambda: finetune(argv, out), err)

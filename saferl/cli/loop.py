@@ -17,24 +17,20 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import NoReturn, TextIO
+from typing import TextIO
 
-from saferl.errors import InputError, MissingDependencyError, SaferlError, UnsupportedError
+from saferl.cli._plain import Parser, parse_or_help, run_plain
+from saferl.errors import InputError, MissingDependencyError
 
 PROG = "saferl loop"
 EXIT_OK, EXIT_UNSAFE, EXIT_ERROR = 0, 1, 2
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        raise InputError(f"{message} (see '{PROG} --help')")
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The command's options."""
-    p = _Parser(prog=PROG, add_help=False,
-                description="Finetune -> extract -> verify -> repair -> distill, resumable. Exit 0 with a verified "
-                            "best.pol, 1 when no iteration produced a SAFE program, 2 bad input or tool error.")
+    p = Parser(prog=PROG, add_help=False,
+               description="Finetune -> extract -> verify -> repair -> distill, resumable. Exit 0 with a verified "
+                           "best.pol, 1 when no iteration produced a SAFE program, 2 bad input or tool error.")
     p.add_argument("-h", "--help", action="help", help="show this help and exit")
     p.add_argument("--env", required=True, help="gymnasium id: CartPole-v1, MountainCarContinuous-v0, Pendulum-v1")
     p.add_argument("--spec", type=Path, required=True, help="the YAML spec every projection is verified against")
@@ -65,16 +61,9 @@ def _check_out(out: Path) -> None:
 
 def loop(argv: list[str], out: TextIO, err: TextIO) -> int:
     """Run or resume the loop and summarise its iterations."""
-    import contextlib
-    import io
-
-    help_text = io.StringIO()
-    with contextlib.redirect_stdout(help_text):
-        try:
-            args = build_parser().parse_args(argv)
-        except SystemExit as exc:  # --help
-            out.write(help_text.getvalue())
-            return int(exc.code or 0)
+    args = parse_or_help(build_parser(), argv, out)
+    if isinstance(args, int):
+        return args
     if args.fmt not in ("text", "json"):
         raise InputError(f"unknown format {args.fmt!r}; formats: text, json")
     if args.kind not in ("tree", "program"):
@@ -142,14 +131,4 @@ def loop(argv: list[str], out: TextIO, err: TextIO) -> int:
 
 def run(argv: list[str], out: TextIO, err: TextIO) -> int:
     """Entry point used by ``saferl.cli``: bad input is one line on stderr and exit 2."""
-    try:
-        return loop(argv, out, err)
-    except KeyboardInterrupt:
-        err.write(f"{PROG}: interrupted (rerun the same command to resume)\n")
-        return 130
-    except (InputError, MissingDependencyError, UnsupportedError) as exc:
-        err.write(f"{PROG}: error: {' '.join(str(exc).split())}\n")
-        return EXIT_ERROR
-    except SaferlError as exc:
-        err.write(f"{PROG}: error: tool error: {' '.join(str(exc).split())}\n")
-        return EXIT_ERROR
+    return run_plain(PROG, lambda: loop(argv, out, err), err, "interrupted (rerun the same command to resume)")

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import NoReturn, TextIO
+from typing import TextIO
 
-from saferl.errors import InputError, MissingDependencyError, SaferlError, UnsupportedError
+from saferl.cli._plain import Parser, parse_or_help, run_plain
+from saferl.errors import InputError
 from saferl.userfile import check_output_location
 
 EXIT_OK, EXIT_UNSAFE, EXIT_ERROR, EXIT_UNKNOWN = 0, 1, 2, 3
@@ -24,14 +25,9 @@ SOLVERS = ("z3", "cvc5")
 PROG = "saferl verify"
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        raise InputError(f"{message} (see '{PROG} --help')")
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The command's options."""
-    p = _Parser(
+    p = Parser(
         prog=PROG, add_help=False,
         description="Prove a policy against a YAML spec. Exit 0 SAFE, 1 UNSAFE, 2 bad input/tool error, 3 UNKNOWN.",
     )
@@ -61,16 +57,9 @@ def _validate(args: argparse.Namespace) -> None:
 
 def verify(argv: list[str], out: TextIO) -> int:
     """Prove POLICY against SPEC and report every property."""
-    import contextlib
-    import io
-
-    help_text = io.StringIO()
-    with contextlib.redirect_stdout(help_text):
-        try:
-            args = build_parser().parse_args(argv)
-        except SystemExit as exc:  # --help
-            out.write(help_text.getvalue())
-            return int(exc.code or 0)
+    args = parse_or_help(build_parser(), argv, out)
+    if isinstance(args, int):
+        return args
     _validate(args)
     from saferl.policy import load_policy
     from saferl.policy.ast import Program
@@ -139,14 +128,4 @@ def _write(text: str, output: Path | None, out: TextIO) -> None:
 
 def run(argv: list[str], out: TextIO, err: TextIO) -> int:
     """Entry point used by ``saferl.cli``: bad input is one line on stderr and exit 2."""
-    try:
-        return verify(argv, out)
-    except KeyboardInterrupt:
-        err.write(f"{PROG}: interrupted\n")
-        return 130
-    except (InputError, MissingDependencyError, UnsupportedError) as exc:
-        err.write(f"{PROG}: error: {' '.join(str(exc).split())}\n")
-        return EXIT_ERROR
-    except SaferlError as exc:
-        err.write(f"{PROG}: error: tool error: {' '.join(str(exc).split())}\n")
-        return EXIT_ERROR
+    return run_plain(PROG, lambda: verify(argv, out), err)
