@@ -10,6 +10,10 @@ Example:
 drawn on stderr; the summary goes to stdout (text or JSON).  Violations are counted by an
 independent monitor (the reference evaluator), not by the shield itself.
 
+When the spec has closed-loop ``safety`` properties (``dynamics:``), the shield looks one
+step ahead on the fallback's proved invariant, and the monitor also checks every state the
+environment reaches against their ``always`` conditions.
+
 Exit codes: 0 the run finished and no violation reached the environment under the
 shield; 1 a violation did (only possible outside the spec's verified domain, reported as
 ``unsafe_steps``); 2 bad input (including a fallback that is not proved SAFE, unless
@@ -42,7 +46,7 @@ def _group() -> None:
 def run_command(
     ctx: typer.Context,
     policy: str = typer.Option(..., "--policy", "-p", help="Model directory, SB3 .zip, .onnx MLP, .pol file, .skops tree, or 'random'."),
-    fallback: Path = typer.Option(..., "--fallback", help="The verified .pol program whose action replaces a vetoed one."),
+    fallback: Path = typer.Option(..., "--fallback", help="The verified .pol program (or .skops tree) whose action replaces a vetoed one."),
     spec: Path = typer.Option(..., "--spec", "-s", help="The YAML spec to enforce."),
     env_id: str = typer.Option(..., "--env", help="Gymnasium environment id, e.g. CartPole-v1."),
     episodes: int = typer.Option(10, "--episodes", "-n", help="Episodes to run."),
@@ -52,11 +56,12 @@ def run_command(
     compare: bool = typer.Option(False, "--compare", help="Also run the policy unshielded on the same seeds."),
     allow_unverified: bool = typer.Option(False, "--allow-unverified", help="Run even if the fallback is not proved SAFE."),
     no_projection: bool = typer.Option(False, "--no-projection", help="Never clamp continuous actions; always use the fallback."),
+    no_lookahead: bool = typer.Option(False, "--no-lookahead", help="Do not enforce the spec's closed-loop safety properties."),
     max_steps: int | None = typer.Option(None, "--max-steps", help="Cap on the steps of one episode."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No live display on stderr."),
 ) -> int:
     """Run POLICY behind the shield for N episodes; print returns, interventions, violations."""
-    from saferl.policy import load_policy
+    from saferl.formats import load_program
     from saferl.policy.ast import Program
     from saferl.spec import load_spec
 
@@ -67,7 +72,7 @@ def run_command(
         raise InputError(f"--episodes must be between 1 and 1000000, got {episodes}")
     if max_steps is not None and max_steps < 1:
         raise InputError(f"--max-steps must be positive, got {max_steps}")
-    program = load_policy(fallback)
+    program = load_program(fallback, env_id=env_id)  # a skops tree takes the environment's names
     if not isinstance(program, Program):
         raise InputError(f"{fallback} is a gridworld subgoal program; the shield needs a control program")
     spec_obj = load_spec(spec)
@@ -76,21 +81,22 @@ def run_command(
 
     env = _make_env(gym, env_id)
     try:
-        shield = Shield(env, spec_obj, fallback=program, allow_unverified=allow_unverified, projection=not no_projection)
+        shield = Shield(env, spec_obj, fallback=program, allow_unverified=allow_unverified, projection=not no_projection,
+                        lookahead=not no_lookahead)
     except UnverifiedFallbackError as exc:  # the library's hint names Python; this one names the flags
         raise InputError(
             exc.message, hint=f"repair it ('saferl repair {fallback} --spec {spec}') until 'saferl verify' says SAFE, "
-            "or pass --allow-unverified"
+            "or pass --allow-unverified" + (" or --no-lookahead" if spec_obj.closed_loop else "")
         ) from None
     actor = _load_policy(policy, shield.action_space, seed, env_id)
     runs: dict[str, dict[str, Any]] = {}
     live = _Live(s.err, enabled=not quiet)
     try:
-        runs["shielded"] = _run(shield, actor, ViolationMonitor(spec_obj, program), episodes, seed, max_steps, live, "shielded")
+        runs["shielded"] = _run(shield, actor, _monitor(spec_obj, program, ViolationMonitor), episodes, seed, max_steps, live, "shielded")
         if compare:
             plain = _make_env(gym, env_id)
             actor = _load_policy(policy, plain.action_space, seed, env_id)
-            runs["unshielded"] = _run(plain, actor, ViolationMonitor(spec_obj, program), episodes, seed, max_steps, live, "unshielded")
+            runs["unshielded"] = _run(plain, actor, _monitor(spec_obj, program, ViolationMonitor), episodes, seed, max_steps, live, "unshielded")
     finally:
         live.stop()
     summary = {
@@ -104,12 +110,71 @@ def run_command(
         "seed": seed,
         "monitored": list(shield.monitored),
         "unmonitored": [{"id": pid, "why": why} for pid, why in shield.unmonitored],
-        "lookahead": "not available: specs declare no dynamics model",
+        "lookahead": _lookahead_summary(shield, spec_obj),
         **runs,
     }
     text = json.dumps(summary, indent=2) if fmt == "json" else _text(summary)
     write_output(text, output, s.out)
     return EXIT_UNSAFE if runs["shielded"]["violations"] else EXIT_OK
+
+
+def _lookahead_summary(shield: Any, spec: Any) -> dict[str, Any] | str:
+    if not spec.closed_loop:
+        return "not used: the spec has no closed-loop safety property"
+    if shield.lookahead is None:
+        return "not used: " + "; ".join(f"{pid}: {why}" for pid, why in shield.unmonitored if pid in {p.id for p in spec.closed_loop})
+    return {
+        "properties": list(shield.lookahead.ids),
+        "invariant_cells": [int(t.alive.sum()) for t in shield.lookahead.tables],
+        "outside_invariant_steps": shield.outside_invariant_steps,
+    }
+
+
+def _monitor(spec: Any, program: Any, per_state: Any) -> Any:
+    """The independent monitor: per-state properties, plus closed-loop ``always`` conditions
+    on the environment's state when the spec has them."""
+    monitor = per_state(spec, program)
+    if not any(p.kind == "safety" for p in spec.closed_loop):
+        return monitor
+    return _StateMonitor(monitor, [p for p in spec.closed_loop if p.kind == "safety"])
+
+
+class _StateMonitor:
+    """Adds a check of every reached state against closed-loop ``always`` conditions."""
+
+    def __init__(self, inner: Any, props: list[Any]):
+        from saferl.closedloop.condition import cond_points
+        from saferl.dynamics import make_model
+
+        self.inner, self.props, self.cond = inner, props, cond_points
+        self.names = [make_model(p.dynamics, p.parameters).state_names for p in props]
+        self.env: Any = None
+        self.extra: dict[str, int] = {}
+
+    @property
+    def total(self) -> int:
+        return int(self.inner.total) + sum(self.extra.values())
+
+    @property
+    def violations(self) -> dict[str, int]:
+        out = dict(self.inner.violations)
+        out.update({k: v for k, v in self.extra.items() if v})
+        return out
+
+    def reset(self, obs: Any) -> None:
+        self.inner.reset(obs)
+
+    def step(self, action: Any, next_obs: Any) -> list[str]:
+        broke = list(self.inner.step(action, next_obs))
+        import numpy as np
+
+        state = np.asarray(self.env.unwrapped.state, dtype=np.float64)
+        for prop, names in zip(self.props, self.names, strict=True):
+            cols = {n: state[i:i + 1] for i, n in enumerate(names)}
+            if not bool(self.cond(prop.always, cols)[0]):
+                self.extra[prop.id] = self.extra.get(prop.id, 0) + 1
+                broke.append(prop.id)
+        return broke
 
 
 def _gymnasium() -> Any:
@@ -159,6 +224,8 @@ def _run(env: Any, actor: Any, monitor: Any, episodes: int, seed: int, max_steps
     lengths: list[int] = []
     violations = 0
     start = time.perf_counter()
+    if isinstance(monitor, _StateMonitor):
+        monitor.env = env
     for ep in range(episodes):
         obs, _ = env.reset(seed=seed + ep)
         if hasattr(actor, "reset"):

@@ -1,68 +1,62 @@
-"""A shield that looks one step ahead on a proved invariant.
+"""One step of look-ahead on a proved invariant: which actions keep the successor inside.
 
 The invariant (alive grid cells, proved inductive for the fallback program and certified)
 is turned into a table: for every alive cell and every action, does *every* state of the
-cell step into the invariant under that action (a sound box step)?  At run time the shield
-finds the cells the float32 observation may come from and executes the proposed action
-only when the table allows it in all of them; otherwise it executes the fallback program's
-action, whose successor is in the invariant by the proof.  So from any state in the
-invariant the shielded system never leaves it — a table lookup, not a solver call.
+cell step into the invariant under that action (a sound box step)?  At run time
+:meth:`LookaheadTable.check` finds the cells the float32 observation may come from and
+allows the proposed action only when the table allows it in all of them — a table lookup,
+not a solver call.  The fallback program's action is allowed in every alive cell (that is
+what the proof says), so a shield that substitutes it for a vetoed action never leaves the
+invariant from a state inside it.
+
+The run-time shield, :class:`saferl.shield.Shield`, uses these tables whenever its spec has
+a ``safety`` property with a dynamics model (see docs/shield.md).
 
 Example (CartPole, with the proved ``pole_only.pol`` as the fallback)::
 
     table = LookaheadTable.prove(load_policy("policies/cartpole/pole_only.pol"), prop)
-    env = LookaheadShield(gymnasium.make("CartPole-v1"), table)
-    obs, info = env.reset(seed=0)
-    obs, r, term, trunc, info = env.step(0)      # info["saferl"].check == "lookahead"
+    table.check(obs.tolist(), 0)     # 0: allowed, 1: the successor may leave, 2: outside
 """
 
 from __future__ import annotations
 
-import bisect
-import math
-from dataclasses import dataclass
+from bisect import bisect_right
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from saferl.closedloop.engine import ClosedLoopOptions, check_property
+from saferl.closedloop.engine import ClosedLoopOptions, ClosedLoopOutcome, check_property
 from saferl.closedloop.invariant import Grid, state_boxes
 from saferl.dynamics import make_model
 from saferl.dynamics.base import Model
 from saferl.errors import InputError, UnsupportedError
 from saferl.policy.ast import Program
-from saferl.policy.evaluate import ProgramPolicy
 from saferl.results import Verdict
 from saferl.spec.closedloop import ClosedLoopProperty
 
-__all__ = ["LookaheadRecord", "LookaheadTable", "LookaheadShield"]
+__all__ = ["LookaheadTable", "ALLOWED", "VETOED", "OUTSIDE", "check_env_matches"]
 
-
-@dataclass(frozen=True)
-class LookaheadRecord:
-    """What the look-ahead shield did on one step (``info["saferl"]``).
-
-    ``check``: ``"lookahead"`` (the proposed action's successor stays in the invariant),
-    ``"fallback"`` (it might not: the fallback's action ran) or ``"outside"`` (the state
-    is not in the invariant: the fallback's action ran, and nothing is guaranteed).
-    """
-
-    check: str
-    proposed: int
-    executed: int
-    intervened: bool
+ALLOWED, VETOED, OUTSIDE = 0, 1, 2
+#: |x - float32(x)| <= |float32(x)| * 2**-24 for normal values; twice that, plus the
+#: smallest subnormal, bounds where a state observed as ``o`` can lie
+_REL = 2.0**-23
+_ABS = 2.0**-149
 
 
 class LookaheadTable:
-    """Allowed actions per invariant cell, for a discrete-action model."""
+    """Allowed actions per invariant cell, for a discrete-action model.
 
-    def __init__(self, model: Model, program: Program, grid: Grid):
+    ``prop_id`` names the property whose invariant this is (the shield reports it).
+    """
+
+    def __init__(self, model: Model, program: Program, grid: Grid, prop_id: str = ""):
         if not model.discrete_actions:
-            raise UnsupportedError("the look-ahead shield supports discrete actions")
+            raise UnsupportedError(f"the look-ahead shield supports discrete actions; {model.env_id} has a continuous one")
         obs_of = {s: o for o, s in model.direct_obs.items()}
         if any(d not in obs_of for d in grid.dims):
             raise UnsupportedError(f"the invariant's variables are not all observed directly in {model.env_id}")
-        self.model, self.program, self.grid = model, program, grid
+        self.model, self.program, self.grid, self.prop_id = model, program, grid, prop_id
         self.obs_index = [obs_of[d] for d in grid.dims]
         self.edges = [e.tolist() for e in grid.edges]
         self.shape = grid.shape
@@ -82,85 +76,87 @@ class LookaheadTable:
                 ok[i] = bool(alive_grid[sl].all())
             self.allowed[idx, k] = ok
         self.alive = alive.copy()
-        self.fallback = ProgramPolicy(program)
+        # per cell: -1 outside the invariant, else a bit mask of the allowed actions
+        bits = (self.allowed * (1 << np.arange(len(self.actions)))).sum(axis=1)
+        self._code: list[int] = np.where(alive, bits, -1).tolist()
+        self._bit = {a: 1 << k for k, a in enumerate(self.actions)}
+        self._dims = list(zip(self.obs_index, self.edges, self.shape, strict=True))
+
+    @classmethod
+    def from_outcome(cls, program: Program, prop: ClosedLoopProperty, outcome: ClosedLoopOutcome) -> LookaheadTable:
+        """The table of a SAFE outcome of ``check_property`` that carries an invariant."""
+        if outcome.result.verdict is not Verdict.SAFE or outcome.invariant is None:
+            raise InputError(f"no proved invariant for {program.name!r} and {prop.id!r}: {outcome.result.message}")
+        return cls(make_model(prop.dynamics, prop.parameters), program, outcome.invariant, prop.id)
 
     @classmethod
     def prove(cls, program: Program, prop: ClosedLoopProperty, options: ClosedLoopOptions | None = None) -> LookaheadTable:
-        """Prove ``prop`` (safety, forever) for ``program`` and build its table."""
-        if prop.kind != "safety" or prop.steps is not None:
-            raise InputError(f"property {prop.id!r}: the look-ahead shield needs a 'safety' property with 'horizon: forever'")
-        out = check_property(program, prop, options)
-        if out.result.verdict is not Verdict.SAFE or out.invariant is None:
-            raise InputError(f"no proved invariant for {program.name!r} and {prop.id!r}: {out.result.message}")
-        return cls(make_model(prop.dynamics, prop.parameters), program, out.invariant)
+        """Prove ``prop`` (a ``safety`` property) for ``program`` with an inductive invariant
+        and build its table; InputError when no invariant is proved."""
+        if prop.kind != "safety":
+            raise InputError(f"property {prop.id!r}: the look-ahead shield needs a 'safety' property, not {prop.kind!r}")
+        return cls.from_outcome(program, prop, check_property(program, prop, options))
 
-    def cells(self, obs: Any) -> list[int] | None:
+    def cells(self, obs: Sequence[float]) -> list[int] | None:
         """Flat indices of the cells a state with float32 observation ``obs`` may lie in
         (None when some may lie outside the invariant's grid)."""
-        ranges = []
-        for j, oi in enumerate(self.obs_index):
+        flat = [0]
+        for oi, e, size in self._dims:
             o = float(obs[oi])
-            u = math.ulp(float(np.float32(o))) if math.isfinite(o) else math.inf
-            e = self.edges[j]
+            u = abs(o) * _REL + _ABS
             a, b = o - u, o + u
-            if not (a >= e[0] and b < e[-1]):
+            if not (a >= e[0] and b < e[-1]):  # NaN and infinities fail too
                 return None
-            ranges.append(range(bisect.bisect_right(e, a) - 1, bisect.bisect_right(e, b)))
-        flat = []
-        for combo in _product(ranges):
-            k = 0
-            for j, c in enumerate(combo):
-                k = k * self.shape[j] + c
-            flat.append(k)
+            first, last = bisect_right(e, a) - 1, bisect_right(e, b) - 1
+            flat = [k * size + c for k in flat for c in range(first, last + 1)]
         return flat
 
-    def decide(self, obs: Any, proposed: int) -> LookaheadRecord:
-        """The action to execute for ``proposed`` in the state observed as ``obs``."""
+    def check(self, obs: Sequence[float], action: int) -> int:
+        """:data:`ALLOWED` when every state observed as ``obs`` steps into the invariant
+        under ``action``, :data:`OUTSIDE` when such a state may lie outside the invariant,
+        else :data:`VETOED`."""
+        k = 0
+        for oi, e, size in self._dims:  # the common case: one cell per dimension
+            o = float(obs[oi])
+            u = (o if o >= 0.0 else -o) * _REL + _ABS
+            a = o - u
+            if not a >= e[0]:
+                return OUTSIDE
+            c = bisect_right(e, a) - 1
+            if c + 1 >= len(e) or not o + u < e[c + 1]:
+                break  # an edge (or the grid's end) within rounding: every cell it may be in
+            k = k * size + c
+        else:
+            m = self._code[k]
+            if m < 0:
+                return OUTSIDE
+            return ALLOWED if m & self._bit.get(action, 0) else VETOED
         cells = self.cells(obs)
-        k = self.actions.index(int(proposed)) if int(proposed) in self.actions else -1
-        if cells is None or not all(self.alive[c] for c in cells):
-            a = int(self.fallback.act(obs))
-            return LookaheadRecord("outside", int(proposed), a, a != int(proposed))
-        if k >= 0 and all(self.allowed[c, k] for c in cells):
-            return LookaheadRecord("lookahead", int(proposed), int(proposed), False)
-        a = int(self.fallback.act(obs))
-        return LookaheadRecord("fallback", int(proposed), a, a != int(proposed))
+        if cells is None:
+            return OUTSIDE
+        code = self._code
+        mask = -1
+        for c in cells:
+            m = code[c]
+            if m < 0:
+                return OUTSIDE
+            mask &= m
+        return ALLOWED if mask & self._bit.get(action, 0) else VETOED
 
 
-def _product(ranges: list[range]) -> list[tuple[int, ...]]:
-    out: list[tuple[int, ...]] = [()]
-    for r in ranges:
-        out = [t + (c,) for t in out for c in r]
-    return out
-
-
-def _wrapper_base() -> type:
-    try:
-        import gymnasium
-    except ImportError:  # pragma: no cover - gymnasium ships with the learn extra
-        return object
-    return gymnasium.Wrapper  # type: ignore[no-any-return]
-
-
-class LookaheadShield(_wrapper_base()):  # type: ignore[misc]
-    """A gymnasium wrapper executing only actions whose successor stays in the invariant."""
-
-    def __init__(self, env: Any, table: LookaheadTable):
-        super().__init__(env)
-        self.table = table
-        self._obs: Any = None
-        self.interventions = 0
-
-    def reset(self, **kwargs: Any) -> Any:
-        obs, info = self.env.reset(**kwargs)
-        self._obs = obs
-        return obs, info
-
-    def step(self, action: Any) -> Any:
-        record = self.table.decide(self._obs, int(action))
-        self.interventions += int(record.intervened)
-        obs, reward, terminated, truncated, info = self.env.step(record.executed)
-        self._obs = obs
-        info = dict(info)
-        info["saferl"] = record
-        return obs, reward, terminated, truncated, info
+def check_env_matches(env: Any, prop: ClosedLoopProperty) -> None:
+    """The environment must be the property's model: same id, same physical parameters."""
+    spec = getattr(env, "spec", None)
+    env_id = getattr(spec, "id", None)
+    if env_id != prop.dynamics:
+        raise InputError(
+            f"property {prop.id!r} is proved for {prop.dynamics}; the environment is {env_id or type(env).__name__}"
+        )
+    model = make_model(prop.dynamics, prop.parameters)
+    base = getattr(env, "unwrapped", env)
+    for name, value in model.params.items():
+        have = getattr(base, name, None)
+        if isinstance(have, int | float) and float(have) != value:
+            raise InputError(
+                f"property {prop.id!r} is proved with {name} = {value!r}; the environment has {name} = {have!r}"
+            )

@@ -38,6 +38,9 @@ def _implied_by_space(shield: Shield, pid: str) -> bool:
 def make_fast_step(shield: Shield) -> Callable[[Any], Any] | None:
     """Straight-line ``step`` for the common case: Discrete, stateless, no history.
 
+    With a look-ahead, a proposal it allows is handled here too; one it objects to goes to
+    the general path.
+
     A valid action that satisfies every property, or one that breaks a property
     while the fallback's action satisfies all of them, is handled here; anything
     else (invalid actions, a failing fallback) goes to the general path
@@ -78,6 +81,9 @@ def make_fast_step(shield: Shield) -> Callable[[Any], Any] | None:
     lines += [
         "            if True:" if first else "            else:",
         "                k = 0",
+        # the look-ahead objects: the general path decides (fallback, records, counters)
+        *(["            if not k and look(shield._o, a0):", "                return general(action, False)"]
+          if shield.lookahead is not None else []),
         "            if k:",
         *inline,
         f"                if not ({start} <= b0 < {end}):",
@@ -127,6 +133,7 @@ def make_fast_step(shield: Shield) -> Callable[[Any], Any] | None:
         "np_values": [np.int64(v) for v in range(start, end)],
         "fallback": shield._fb_step, "ps": shield._ps, "check": shield.checks.check, "tally": shield._tally,
         "substituted": substituted,
+        "look": shield.lookahead.code if shield.lookahead is not None else None,
     }
     local: dict[str, Any] = {}
     exec(compile(src, f"<shield-step:{shield.safety_spec.name}>", "exec"), namespace, local)

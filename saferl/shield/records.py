@@ -13,7 +13,14 @@ Reasons (why the shield intervened), :data:`REASONS`:
 ``invalid-action``  the proposed action is not in the action space (NaN, infinite,
                     out of the box, wrong shape or type);
 ``policy-error``    the policy raised an exception instead of proposing an action
-                    (only through :meth:`Shield.step_with`).
+                    (only through :meth:`Shield.step_with`);
+``lookahead``       the proposed action passes the per-state checks, but its successor
+                    may leave the proved invariant of closed-loop property
+                    ``property_id`` (the fallback's action keeps it inside);
+``outside-invariant`` the state may lie outside the invariant of ``property_id``: the
+                    fallback's action ran (nothing is proved from there).
+
+Version 2 added the two look-ahead reasons.
 
 Sources (where the executed action came from), :data:`SOURCES`:
 
@@ -46,8 +53,8 @@ __all__ = [
     "SOURCES",
 ]
 
-RECORD_VERSION = 1
-REASONS = ("violation", "invalid-action", "policy-error")
+RECORD_VERSION = 2
+REASONS = ("violation", "invalid-action", "policy-error", "lookahead", "outside-invariant")
 SOURCES = ("policy", "projection", "fallback", "fallback-projection", "search", "unsafe-fallback")
 
 
@@ -88,7 +95,8 @@ class ShieldRecord(NamedTuple):
     policy raised, and the ``repr`` of the object when it was not a number at all.
     ``executed`` is exactly what the environment received (continuous values after the
     cast to the action space's dtype).  ``property_id`` is the first property (in spec
-    order) the proposed action broke, else ``None``; ``reason`` is one of :data:`REASONS`
+    order) the proposed action broke (or, for the look-ahead reasons, the closed-loop
+    property whose invariant vetoed it), else ``None``; ``reason`` is one of :data:`REASONS`
     when ``intervened``, else ``None``; ``source`` is one of :data:`SOURCES`;
     ``episode`` is set on the last step of an episode (terminated or truncated) only.
     """

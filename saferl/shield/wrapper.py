@@ -19,9 +19,11 @@ fallback program's action — and the step is recorded in ``info["saferl"]``
 wrong type) are replaced by the fallback and never reach the environment.  The fallback
 is proved (``verify_policy``) against every monitored property when the shield is built.
 
-There is no look-ahead: specs declare no dynamics model yet, so the shield enforces the
-spec's properties step by step and does not check that the next state stays in a safe
-set.  See docs/shield.md.
+When the spec has closed-loop ``safety`` properties (a dynamics model, see
+docs/closed-loop.md), the shield also looks one step ahead: the fallback is proved with an
+inductive invariant per property, and a proposed action runs only if its successor stays
+in every invariant (a table lookup, :mod:`saferl.shield.lookahead`, imported only for such
+specs); otherwise the fallback's action runs (reason ``lookahead``).  See docs/shield.md.
 """
 
 from __future__ import annotations
@@ -80,6 +82,9 @@ class Shield(gym.Wrapper, gym.utils.RecordConstructorArgs):  # type: ignore[type
         verify_options: options for that run.
         projection: try clamping a rejected continuous action into the interval the
             properties allow before falling back to the program.
+        lookahead: enforce the spec's closed-loop ``safety`` properties by a one-step
+            look-ahead on the fallback's proved invariant (Discrete action spaces; the
+            environment must be the property's dynamics model, parameters included).
 
     Raises:
         UnverifiedFallbackError: the fallback is not SAFE on a monitored property.
@@ -97,6 +102,7 @@ class Shield(gym.Wrapper, gym.utils.RecordConstructorArgs):  # type: ignore[type
         proof: VerifyResult | None = None,
         verify_options: VerifyOptions | None = None,
         projection: bool = True,
+        lookahead: bool = True,
     ):
         super().__init__(env)
         if not isinstance(spec, Spec):
@@ -110,7 +116,12 @@ class Shield(gym.Wrapper, gym.utils.RecordConstructorArgs):  # type: ignore[type
         self.checks: CompiledChecks = compile_checks(spec, binding, self._continuous)
         self._check = self.checks.check
         self.proof = None if allow_unverified else self._prove(proof, verify_options)
+        self.lookahead: Any = None
+        self._closed_unmonitored: list[tuple[str, str]] = []
+        if spec.closed_loop:
+            self._setup_lookahead(env, lookahead, allow_unverified)
         self.verified = self.proof is not None
+        self._outside = 0
         self.projection = projection and self.checks.intervals is not None
         self._fb_step = compile_program(fallback)
         self._stateful = bool(fallback.state_names)
@@ -127,7 +138,7 @@ class Shield(gym.Wrapper, gym.utils.RecordConstructorArgs):  # type: ignore[type
         # lets gymnasium re-create the shielded environment from env.spec (gym.make, check_env)
         gym.utils.RecordConstructorArgs.__init__(
             self, spec=spec, fallback=fallback, allow_unverified=allow_unverified, proof=self.proof,
-            verify_options=verify_options, projection=projection,
+            verify_options=verify_options, projection=projection, lookahead=lookahead,
         )
 
     # -- set-up -----------------------------------------------------------------------
@@ -185,14 +196,41 @@ class Shield(gym.Wrapper, gym.utils.RecordConstructorArgs):  # type: ignore[type
         else:
             raise UnsupportedError(f"the shield handles Discrete and flat Box action spaces, not {aspace}")
 
+    def _setup_lookahead(self, env: gym.Env, enabled: bool, allow_unverified: bool) -> None:  # type: ignore[type-arg]
+        ids = [p.id for p in self.safety_spec.closed_loop]
+        if not enabled:
+            self._closed_unmonitored = [(pid, "look-ahead turned off") for pid in ids]
+            return
+        if not self._discrete:
+            self._closed_unmonitored = [(pid, "the look-ahead needs a Discrete action space") for pid in ids]
+            return
+        from saferl.shield.lookahead import build_lookahead
+
+        look, skipped, unproved = build_lookahead(env, self.safety_spec, self.fallback)
+        if unproved and not allow_unverified:
+            pid, why = unproved[0]
+            raise UnverifiedFallbackError(
+                f"the fallback {self.fallback.name!r} has no proved inductive invariant for property {pid!r} "
+                f"of spec {self.safety_spec.name!r} ({why}); the look-ahead needs one",
+                hint="repair the fallback until 'saferl closedloop' proves it SAFE forever, or pass allow_unverified=True",
+            )
+        self._closed_unmonitored = skipped + [(pid, f"no proved invariant for the fallback ({why})") for pid, why in unproved]
+        self.lookahead = look
+        if look is not None and self.proof is not None:
+            self.proof = replace(self.proof, results=self.proof.results + look.results)
+
     def _prove(self, proof: VerifyResult | None, options: VerifyOptions | None) -> VerifyResult:
         from saferl.policy.printer import program_digest
 
+        if proof is None and not self.checks.ids:
+            # nothing per-state to prove (a spec of closed-loop properties only)
+            return VerifyResult("", "", self.fallback.name, program_digest(self.fallback), self.safety_spec.name, ())
         if proof is None:
             from saferl.verify import verify_policy
 
             ids = set(self.checks.ids)
-            sub = replace(self.safety_spec, properties=tuple(p for p in self.safety_spec.properties if p.id in ids))
+            sub = replace(self.safety_spec, properties=tuple(p for p in self.safety_spec.properties if p.id in ids),
+                          closed_loop=())
             proof = verify_policy(self.fallback, sub, options)
         elif proof.policy_digest != program_digest(self.fallback):
             raise UnverifiedFallbackError(
@@ -266,13 +304,19 @@ class Shield(gym.Wrapper, gym.utils.RecordConstructorArgs):  # type: ignore[type
 
     @property
     def monitored(self) -> tuple[str, ...]:
-        """Ids of the properties the shield enforces."""
-        return self.checks.ids
+        """Ids of the properties the shield enforces (per-state checks, then look-ahead)."""
+        return self.checks.ids + (self.lookahead.ids if self.lookahead is not None else ())
 
     @property
     def unmonitored(self) -> tuple[tuple[str, str], ...]:
         """(id, why) of properties the shield cannot enforce at run time."""
-        return self.checks.unmonitored
+        return self.checks.unmonitored + tuple(self._closed_unmonitored)
+
+    @property
+    def outside_invariant_steps(self) -> int:
+        """Steps taken from a state that may lie outside a proved invariant (the fallback
+        acted; nothing is guaranteed there).  0 from reset states inside the invariant."""
+        return self._outside
 
     @property
     def observation(self) -> Any:
@@ -328,6 +372,8 @@ class Shield(gym.Wrapper, gym.utils.RecordConstructorArgs):  # type: ignore[type
         o, h, s = self._o, self._h, tuple(self._ps)
         check = self.checks.check
         mask = np.array([check(o, (v,), h, s) == 0 for v in range(self._start, self._start + self._n)], dtype=bool)
+        if self.lookahead is not None:
+            mask &= np.array([self.lookahead.check(o, v)[0] == 0 for v in range(self._start, self._start + self._n)])
         if not mask.any():
             fb = int(self._fb_step(*o, list(self._ps))[0])
             mask[fb - self._start] = True
@@ -352,6 +398,14 @@ class Shield(gym.Wrapper, gym.utils.RecordConstructorArgs):  # type: ignore[type
             k = self._check(o, cand, h, s_in)
             if k:
                 reason, pid = "violation", self._ids[k - 1]
+        if reason is None and self.lookahead is not None:
+            code, lpid = self.lookahead.check(o, cand[0])  # type: ignore[index]
+            if code:
+                if code == 2:
+                    self._outside += 1
+                fb = fb if fb is not None else self._fb_step(*o, list(self._ps))
+                if self._fit(fb) != cand:
+                    reason, pid = ("lookahead" if code == 1 else "outside-invariant"), lpid
         if reason is None:
             executed, source = cand, "policy"
             # a valid array of the space's own dtype and shape goes through untouched

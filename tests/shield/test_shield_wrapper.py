@@ -37,10 +37,10 @@ def _cartpole(spec: Any, fallback: Any, proof: Any, **kw: Any) -> Shield:
 # -- the record schema is frozen ---------------------------------------------------------
 
 def test_record_schema_is_pinned() -> None:
-    assert RECORD_VERSION == 1
+    assert RECORD_VERSION == 2
     assert RECORD_FIELDS == ("proposed", "executed", "intervened", "property_id", "reason", "source", "episode")
     assert EPISODE_FIELDS == ("steps", "interventions", "unsafe_steps", "by_property", "by_reason", "by_source")
-    assert REASONS == ("violation", "invalid-action", "policy-error")
+    assert REASONS == ("violation", "invalid-action", "policy-error", "lookahead", "outside-invariant")
     assert SOURCES == ("policy", "projection", "fallback", "fallback-projection", "search", "unsafe-fallback")
     rec = ShieldRecord(0, 1, True, "p", "violation", "fallback", EpisodeStats(3, 1, 0, {"p": 1}, {"violation": 1}, {"fallback": 1}))
     assert list(rec.to_record()) == list(RECORD_FIELDS)
