@@ -31,7 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog=PROG, add_help=False,
         description="Prove a policy against a YAML spec. Exit 0 SAFE, 1 UNSAFE, 2 bad input/tool error, 3 UNKNOWN.",
     )
-    p.add_argument("policies", type=Path, nargs="+", metavar="POLICY", help="a .pol policy file, or a folder of them")
+    p.add_argument("policies", type=Path, nargs="+", metavar="POLICY",
+                   help="a .pol policy file, a folder of them, or a .skops scikit-learn tree (with its names)")
     p.add_argument("-h", "--help", action="help", help="show this help and exit")
     p.add_argument("-s", "--spec", type=Path, required=True, help="the YAML spec file")
     p.add_argument("-f", "--format", dest="fmt", default="text", help=" | ".join(FORMATS))
@@ -41,6 +42,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cross-check", action="store_true", help="also run cvc5; a disagreement is a tool error (exit 2)")
     p.add_argument("--allow-unknown", action="store_true", help="UNKNOWN does not fail the gate (exit 0 instead of 3)")
     p.add_argument("--solver", default="z3", help=" | ".join(SOLVERS))
+    names = p.add_argument_group("names of a .skops tree (it carries none; .pol files name their own)")
+    names.add_argument("--names", type=Path, dest="names_file", help="YAML file with obs, action, labels (as for 'saferl import')")
+    names.add_argument("--obs-names", help="comma-separated observation names, in feature order")
+    names.add_argument("--action-name", help="the action's name")
+    names.add_argument("--labels", help="comma-separated discrete action labels, in class-index order")
     return p
 
 
@@ -61,7 +67,7 @@ def verify(argv: list[str], out: TextIO) -> int:
     if isinstance(args, int):
         return args
     _validate(args)
-    from saferl.policy import load_policy
+    from saferl.formats import PolicyNames, load_program
     from saferl.policy.ast import Program
     from saferl.report import render
     from saferl.results import Verdict
@@ -71,9 +77,11 @@ def verify(argv: list[str], out: TextIO) -> int:
     if args.output is not None:
         check_output_location(args.output, "--output")
     paths = _policy_files(args.policies)
+    names = PolicyNames.from_options(args.obs_names, args.action_name, args.labels, args.names_file)
     programs = []
     for path in paths:  # every file is read (and refused) before any proof starts
-        program = load_policy(path)
+        # a skops tree is converted in memory exactly as `saferl import` writes it
+        program = load_program(path, names=names, require_names=True)
         if not isinstance(program, Program):
             raise InputError(f"{path} is a gridworld subgoal program; certify it with 'saferl certify GRID {path}'")
         programs.append(program)
@@ -103,7 +111,7 @@ def _policy_files(given: list[Path]) -> list[Path]:
     """The policy files named, folders expanded to their ``*.pol`` files (sorted)."""
     out: list[Path] = []
     for path in given:
-        if path.is_dir():
+        if path.is_dir() and not (path / "manifest.json").is_file():  # a model directory is refused later
             found = sorted(p for p in path.rglob("*.pol") if p.is_file())
             if not found:
                 raise InputError(f"{path}: the folder holds no .pol policy")

@@ -20,6 +20,7 @@ from saferl.formats.loader import (
     kind_of,
     load_neural_model,
     load_policy_file,
+    load_program,
     load_program_source,
 )
 from saferl.formats.names import PolicyNames, load_names_file
@@ -33,5 +34,6 @@ __all__ = [
     "load_names_file",
     "load_neural_model",
     "load_policy_file",
+    "load_program",
     "load_program_source",
 ]

@@ -66,6 +66,8 @@ def detect_format(path: str | Path) -> str:
         return _zip_format(p)
     if head[:2] in _PICKLE_MAGIC:
         return "torch-pickle"
+    if p.suffix.lower() == ".skops":  # never read as .pol text or anything else
+        raise ModelFileError("not a skops file (not a zip archive)", Location(where), hint=_HINT)
     if p.suffix.lower() == ".onnx":
         return "onnx"
     if p.suffix.lower() == ".pol":

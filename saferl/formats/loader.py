@@ -16,7 +16,9 @@ from saferl.errors import InputError, Location, ModelFileError
 from saferl.formats.detect import detect_format
 from saferl.formats.names import PolicyNames
 
-__all__ = ["KINDS", "LoadedPolicy", "kind_of", "load_neural_model", "load_policy_file", "load_program_source"]
+__all__ = [
+    "KINDS", "LoadedPolicy", "kind_of", "load_neural_model", "load_policy_file", "load_program", "load_program_source",
+]
 
 #: what a format gives: a control program (.pol, skops trees) or a neural network
 KINDS = ("program", "neural")
@@ -138,6 +140,48 @@ def load_policy_file(
 
 
 
+_NAMES_HINT = (
+    "pass --names FILE (YAML with obs, action, labels: the file 'saferl import' reads) "
+    "or --obs-names, --action-name and --labels"
+)
+
+
+def _needs_program(where: str, fmt: str) -> InputError:
+    return InputError(
+        f"{where} is a neural network ({fmt}); this needs a .pol program or a .skops tree",
+        hint=f"extract one first: saferl extract --oracle {where} --env ENV -o tree.pol",
+    )
+
+
+def load_program(
+    path: str | Path, *, env_id: str | None = None, names: PolicyNames | None = None,
+    require_names: bool = False,
+) -> Any:
+    """The program in a policy file: a .pol file as :func:`saferl.policy.load_policy` reads it
+    (control or gridworld program), or a skops tree converted exactly as ``saferl import``
+    does.  A neural network is an InputError that says how to get a program from it.
+
+    ``require_names``: a skops tree carries no names, so without ``env_id`` the user must
+    give the observation and action names (a spec refers to them); otherwise InputError.
+    """
+    where = str(path)
+    fmt = detect_format(path)
+    _refuse_unreadable(fmt, where)
+    if _KIND[fmt] == "neural":
+        raise _needs_program(where, fmt)
+    if fmt == "skops":
+        names = names or PolicyNames()
+        if require_names and env_id is None and (names.obs is None or names.action is None):
+            missing = " and ".join(w for w, v in (("observation", names.obs), ("action", names.action)) if v is None)
+            raise InputError(f"{where} is a scikit-learn tree and carries no {missing} names", hint=_NAMES_HINT)
+        from saferl.formats.skops_tree import load_skops_tree
+
+        return load_skops_tree(path, names, env_id)
+    from saferl.policy import load_policy
+
+    return load_policy(path)
+
+
 def load_program_source(
     path: str | Path, *, env_id: str | None = None, names: PolicyNames | None = None
 ) -> tuple[str, Any]:
@@ -149,10 +193,7 @@ def load_program_source(
     fmt = detect_format(path)
     _refuse_unreadable(fmt, where)
     if _KIND[fmt] == "neural":
-        raise InputError(
-            f"{where} is a neural network ({fmt}); this needs a .pol program or a .skops tree",
-            hint=f"extract one first: saferl extract --oracle {where} --env ENV -o tree.pol",
-        )
+        raise _needs_program(where, fmt)
     from saferl.policy import parse_policy, read_policy_text
 
     if fmt == "skops":
