@@ -2,6 +2,8 @@
 
 Exit codes: 0 repaired (or already SAFE) and re-verified SAFE, 1 no repair within the
 policy's shape and the budget (the report says why), 2 bad input or tool error.
+A spec with closed-loop properties (``dynamics:``) is repaired from their counterexample
+trajectories (saferl.repair.closedloop) and re-verified by the closed-loop engine.
 The report (text or JSON) goes to stdout, progress to stderr when it is a terminal.
 """
 
@@ -97,6 +99,21 @@ def repair(
         behaviour_weight=behaviour_weight, states=rows, env_id=env, env_episodes=episodes, env_seed=seed,
         select=select, progress=progress,
     )
+    if spec_obj.closed_loop:  # trajectories become repair points; the closed-loop engine re-verifies
+        progress.stop()
+        from saferl.repair.closedloop import render_text as closed_loop_text
+        from saferl.repair.closedloop import repair_closed_loop
+
+        cl = repair_closed_loop(program, spec_obj, opts, policy_path=str(policy), source_text=text)
+        done = cl.status in ("repaired", "already-safe")
+        if done and output is not None:
+            write_output(cl.policy_text, output, s.out)
+        if fmt == "json":
+            rec = {**cl.to_record(), "input": str(policy), "spec": str(spec), "output": str(output) if done and output else None}
+            s.out.write(json.dumps(rec, indent=2) + "\n")
+        else:
+            s.out.write(closed_loop_text(cl, str(policy), str(output) if done and output else None))
+        return EXIT_OK if done else EXIT_UNSAFE
     try:
         result = repair_policy(program, spec_obj, opts, policy_path=str(policy), source_text=text)
     finally:
