@@ -6,11 +6,14 @@ exits, and by the kernel if Python dies.
 
 Observation: PROPEL's 29 normalised sensors (see :mod:`saferl.envs.torcs.observation`),
 float32.  Action: ``[steer, accel, brake]``; the gear follows the speed.  Reward: metres
-of progress along the track this step.  The episode terminates when the car leaves the
-track (``|trackPos| > 1``), takes damage, or completes ``laps`` laps; it is truncated
+of progress along the track this step (``reward="progress"``, the default), or PROPEL's
+driving reward (``reward="propel"``, :func:`propel_reward`).  The episode terminates when
+the car leaves the track (``|trackPos| > 1``), takes damage, completes ``laps`` laps, or
+(with ``stall_steps``) gains less than 1 m in a window of that many steps; it is truncated
 after ``max_steps`` steps (50 steps = 1 s of simulated time).
 
 ``info`` holds ``lap_times`` (seconds, completed laps so far), ``crashed`` (bool),
+``stalled`` (bool),
 ``dist_raced`` (m), ``laps_completed``, ``damage``, ``cur_lap_time`` and ``sensors``
 (the raw SCR sensor dict).
 
@@ -39,7 +42,27 @@ from saferl.envs.torcs.observation import (
 from saferl.envs.torcs.protocol import DEFAULT_ANGLES, ScrClient, ServerEvent
 from saferl.errors import InputError
 
-__all__ = ["TorcsEnv", "observation_space", "action_space"]
+__all__ = ["TorcsEnv", "REWARDS", "STALL_MIN_PROGRESS_M", "observation_space", "action_space", "propel_reward"]
+
+#: the reward functions the env offers (``reward=``)
+REWARDS = ("progress", "propel")
+#: a stall window (``stall_steps``) ends the episode unless the car gained this many metres
+STALL_MIN_PROGRESS_M = 1.0
+#: seconds of simulated time per step
+STEP_S = 0.02
+
+
+def propel_reward(sensors: dict[str, Any]) -> float:
+    """PROPEL's (gym_torcs's) driving reward for one step, in metres.
+
+    ``V * (cos(angle) - |sin(angle)| - |trackPos|) * 0.02 s`` with ``V = speedX`` in m/s:
+    the speed along the track axis, less the transverse speed and a penalty for the
+    distance from the centre line.  gym_torcs writes the same sum in km/h per step; the
+    factor ``0.02 / 3.6`` only rescales it to metres, the progress reward's unit.
+    """
+    v = float(sensors["speedX"]) / 3.6
+    angle = float(sensors["angle"])
+    return v * (math.cos(angle) - abs(math.sin(angle)) - abs(float(sensors["trackPos"]))) * STEP_S
 
 
 def observation_space() -> gym.spaces.Box:
@@ -78,6 +101,12 @@ class TorcsEnv(gym.Env[np.ndarray, np.ndarray]):
         port: the UDP port of the robot (default: a free one per episode).
         max_steps: truncate after this many steps (default: none).
         timeout_s: how long the client waits for TORCS before failing.
+        reward: ``progress`` (metres along the centre line this step) or ``propel``
+            (:func:`propel_reward`, PROPEL's driving reward).
+        stall_steps: end the episode (terminated, ``info["stalled"]``) when the car gains
+            less than 1 m in this many steps (checked every ``stall_steps`` steps); None: never.
+        robot_timeout_s: TORCS ends itself after this long without a client message (a
+            trainer that pauses an episode for longer, e.g. to evaluate, raises it).
     """
 
     metadata = {"render_modes": []}
@@ -90,6 +119,9 @@ class TorcsEnv(gym.Env[np.ndarray, np.ndarray]):
         max_steps: int | None = None,
         timeout_s: float = 10.0,
         render_mode: str | None = None,
+        reward: str = "progress",
+        stall_steps: int | None = None,
+        robot_timeout_s: float = 30.0,
     ) -> None:
         if render_mode is not None:
             raise InputError(f"saferl/Torcs-v0 renders nothing (render_mode={render_mode!r})")
@@ -99,11 +131,21 @@ class TorcsEnv(gym.Env[np.ndarray, np.ndarray]):
             raise InputError(f"max_steps must be at least 1, got {max_steps}")
         self.track = track
         self.laps = int(laps)
+        if reward not in REWARDS:
+            raise InputError(f"reward must be one of {', '.join(REWARDS)}, got {reward!r}")
+        if stall_steps is not None and int(stall_steps) < 1:
+            raise InputError(f"stall_steps must be at least 1, got {stall_steps}")
+        self.reward = reward
+        self.stall_steps = None if stall_steps is None else int(stall_steps)
         self.max_steps = None if max_steps is None else int(max_steps)
         self.timeout_s = float(timeout_s)
         self.observation_space = observation_space()
         self.action_space = action_space()
-        self._race = TorcsRace(find_installation(), track=track, laps=self.laps, port=port)
+        if not float(robot_timeout_s) > 0:
+            raise InputError(f"robot_timeout_s must be positive, got {robot_timeout_s}")
+        self._race = TorcsRace(
+            find_installation(), track=track, laps=self.laps, port=port, robot_timeout_s=float(robot_timeout_s)
+        )
         self._client: ScrClient | None = None
         self._sensors: dict[str, Any] = {}
         self._obs = np.zeros(len(OBSERVATION_NAMES), dtype=np.float32)
@@ -111,6 +153,8 @@ class TorcsEnv(gym.Env[np.ndarray, np.ndarray]):
         self._steps = 0
         self._damage0 = 0.0
         self._crashed = False
+        self._stalled = False
+        self._stall_mark = 0.0
 
     # -- episode control ---------------------------------------------------------------------
     def reset(
@@ -143,6 +187,8 @@ class TorcsEnv(gym.Env[np.ndarray, np.ndarray]):
         damage = message["damage"]
         self._damage0 = float(damage) if isinstance(damage, float) else 0.0
         self._crashed = False
+        self._stalled = False
+        self._stall_mark = float(self._sensors["distRaced"])
         return self._obs.copy(), self._info()
 
     def step(
@@ -171,7 +217,10 @@ class TorcsEnv(gym.Env[np.ndarray, np.ndarray]):
             return self._obs.copy(), 0.0, True, False, self._info()
         self._accept(message)
         sensors = self._sensors
-        reward = float(sensors["distRaced"]) - float(previous["distRaced"])
+        if self.reward == "propel":
+            reward = propel_reward(sensors)
+        else:
+            reward = float(sensors["distRaced"]) - float(previous["distRaced"])
         if float(sensors["curLapTime"]) < float(previous["curLapTime"]):
             self._lap_times.append(float(sensors["lastLapTime"]))
         terminated = False
@@ -180,6 +229,13 @@ class TorcsEnv(gym.Env[np.ndarray, np.ndarray]):
             terminated = True
         elif len(self._lap_times) >= self.laps:
             terminated = True
+        elif self.stall_steps is not None and self._steps % self.stall_steps == 0:
+            # no-progress check: less than STALL_MIN_PROGRESS_M metres in the last window
+            dist = float(sensors["distRaced"])
+            if dist - self._stall_mark < STALL_MIN_PROGRESS_M:
+                self._stalled = True
+                terminated = True
+            self._stall_mark = dist
         truncated = not terminated and self.max_steps is not None and self._steps >= self.max_steps
         info = self._info()
         if terminated or truncated:
@@ -201,6 +257,7 @@ class TorcsEnv(gym.Env[np.ndarray, np.ndarray]):
         return {
             "lap_times": list(self._lap_times),
             "crashed": self._crashed,
+            "stalled": self._stalled,
             "dist_raced": float(s.get("distRaced", 0.0)),
             "laps_completed": len(self._lap_times),
             "damage": float(s.get("damage", 0.0)),
