@@ -99,8 +99,11 @@ def coloured_noise(beta: float, length: int, rng: np.random.Generator) -> np.nda
     return x / (x.std() + 1e-12)
 
 
-def _greedy_return(actor: torch.nn.Module, scale: np.ndarray, bias: np.ndarray, env_id: str, episodes: int, seed: int) -> float:
-    env = make_env(env_id)
+def _greedy_return(
+    actor: torch.nn.Module, scale: np.ndarray, bias: np.ndarray, env_id: str, episodes: int, seed: int,
+    env_kwargs: dict[str, Any] | None = None,
+) -> float:
+    env = make_env(env_id, **(env_kwargs or {}))
     total = 0.0
     for ep in range(episodes):
         obs, _ = env.reset(seed=seed + ep)
@@ -124,6 +127,10 @@ def train_td3(
     init_actor: dict[str, np.ndarray] | None = None,
     env_factory: Callable[[], Any] | None = None,
     imitation: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+    env_kwargs: dict[str, Any] | None = None,
+    score: Callable[[Callable[[np.ndarray], np.ndarray], int], float] | None = None,
+    log: Callable[[dict[str, Any]], None] | None = None,
+    on_best: Callable[[dict[str, np.ndarray]], None] | None = None,
 ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Train TD3 on a continuous-action environment; return (manifest, tensors).
 
@@ -133,6 +140,11 @@ def train_td3(
     its greedy return is the first "best" checkpoint); ``env_factory()`` makes the
     training environment (e.g. behind a shield; evaluation stays on the plain one); and
     ``imitation(obs, actions)`` is a loss term added to every actor update's loss.
+    ``env_kwargs`` go to ``gymnasium.make`` for training and evaluation (e.g. a TORCS
+    track); ``score(act, seed)`` replaces the greedy return as the checkpoint measure
+    (``act`` maps one observation to the greedy action); ``log(record)`` receives one
+    record per finished training episode and per evaluation; ``on_best(tensors)`` receives
+    the actor's tensors whenever a checkpoint becomes the best (to save it as it goes).
     """
     cfg = config or TD3Config.for_env(env_id)
     sig = env_signature(env_id)
@@ -141,14 +153,15 @@ def train_td3(
     rng = np.random.default_rng(seed)
 
     # -- environment and action scaling ----------------------------------------------
-    env = env_factory() if env_factory is not None else make_env(env_id)
+    kwargs = dict(env_kwargs or {})
+    env = env_factory() if env_factory is not None else make_env(env_id, **kwargs)
     obs_dim = env.observation_space.shape[0]
     act_dim = env.action_space.shape[0]
     low = env.action_space.low.astype(np.float32)
     high = env.action_space.high.astype(np.float32)
     scale, bias = (high - low) / 2.0, (high + low) / 2.0
     t_scale, t_bias = torch.as_tensor(scale), torch.as_tensor(bias)
-    horizon = env.spec.max_episode_steps or 1000
+    horizon = env.spec.max_episode_steps or kwargs.get("max_steps") or 1000
 
     # -- networks (actor outputs pre-tanh values; critics take obs ++ action) ----------
     hidden = list(cfg.hidden)
@@ -164,6 +177,16 @@ def train_td3(
     def policy(x: torch.Tensor, net: torch.nn.Module) -> torch.Tensor:
         return torch.tanh(net(x)) * t_scale + t_bias
 
+    def evaluate(eval_seed: int) -> float:
+        if score is None:
+            return _greedy_return(actor, scale, bias, env_id, cfg.eval_episodes, eval_seed, kwargs)
+
+        def act(o: np.ndarray) -> np.ndarray:
+            with torch.no_grad():
+                return policy(torch.as_tensor(np.asarray(o, dtype=np.float32)), actor).numpy()
+
+        return score(act, eval_seed)
+
     # -- replay buffer ---------------------------------------------------------------
     cap = min(cfg.buffer_size, cfg.total_timesteps)
     buf_obs = np.zeros((cap, obs_dim), np.float32)
@@ -174,11 +197,13 @@ def train_td3(
 
     obs, _ = env.reset(seed=seed)
     noise = coloured_noise(cfg.noise_beta, horizon + 1, rng)[:, None] * np.ones(act_dim)
-    ep_step = 0
+    ep_step, episodes, ep_return = 0, 0, 0.0
     best_return, best_actor, best_q = -np.inf, copy.deepcopy(actor), copy.deepcopy(q1)
     last_eval = float("nan")
     if init_actor is not None and cfg.eval_every:
-        best_return = last_eval = _greedy_return(actor, scale, bias, env_id, cfg.eval_episodes, seed + 10_000)
+        best_return = last_eval = evaluate(seed + 10_000)
+        if log is not None:
+            log({"kind": "eval", "step": 0, "score": last_eval})
     for step in range(cfg.total_timesteps):
         # 1. act: noise alone during warm-up (unless fine-tuning), then the actor plus noise
         if step < cfg.learning_starts and init_actor is None:
@@ -192,8 +217,13 @@ def train_td3(
         i = step % cap
         buf_obs[i], buf_next[i], buf_act[i] = obs, next_obs, action
         buf_rew[i], buf_term[i] = reward, float(term)
-        obs, ep_step = next_obs, ep_step + 1
-        if term or trunc:
+        obs, ep_step, ep_return = next_obs, ep_step + 1, ep_return + float(reward)
+        if term or trunc or ep_step > horizon:
+            episodes += 1
+            if log is not None:
+                log({"kind": "episode", "step": step + 1, "episode": episodes, "length": ep_step,
+                     "return": ep_return, "terminated": bool(term)})
+            ep_return = 0.0
             obs, _ = env.reset()
             noise = coloured_noise(cfg.noise_beta, horizon + 1, rng)[:, None] * np.ones(act_dim)
             ep_step = 0
@@ -233,9 +263,13 @@ def train_td3(
         if cfg.eval_every and done_steps > cfg.learning_starts and (
             done_steps % cfg.eval_every == 0 or done_steps == cfg.total_timesteps
         ):
-            last_eval = _greedy_return(actor, scale, bias, env_id, cfg.eval_episodes, seed + 10_000 + done_steps)
+            last_eval = evaluate(seed + 10_000 + done_steps)
+            if log is not None:
+                log({"kind": "eval", "step": done_steps, "score": last_eval, "best": max(best_return, last_eval)})
             if last_eval >= best_return:
                 best_return, best_actor, best_q = last_eval, copy.deepcopy(actor), copy.deepcopy(q1)
+                if on_best is not None:
+                    on_best(export_tensors("actor", best_actor))
         if progress is not None and (done_steps % 250 == 0 or done_steps == cfg.total_timesteps):
             progress(done_steps, cfg.total_timesteps, last_eval)
     if not np.isfinite(best_return):
@@ -256,6 +290,7 @@ def train_td3(
             "seed": seed,
             "config": {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(cfg).items()},
             "best_eval_return": None if not np.isfinite(best_return) else float(best_return),
+            "episodes": episodes,
         },
     }
     tensors = {**export_tensors("actor", best_actor), **export_tensors("critic", best_q)}
