@@ -54,12 +54,18 @@ DEFAULT_TIMEOUT_S = 10.0
 @dataclass(frozen=True)
 class VerifyOptions:
     """How to verify: the time limit per property and solver, cvc5 cross-checking, and an
-    overall budget for the whole call (properties not reached in it are UNKNOWN)."""
+    overall budget for the whole call (properties not reached in it are UNKNOWN).
+
+    ``decompose`` lets per-state properties of decision trees be decided leaf by leaf
+    (:mod:`saferl.smt.tree`); off, every property is encoded whole (the same verdicts,
+    slower on large trees).  A cross-check always encodes whole, so that both solvers
+    answer the same formula."""
 
     timeout_s: float | None = None
     cross_check: bool = False
     solver: str = "z3"
     budget_s: float | None = None
+    decompose: bool = True
 
 
 @dataclass
@@ -210,15 +216,59 @@ class _Shared:
 
     frames: dict[tuple[str, tuple[str, ...]], ProgramFrame] = field(default_factory=dict)
     converters: dict[str, Any] = field(default_factory=dict)
+    #: the program compiled for the tree decomposition (built on first use)
+    tree: Any = None
+
+
+def _decide_tree(
+    prop: Property, spec: Spec, binding: Binding, solver: str, timeout_s: float, stop: float,
+    deadline: float | None, shared: _Shared,
+) -> _Decision | None:
+    """Per-state properties of a decision tree, leaf by leaf (:mod:`saferl.smt.tree`);
+    None when the tree path does not apply or cannot conclude (the monolithic encoding
+    then decides).  Its verdicts carry no real-encoding status: cross-checking compares
+    SAFE/UNSAFE only."""
+    from saferl.smt.solve import solve
+    from saferl.smt.tree import TreeDecomposition
+
+    start = time.perf_counter()
+    if shared.tree is None:
+        shared.tree = TreeDecomposition(binding.program, spec)
+    out = shared.tree.decide(prop, binding, stop)
+    if out is None:
+        return None
+    if out.status == "safe":
+        return _Decision("safe", time.perf_counter() - start, "proved")
+    if out.status == "timeout":
+        return _Decision("unknown", time.perf_counter() - start, f"undecided: timeout after {timeout_s:.3g} s")
+    if out.status == "unsafe":
+        found = _replay_first(prop, spec, binding, out.frame, [Concrete({"t": dict(out.point or {})}, ())])
+        if found is None:  # exact by construction; the whole encoding decides instead
+            return None
+        return _Decision("unsafe", time.perf_counter() - start, "violated (counterexample replayed)", *found)
+    left = stop - time.monotonic()
+    outcome = solve(out.formula, out.frame.free_symbols(), solver, max(left, 0.001), deadline=deadline,
+                    converters=shared.converters)
+    if outcome.status == "unsat":
+        return _Decision("safe", time.perf_counter() - start, "proved")
+    if outcome.status == "sat":
+        found = _replay_model(prop, spec, binding, out.frame, outcome.model)
+        if found is not None:
+            return _Decision("unsafe", time.perf_counter() - start, "violated (counterexample replayed)", *found)
+        return None
+    if outcome.reason.startswith(("timeout", "budget")) or stop - time.monotonic() <= 0.01:
+        return _Decision("unknown", time.perf_counter() - start, outcome.reason)
+    return None
 
 
 def _decide(
     prop: Property, spec: Spec, binding: Binding, solver: str, timeout_s: float, deadline: float | None,
-    shared: _Shared | None = None,
+    shared: _Shared | None = None, *, tree: bool = True,
 ) -> _Decision:
-    """Real over-approximation first (fast); its counterexample replayed; when it does not
-    replay (a rounding the over-approximation allows but float64 never makes), or the input
-    is outside the real encoding, the bit-precise encoding decides."""
+    """A decision tree's per-state properties leaf by leaf first (``tree``); otherwise the
+    real over-approximation (fast); its counterexample replayed; when it does not replay
+    (a rounding the over-approximation allows but float64 never makes), or the input is
+    outside the real encoding, the bit-precise encoding decides."""
     from saferl.smt.fp import solve_fp
     from saferl.smt.solve import solve
 
@@ -228,6 +278,12 @@ def _decide(
 
     def left() -> float:
         return stop - time.monotonic()
+
+    if tree and shared is not None:
+        by_leaves = _decide_tree(prop, spec, binding, solver, timeout_s, stop, deadline, shared)
+        if by_leaves is not None:
+            by_leaves.time_s = time.perf_counter() - start
+            return by_leaves
 
     why = ""
     real_status = ""
@@ -316,11 +372,15 @@ def _check_property(
     )
     if deadline is not None and time.monotonic() >= deadline:
         return replace(base, message="budget exhausted before this property")
-    main = _decide(prop, spec, binding, options.solver, timeout, deadline, shared)
+    # a cross-check compares the two solvers on the same whole encoding
+    main = _decide(
+        prop, spec, binding, options.solver, timeout, deadline, shared,
+        tree=options.decompose and not options.cross_check,
+    )
     elapsed = main.time_s
     if options.cross_check:
         other_name = "cvc5" if options.solver == "z3" else "z3"
-        other = _decide(prop, spec, binding, other_name, timeout, deadline, shared)
+        other = _decide(prop, spec, binding, other_name, timeout, deadline, shared, tree=False)
         elapsed += other.time_s
         if {main.real_status, other.real_status} == {"sat", "unsat"}:
             raise SolverError(

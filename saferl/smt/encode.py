@@ -70,7 +70,7 @@ from saferl.smt.floats import f32_down, f32_pred, f32_succ, f32_up, is_f32
 from saferl.smt.rounding import Arith, Value, lift
 
 __all__ = [
-    "MIRROR", "ProgramEncoder", "real", "compare", "snap_compare", "term_abs", "term_min",
+    "MIRROR", "ProgramEncoder", "real", "compare", "snap_compare", "snap_threshold", "term_abs", "term_min",
     "term_max", "gap_term", "value_compare", "call_value", "negate",
 ]
 
@@ -152,34 +152,58 @@ def _py_compare(op: str, a: float, b: float) -> bool:
     return a != b
 
 
+def snap_threshold(op: str, c: float) -> tuple[str, float]:
+    """What ``x op c`` means for a float32 ``x`` and a finite float64 constant ``c``, as a
+    float32 comparison: ``("le", d)`` (x <= d), ``("ge", u)`` (x >= u), ``("eq", c)``,
+    ``("ne", c)`` with float32 ``d``, ``u``, ``c``, or ``("true", 0.0)`` / ``("false", 0.0)``.
+
+    The one place that decides how a threshold snaps to float32: :func:`snap_compare`
+    builds its term from it and the tree decomposition (:mod:`saferl.smt.tree`) its boxes.
+
+    Example:
+        >>> snap_threshold("<", 0.5), snap_threshold("<=", 0.1)
+        (('le', 0.4999999701976776), ('le', 0.09999999403953552))
+    """
+    if op in ("==", "!="):
+        if not is_f32(c):
+            return ("false", 0.0) if op == "==" else ("true", 0.0)
+        return ("eq" if op == "==" else "ne", c)
+    if op in ("<=", "<"):
+        d = f32_down(c) if op == "<=" else (f32_down(c) if not is_f32(c) else f32_pred(c))
+        if d == float("-inf"):
+            return ("false", 0.0)
+        if d == float("inf"):
+            return ("true", 0.0)
+        return ("le", d)
+    u = f32_up(c) if op == ">=" else (f32_up(c) if not is_f32(c) else f32_succ(c))
+    if u == float("inf"):
+        return ("false", 0.0)
+    if u == float("-inf"):
+        return ("true", 0.0)
+    return ("ge", u)
+
+
 def snap_compare(op: str, x: FNode, c: float, gaps: set[tuple[FNode, float]]) -> FNode:
     """``x op c`` for a float32 variable ``x`` and float64 constant ``c``, exactly as float32
     compares, over the reals.  Records in ``gaps`` the float32 thresholds whose open gap
     to the next float32 must be excluded for rounding to preserve the outcome."""
-    if op in ("==", "!="):
-        if not is_f32(c):
-            return FALSE() if op == "==" else TRUE()
-        gaps.add((x, c))
-        below = f32_pred(c)
+    kind, v = snap_threshold(op, c)
+    if kind == "true":
+        return TRUE()
+    if kind == "false":
+        return FALSE()
+    if kind in ("eq", "ne"):
+        gaps.add((x, v))
+        below = f32_pred(v)
         if below != float("-inf"):
             gaps.add((x, below))
-        eq = Equals(x, real(c))
-        return eq if op == "==" else Not(eq)
-    if op in ("<=", "<"):
-        d = f32_down(c) if op == "<=" else (f32_down(c) if not is_f32(c) else f32_pred(c))
-        if d == float("-inf"):
-            return FALSE()
-        if d == float("inf"):
-            return TRUE()
-        gaps.add((x, d))
-        return LE(x, real(d))
-    u = f32_up(c) if op == ">=" else (f32_up(c) if not is_f32(c) else f32_succ(c))
-    if u == float("inf"):
-        return FALSE()
-    if u == float("-inf"):
-        return TRUE()
-    gaps.add((x, f32_pred(u)))
-    return GE(x, real(u))
+        eq = Equals(x, real(v))
+        return eq if kind == "eq" else Not(eq)
+    if kind == "le":
+        gaps.add((x, v))
+        return LE(x, real(v))
+    gaps.add((x, f32_pred(v)))
+    return GE(x, real(v))
 
 
 class ProgramEncoder:
@@ -199,9 +223,10 @@ class ProgramEncoder:
         self.rounding = (not symbolic) if rounding is None else rounding
         self.arith = arith if arith is not None else Arith(self.rounding)
         self.f32 = {o.name: o.dtype == "float32" for o in program.observations}
-        params = program.parameters()
-        self._param_of = {id(p.node): p.id for p in params}
         self.symbolic = frozenset(symbolic)
+        # which node is which parameter matters only when some are symbolic (a walk of
+        # the whole program otherwise spent for nothing)
+        self._param_of = {id(p.node): p.id for p in program.parameters()} if self.symbolic else {}
         self.param_symbols: dict[int, FNode] = {
             k: Symbol(f"{prefix}{k}", REAL) for k in sorted(self.symbolic)
         }
@@ -243,12 +268,31 @@ class ProgramEncoder:
         """Like :meth:`step`, with values that may carry a rounding-error bound
         (:class:`~saferl.smt.rounding.Rounded`), so that errors accumulate as bounds
         instead of one symbol per operation."""
+        self.bind_step(obs, state)
+        acts = self._block(self.program.body, TRUE())
+        return acts, tuple(self._next)
+
+    def bind_step(self, obs: Mapping[str, FNode], state: Sequence[Value]) -> None:
+        """Make ``obs`` and ``state`` the step that :meth:`condition` and :meth:`value`
+        encode (:meth:`step_values` does this itself)."""
         self._obs = obs
         self._f32_syms = {obs[n] for n, is32 in self.f32.items() if is32 and n in obs}
         self._state = list(state)
         self._next: list[Value] = list(state)
-        acts = self._block(self.program.body, TRUE())
-        return acts, tuple(self._next)
+
+    @property
+    def f32_symbols(self) -> frozenset[FNode]:
+        """The float32 observation symbols of the bound step."""
+        return frozenset(self._f32_syms)
+
+    def condition(self, c: Cond) -> FNode:
+        """The term of one condition of the bound step (thresholds snapped, gaps recorded)."""
+        return self._cond(c)
+
+    def value(self, e: Expr) -> Value:
+        """One expression of the bound step, outside any pid: a float when constant
+        (folded as float64 folds it), an observation's symbol, or a (rounded) term."""
+        return self._expr(e, TRUE())
 
     def _const(self, node: Num | Label) -> Value:
         pid = self._param_of.get(id(node))
@@ -319,13 +363,27 @@ class ProgramEncoder:
         if isinstance(e, Call):
             return call_value(e.func, [self._expr(a, path) for a in e.args], ar)
         if isinstance(e, Pid):
-            k = 2 * e.site
+            k = self.program.pid_slots[e.site]
             err = ar.binop("-", self._const(e.target), self._expr(e.signal, path))
-            integral = ar.binop("+", self._state[k], err)
-            deriv = ar.binop("-", err, self._state[k + 1])
-            # the controller's state advances only on steps where it is evaluated
-            self._next[k] = ar.ite(path, integral, self._state[k])
-            self._next[k + 1] = ar.ite(path, err, self._state[k + 1])
+            if e.window is None:
+                integral = ar.binop("+", self._state[k], err)
+                deriv = ar.binop("-", err, self._state[k + 1])
+                # the controller's state advances only on steps where it is evaluated
+                self._next[k] = ar.ite(path, integral, self._state[k])
+                self._next[k + 1] = ar.ite(path, err, self._state[k + 1])
+            else:
+                # the window's sum, oldest error first, each addition rounded as at run time
+                past = self._state[k:k + e.window - 1]
+                integral = err
+                if past:
+                    integral = past[-1]
+                    for x in reversed(past[:-1]):
+                        integral = ar.binop("+", integral, x)
+                    integral = ar.binop("+", integral, err)
+                deriv = ar.binop("-", err, self._state[k + e.state_size - 1])
+                shifted = [err, *past][:e.state_size]
+                for j, v in enumerate(shifted):
+                    self._next[k + j] = ar.ite(path, v, self._state[k + j])
             out = ar.binop("+", ar.binop("*", self._const(e.kp), err), ar.binop("*", self._const(e.ki), integral))
             return ar.binop("+", out, ar.binop("*", self._const(e.kd), deriv))
         raise TypeError(f"not an expression: {e!r}")

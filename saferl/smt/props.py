@@ -45,7 +45,10 @@ from saferl.spec.expr import (
 )
 from saferl.spec.load import Property, Spec
 
-__all__ = ["Frame", "ProgramFrame", "encode_program_frame", "encode_property", "frame_labels", "step_label"]
+__all__ = [
+    "Frame", "ProgramFrame", "encode_conditions", "encode_program_frame", "encode_property", "frame_domains",
+    "frame_labels", "step_label",
+]
 
 
 def step_label(lag: int, copy: int, mode: str) -> str:
@@ -103,13 +106,16 @@ class ProgramFrame:
     program_overflows: int
 
 
-def encode_program_frame(
+def frame_domains(
     mode: str, exec_labels: list[str], obs_labels: list[str], spec: Spec, program: Program,
     encoder: ProgramEncoder,
-) -> ProgramFrame:
-    """Symbols, domains and the program's steps for one frame (no property yet)."""
+) -> tuple[Frame, list[FNode], dict[FNode, tuple[float, float]]]:
+    """The symbols of one frame and their domain constraints, the program not yet encoded:
+    (frame, constraints, the closed range of each constrained symbol — float32
+    observations' ranges snapped to float32)."""
     frame = Frame(mode, list(exec_labels), list(obs_labels))
     constraints: list[FNode] = []
+    ranges: dict[FNode, tuple[float, float]] = {}
     for lbl in obs_labels:
         frame.obs[lbl] = {}
         for decl in program.observations:
@@ -122,6 +128,7 @@ def encode_program_frame(
             lo, hi = max(lo, -finite), min(hi, finite)
             if decl.dtype == "float32":
                 lo, hi = f32_up(lo), f32_down(hi)
+            ranges[x] = (lo, hi)
             if lo > hi:
                 constraints.append(FALSE())
             else:
@@ -138,6 +145,17 @@ def encode_program_frame(
         lo, hi = max(lo, -DBL_MAX), min(hi, DBL_MAX)
         constraints += [GE(sym, real(lo)), LE(sym, real(hi))]
         encoder.arith.bound(sym, lo, hi)
+        ranges[sym] = (lo, hi)
+    return frame, constraints, ranges
+
+
+def encode_program_frame(
+    mode: str, exec_labels: list[str], obs_labels: list[str], spec: Spec, program: Program,
+    encoder: ProgramEncoder,
+) -> ProgramFrame:
+    """Symbols, domains and the program's steps for one frame (no property yet)."""
+    frame, constraints, _ = frame_domains(mode, exec_labels, obs_labels, spec, program, encoder)
+    init = frame.initial_state
     state: tuple[Value, ...] = init
     for lbl in exec_labels:
         frame.state_in[lbl] = init if mode == "two-run" else state  # type: ignore[assignment]
@@ -169,17 +187,26 @@ def encode_property(
         if frames is not None:
             frames[key] = shared
     frame, arith = shared.frame, shared.encoder.arith
-    when, require = property_condition(prop, binding)
     gaps: set[tuple[FNode, float]] = set()
     first_spec_overflow = len(arith.overflows)
-    enc = _SpecEncoder(frame, binding, gaps, mode, arith)
-    w, r = enc.cond(when), enc.cond(require)
+    w, r = encode_conditions(prop, binding, frame, arith, gaps)
     spec_gaps = (gap_term(x, d) for x, d in sorted(gaps, key=lambda g: (g[0].symbol_name(), g[1])))
     gap_terms = shared.encoder.gap_constraints() + [g for g in spec_gaps if g is not None]
     overflows = arith.overflows[: shared.program_overflows] + arith.overflows[first_spec_overflow:]
     bad = Or([And(w, Not(r)), *(overflows if overflow else [])])
     formula = And([*shared.constraints, *gap_terms, *arith.side_constraints(bad), bad])
     return formula, frame
+
+
+def encode_conditions(
+    prop: Property, binding: Binding, frame: Frame, arith: Arith, gaps: set[tuple[FNode, float]]
+) -> tuple[FNode, FNode]:
+    """The terms of ``prop``'s ``when`` and ``require`` over ``frame`` (its observations and
+    the action values in ``frame.actions``); float32 thresholds are snapped and their gaps
+    added to ``gaps``, roundings and overflows go to ``arith``."""
+    when, require = property_condition(prop, binding)
+    enc = _SpecEncoder(frame, binding, gaps, frame.mode, arith)
+    return enc.cond(when), enc.cond(require)
 
 
 class _SpecEncoder:

@@ -9,11 +9,12 @@ from pathlib import Path
 import pytest
 
 import saferl.smt.solve as solve_mod
+import saferl.smt.tree as tree_mod
 import saferl.verify as verify_mod
 from saferl.cli import run
 from saferl.errors import InternalError, SolverError
-from saferl.policy import load_policy
-from saferl.spec import load_spec
+from saferl.policy import load_policy, parse_policy
+from saferl.spec import load_spec, parse_spec
 from saferl.verify import VerifyOptions, verify_policy
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -54,6 +55,15 @@ def test_unknown_is_never_safe(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(
         solve_mod, "solve", lambda f, s, solver="z3", timeout_s=10.0, **kw: solve_mod.SolveOutcome("unknown", solver, 0.0, reason="timeout after 10 s")
     )
+    # a tree whose leaves need the solver (a linear condition) stays UNKNOWN too
+    linear = parse_policy(
+        "policy p\nobs x: float32\nobs y: float32\nact a: discrete {l = 0, r = 1}\n"
+        "if 0.5 * x + y <= 0.25 { a = l } else { a = r }\n"
+    )
+    spec = parse_spec("observations: {x: [-1, 1], y: [-1, 1]}\nproperties:\n  - {id: r, kind: invariant, when: x > 0.9, require: a == r}\n")
+    assert verify_policy(linear, spec).results[0].verdict.value == "UNKNOWN"
+    # the leaf boxes of an axis-aligned tree need no solver: encode it whole here
+    monkeypatch.setattr(tree_mod.TreeDecomposition, "decide", lambda *a, **k: None)
     result = verify_policy(load_policy(NEAR), load_spec(FOLLOW))
     assert {r.verdict.value for r in result.results} == {"UNKNOWN"}
     out, err = io.StringIO(), io.StringIO()
