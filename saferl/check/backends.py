@@ -14,7 +14,7 @@ import multiprocessing
 import os
 import sys
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from saferl.check.forkbase import close_isolation, verify_pair_isolated
 from saferl.check.task import PairOutcome, PairTask
@@ -53,22 +53,30 @@ def prepare_backend(backend: str, ray_address: str | None = None) -> None:
 
 
 def run_tasks(
-    tasks: Sequence[PairTask], *, jobs: int, backend: str = "process", ray_address: str | None = None
+    tasks: Sequence[PairTask], *, jobs: int, backend: str = "process", ray_address: str | None = None,
+    on_done: Callable[[int], None] | None = None,
 ) -> list[PairOutcome]:
-    """Verify every task on ``backend`` with ``jobs`` workers; outcomes in task order."""
+    """Verify every task on ``backend`` with ``jobs`` workers; outcomes in task order.
+
+    ``on_done(n)`` is called with the number of tasks finished so far (for a progress bar)."""
     if backend not in BACKENDS:
         raise InputError(f"unknown backend {backend!r}; backends: {', '.join(BACKENDS)}")
     if not tasks:
         return []
+    done = on_done or (lambda n: None)
     if backend == "ray":
         outcomes = _run_ray(tasks, jobs, ray_address)
+        done(len(outcomes))
     elif jobs <= 1 or len(tasks) == 1:
+        outcomes = []
         try:
-            outcomes = [verify_pair_isolated(t) for t in tasks]
+            for t in tasks:
+                outcomes.append(verify_pair_isolated(t))
+                done(len(outcomes))
         finally:
             close_isolation()
     else:
-        outcomes = _run_pool(tasks, jobs)
+        outcomes = _run_pool(tasks, jobs, done)
     return sorted(outcomes, key=lambda o: o.index)
 
 
@@ -79,7 +87,7 @@ def _pool_worker_init() -> None:
     util.Finalize(None, close_isolation, exitpriority=10)
 
 
-def _run_pool(tasks: Sequence[PairTask], jobs: int) -> list[PairOutcome]:
+def _run_pool(tasks: Sequence[PairTask], jobs: int, done: Callable[[int], None]) -> list[PairOutcome]:
     from concurrent.futures import ProcessPoolExecutor
 
     # fork is cheapest where it is safe (Linux, no threads in the parent yet); else the default
@@ -89,7 +97,11 @@ def _run_pool(tasks: Sequence[PairTask], jobs: int) -> list[PairOutcome]:
     # chunks amortise the pickling round trip; several per worker keep the load balanced
     chunk = max(1, len(tasks) // (workers * 8))
     with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_pool_worker_init) as pool:
-        return list(pool.map(verify_pair_isolated, tasks, chunksize=chunk))
+        outcomes: list[PairOutcome] = []
+        for outcome in pool.map(verify_pair_isolated, tasks, chunksize=chunk):
+            outcomes.append(outcome)
+            done(len(outcomes))
+        return outcomes
 
 
 def _probe(address: str, timeout_s: float = 5.0) -> None:

@@ -162,8 +162,11 @@ def check_pairs(
     backend: str = "process",
     ray_address: str | None = None,
     warn: Callable[[str], None] | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> list[PairReport]:
     """Verify every pair (cache first); reports in the order of ``pairs``.
+
+    ``progress(done, total)`` follows the pairs the cache did not answer, as they finish.
 
     Unreadable or unparsable policy and spec files raise :class:`~saferl.errors.InputError`
     before anything is verified; a pair that fails while verifying (a spec that does not
@@ -228,7 +231,14 @@ def check_pairs(
         tasks.append(PairTask(i, policy_path, pol.text, spec_path, spec_text, o.timeout_s, o.cross_check, o.solver))
 
     ours = worker_versions()
-    for outcome in run_tasks(tasks, jobs=jobs, backend=backend, ray_address=ray_address):
+    if progress is not None:
+        progress(0, len(tasks))
+
+    def finished(n: int) -> None:
+        if progress is not None:
+            progress(n, len(tasks))
+
+    for outcome in run_tasks(tasks, jobs=jobs, backend=backend, ray_address=ray_address, on_done=finished):
         pair = pairs[outcome.index]
         policy_path, spec_path = display_path(pair.policy, root), display_path(pair.spec, root)
         if outcome.record is None:

@@ -177,14 +177,20 @@ def check(argv: list[str], out: TextIO, err: TextIO) -> int:
 
     prepare_backend(args.backend, args.ray_address)
     jobs = args.jobs or (config.jobs if config is not None and config.jobs else None) or default_jobs()
-    reports = check_pairs(
-        pairs, root, cache=cache, jobs=jobs, backend=args.backend, ray_address=args.ray_address, warn=warn
-    )
+    from saferl.cli._progress import progress_bar
+
+    with progress_bar(err, "check", enabled=args.fmt == "text") as update:
+        reports = check_pairs(
+            pairs, root, cache=cache, jobs=jobs, backend=args.backend, ray_address=args.ray_address, warn=warn,
+            progress=lambda done, total: update(done, total, "policy × spec pairs verified"),
+        )
     records, errors = [], []
     for r in reports:
         if r.record is None:
             errors.append({"policy": r.policy_path, "spec": r.spec_path, "error": r.error or "unknown error"})
             continue
+        if args.fmt in ("text", "github") and any(p.get("counterexample") for p in r.record["properties"]):
+            r.record["action_labels"] = _action_labels(r.pair.policy)  # name discrete actions by label
         if baseline is not None:
             r.record["regression"] = baseline.got_worse(r.record)
         records.append(r.record)
@@ -197,6 +203,18 @@ def check(argv: list[str], out: TextIO, err: TextIO) -> int:
 
         _write(render_summary(records, errors, wall_s=wall), args.summary, out, append=True)
     return _exit_code(reports, baseline)
+
+
+def _action_labels(path: Path) -> dict[str, dict[str, str]]:
+    """The labels of a policy file's discrete actions (none if it no longer reads)."""
+    from saferl.errors import SaferlError
+    from saferl.policy import load_policy
+    from saferl.report.text import action_labels
+
+    try:
+        return action_labels(load_policy(path))
+    except (SaferlError, OSError):
+        return {}
 
 
 def _render(args: argparse.Namespace, records: list[Any], errors: list[Any], root: Path, wall: float) -> str:

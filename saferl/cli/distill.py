@@ -49,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def distill(argv: list[str], out: TextIO) -> int:
+def distill(argv: list[str], out: TextIO, err: TextIO) -> int:
     """Distil PROGRAM into a network and report agreement and returns."""
     args = parse_or_help(build_parser(), argv, out)
     if isinstance(args, int):
@@ -81,7 +81,13 @@ def distill(argv: list[str], out: TextIO) -> int:
 
     check_program_fits(program, sig)
     cfg = DistillConfig(hidden=hidden, iters=args.iters, episodes_per_iter=args.episodes, eval_episodes=args.eval_episodes)
-    result = distill_program(program, args.env, seed=args.seed, config=cfg)
+    from saferl.cli._progress import progress_bar
+
+    with progress_bar(err, f"distill {args.env}", enabled=args.fmt == "text") as update:
+        result = distill_program(
+            program, args.env, seed=args.seed, config=cfg,
+            progress=lambda it, n, agree: update(it, n, f"agreement {100 * agree:.1f}%" if agree == agree else ""),
+        )
     save_model(args.output, result.manifest, result.tensors)
     record = {"program": str(args.program), "output": str(args.output), "seed": args.seed, **result.to_record()}
     (args.output / "distill.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
@@ -103,4 +109,4 @@ def distill(argv: list[str], out: TextIO) -> int:
 
 def run(argv: list[str], out: TextIO, err: TextIO) -> int:
     """Entry point used by ``saferl.cli``: bad input is one line on stderr and exit 2."""
-    return run_plain(PROG, lambda: distill(argv, out), err)
+    return run_plain(PROG, lambda: distill(argv, out, err), err)

@@ -65,7 +65,7 @@ def eval(  # noqa: A001 - the command's name
     console = Console(file=s.err, stderr=True)
     with Progress(
         TextColumn("[bold]eval[/] {task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        TextColumn("{task.fields[last]}"), console=console, transient=True, disable=not s.err.isatty(),
+        TextColumn("{task.fields[last]}"), console=console, transient=True, disable=fmt == "json" or not s.err.isatty(),
     ) as progress:
         task = progress.add_task(f"{policy.name} on {env}", total=episodes, last="")
 

@@ -91,7 +91,7 @@ def extract(
         TimeElapsedColumn(),
         console=console,
         transient=True,
-        disable=not console.is_terminal,
+        disable=fmt is Format.json or not console.is_terminal,
     ) as bar:
         task = bar.add_task("extract", total=1, msg="")
 

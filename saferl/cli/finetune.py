@@ -55,7 +55,7 @@ def _program(path: Path, option: str) -> Any:
     return program
 
 
-def finetune(argv: list[str], out: TextIO) -> int:
+def finetune(argv: list[str], out: TextIO, err: TextIO) -> int:
     """Fine-tune MODEL_DIR and write the model, its report and learning curve."""
     args = parse_or_help(build_parser(), argv, out)
     if isinstance(args, int):
@@ -103,10 +103,21 @@ def finetune(argv: list[str], out: TextIO) -> int:
     for p in (program, fallback):
         if p is not None:
             check_program_fits(p, sig)
-    result = finetune_model(
-        model, args.env, args.seed, args.timesteps, program=program, lam=lam, shield_spec=shield_spec,
-        fallback=fallback, monitor_spec=monitor_spec, eval_episodes=args.eval_episodes,
-    )
+    from saferl.cli._progress import progress_bar
+    from saferl.shield import UnverifiedFallbackError
+
+    try:
+        with progress_bar(err, f"finetune {args.env}", enabled=args.fmt == "text") as update:
+            result = finetune_model(
+                model, args.env, args.seed, args.timesteps, program=program, lam=lam, shield_spec=shield_spec,
+                fallback=fallback, monitor_spec=monitor_spec, eval_episodes=args.eval_episodes,
+                progress=lambda step, total, last: update(step, total, f"return {last:.1f}" if last == last else ""),
+            )
+    except UnverifiedFallbackError as exc:  # the library's hint names Python; this one names commands
+        raise InputError(
+            exc.message, hint=f"repair it ('saferl repair {args.fallback} --spec {args.shield}') until "
+            f"'saferl verify {args.fallback} --spec {args.shield}' says SAFE",
+        ) from None
     save_model(args.output, result.manifest, result.tensors)
     record = {"model": str(args.model), "output": str(args.output), "seed": args.seed, "lambda": lam, **result.to_record()}
     (args.output / "finetune.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
@@ -129,4 +140,4 @@ def finetune(argv: list[str], out: TextIO) -> int:
 
 def run(argv: list[str], out: TextIO, err: TextIO) -> int:
     """Entry point used by ``saferl.cli``: bad input is one line on stderr and exit 2."""
-    return run_plain(PROG, lambda: finetune(argv, out), err)
+    return run_plain(PROG, lambda: finetune(argv, out, err), err)

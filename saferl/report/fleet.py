@@ -35,15 +35,20 @@ def summarize(records: Sequence[dict[str, Any]], errors: Sequence[dict[str, Any]
     return {"pairs": len(records) + len(errors), "verdict": worst, "counts": counts, "cached": cached}
 
 
-def first_step(p: dict[str, Any]) -> str:
-    """A counterexample in one line: the observations and actions of its steps."""
+def first_step(p: dict[str, Any], labels: dict[str, dict[str, str]] | None = None) -> str:
+    """A counterexample in one line: the observations and actions of its steps (discrete
+    actions by label when the record's ``action_labels`` are given)."""
+    from saferl.report.text import action_text
+
     cex = p.get("counterexample")
     if not cex:
         return ""
     parts = []
     for step in cex["steps"]:
         obs = ", ".join(f"{k}={_num(v)}" for k, v in step["observations"].items())
-        acts = ", ".join(f"{k}={_num(v)}" for k, v in step["actions"].items())
+        acts = ", ".join(
+            action_text(k, v, labels) if labels else f"{k}={_num(v)}" for k, v in step["actions"].items()
+        )
         parts.append(f"[{step['label']}] {obs}" + (f" -> {acts}" if acts else ""))
     return "; ".join(parts)
 
@@ -69,7 +74,7 @@ def render_fleet_text(
             if p["verdict"] == "SAFE":
                 continue
             lines.append(f"         {p['id']}: {p['verdict']} at {rec['policy']}:{p['policy_line']}: {p['message']}")
-            cex = first_step(p)
+            cex = first_step(p, rec.get("action_labels"))
             if cex:
                 lines.append(f"           counterexample {cex}")
     for e in errors:

@@ -35,7 +35,7 @@ def render_github(records: Sequence[dict[str, Any]], errors: Sequence[dict[str, 
                 continue
             title = f"saferl {p['verdict']}: {p['id']}"
             message = f"{p['message']} (spec {rec['spec']}:{p['spec_line']})"
-            cex = first_step(p)
+            cex = first_step(p, rec.get("action_labels"))
             if cex:
                 message += f"\ncounterexample {cex}"
             if rec.get("cached"):

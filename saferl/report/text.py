@@ -36,7 +36,8 @@ def action_labels(program: Any) -> dict[str, dict[str, str]]:
     }
 
 
-def _action(name: str, value: Any, labels: dict[str, dict[str, str]]) -> str:
+def action_text(name: str, value: Any, labels: dict[str, dict[str, str]]) -> str:
+    """``name=label`` for a discrete action's value (``labels`` from :func:`action_labels`), else ``name=value``."""
     names = labels.get(name)
     if names and isinstance(value, int | float) and not isinstance(value, bool) and float(value).is_integer():
         label = names.get(str(int(value)))
@@ -81,7 +82,7 @@ def render_text(records: Sequence[dict[str, Any]], *, color: bool = False, width
                     console.print(f"       state: {st}", markup=False)
                 if step["actions"]:
                     labels = rec.get("action_labels") or {}
-                    acts = ", ".join(_action(k, v, labels) for k, v in step["actions"].items())
+                    acts = ", ".join(action_text(k, v, labels) for k, v in step["actions"].items())
                     console.print(f"       action: {acts}", markup=False)
         counts = {v: sum(1 for p in rec["properties"] if p["verdict"] == v) for v in ("SAFE", "UNSAFE", "UNKNOWN")}
         console.print(
