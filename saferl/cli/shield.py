@@ -10,6 +10,9 @@ Example:
 drawn on stderr; the summary goes to stdout (text or JSON).  Violations are counted by an
 independent monitor (the reference evaluator), not by the shield itself.
 
+On TORCS (``--env saferl/Torcs-v0 --track g-track-2 [--laps N]``) every run also reports
+its races: lap times, best lap and crashes.
+
 When the spec has closed-loop ``safety`` properties (``dynamics:``), the shield looks one
 step ahead on the fallback's proved invariant, and the monitor also checks every state the
 environment reaches against their ``always`` conditions.
@@ -58,6 +61,8 @@ def run_command(
     no_projection: bool = typer.Option(False, "--no-projection", help="Never clamp continuous actions; always use the fallback."),
     no_lookahead: bool = typer.Option(False, "--no-lookahead", help="Do not enforce the spec's closed-loop safety properties."),
     max_steps: int | None = typer.Option(None, "--max-steps", help="Cap on the steps of one episode."),
+    track: str | None = typer.Option(None, "--track", help="TORCS envs (saferl/Torcs-v0): the track (default g-track-2)."),
+    laps: int | None = typer.Option(None, "--laps", help="TORCS envs: laps per episode (default 1)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No live display on stderr."),
 ) -> int:
     """Run POLICY behind the shield for N episodes; print returns, interventions, violations."""
@@ -72,6 +77,13 @@ def run_command(
         raise InputError(f"--episodes must be between 1 and 1000000, got {episodes}")
     if max_steps is not None and max_steps < 1:
         raise InputError(f"--max-steps must be positive, got {max_steps}")
+    env_kwargs: dict[str, Any] = {}
+    if track is not None or laps is not None:
+        if not env_id.startswith("saferl/Torcs"):
+            raise InputError("--track and --laps apply to the TORCS environments (saferl/Torcs-v0) only")
+        if laps is not None and laps < 1:
+            raise InputError(f"--laps must be at least 1, got {laps}")
+        env_kwargs = {k: v for k, v in (("track", track), ("laps", laps)) if v is not None}
     program = load_program(fallback, env_id=env_id)  # a skops tree takes the environment's names
     if not isinstance(program, Program):
         raise InputError(f"{fallback} is a gridworld subgoal program; the shield needs a control program")
@@ -79,7 +91,7 @@ def run_command(
     gym = _gymnasium()
     from saferl.shield import Shield, UnverifiedFallbackError, ViolationMonitor
 
-    env = _make_env(gym, env_id)
+    env = _make_env(gym, env_id, env_kwargs)
     try:
         shield = Shield(env, spec_obj, fallback=program, allow_unverified=allow_unverified, projection=not no_projection,
                         lookahead=not no_lookahead)
@@ -94,7 +106,7 @@ def run_command(
     try:
         runs["shielded"] = _run(shield, actor, _monitor(spec_obj, program, ViolationMonitor), episodes, seed, max_steps, live, "shielded")
         if compare:
-            plain = _make_env(gym, env_id)
+            plain = _make_env(gym, env_id, env_kwargs)
             actor = _load_policy(policy, plain.action_space, seed, env_id)
             runs["unshielded"] = _run(plain, actor, _monitor(spec_obj, program, ViolationMonitor), episodes, seed, max_steps, live, "unshielded")
     finally:
@@ -187,13 +199,13 @@ def _gymnasium() -> Any:
     return gymnasium
 
 
-def _make_env(gym: Any, env_id: str) -> Any:
+def _make_env(gym: Any, env_id: str, kwargs: dict[str, Any]) -> Any:
     if env_id.startswith("saferl/"):
         from saferl.envs import register_envs
 
         register_envs()
     try:
-        return gym.make(env_id)
+        return gym.make(env_id, **kwargs)
     except gym.error.Error as exc:
         raise InputError(f"cannot make environment {env_id!r}: {exc}") from None
 
@@ -222,6 +234,7 @@ def _run(env: Any, actor: Any, monitor: Any, episodes: int, seed: int, max_steps
     shielded = label == "shielded"
     returns: list[float] = []
     lengths: list[int] = []
+    races: list[dict[str, Any]] = []
     violations = 0
     start = time.perf_counter()
     if isinstance(monitor, _StateMonitor):
@@ -247,6 +260,9 @@ def _run(env: Any, actor: Any, monitor: Any, episodes: int, seed: int, max_steps
                 break
         returns.append(total)
         lengths.append(steps)
+        if "lap_times" in info:  # a TORCS race: its laps and whether the car crashed
+            races.append({"lap_times": [round(float(t), 2) for t in info["lap_times"]],
+                          "crashed": bool(info["crashed"]), "dist_raced": round(float(info["dist_raced"]), 1)})
         violations += monitor.total - before
         interventions = env.totals.interventions if shielded else None
         live.update(label, ep + 1, episodes, total, sum(returns) / len(returns), interventions, violations)
@@ -258,6 +274,11 @@ def _run(env: Any, actor: Any, monitor: Any, episodes: int, seed: int, max_steps
         "violations_by_property": dict(monitor.violations),
         "time_s": round(time.perf_counter() - start, 3),
     }
+    if races:
+        out["races"] = races
+        out["crashes"] = sum(r["crashed"] for r in races)
+        laps = [t for r in races for t in r["lap_times"]]
+        out["best_lap_s"] = min(laps) if laps else None
     if shielded:
         out.update(env.totals.to_record())
     return out
@@ -321,6 +342,9 @@ def _text(summary: dict[str, Any]) -> str:
         line = f"{label:<10}  mean return {run['mean_return']:.2f}  steps {run['steps']}  violations {run['violations']}"
         if label == "shielded":
             line += f"  interventions {run['interventions']}  unsafe steps {run['unsafe_steps']}"
+        if "races" in run:
+            best = "-" if run["best_lap_s"] is None else f"{run['best_lap_s']:.2f} s"
+            line += f"  laps {sum(len(r['lap_times']) for r in run['races'])}  best lap {best}  crashes {run['crashes']}"
         lines.append(line)
     return "\n".join(lines)
 
