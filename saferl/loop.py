@@ -9,7 +9,10 @@ Each iteration runs five stages, with saferl's checks at every projection:
 2. **extract** a program from the fine-tuned network (VIPER tree or PID program, the code
    of ``saferl extract``) — the projection to program space;
 3. **verify** it against the spec (:func:`saferl.verify.verify_policy`);
-4. **repair** it when a property is not proved (:func:`saferl.repair.repair_policy`);
+4. **repair** it when a property is not proved (:func:`saferl.repair.repair_policy`),
+   then **tune** the SAFE program's constants for return, with every candidate that can
+   win verified (:func:`saferl.learn.tune.tune_program`: a cross-entropy search whose
+   elites must be proved SAFE, so the search never leaves the verified set);
 5. **distill** the resulting program back into a network (:mod:`saferl.learn.distill`),
    which the next iteration fine-tunes.
 
@@ -20,7 +23,9 @@ verifier proved SAFE — ``best.pol`` is written only after a ``verify_policy`` 
 exact text returns SAFE.  A killed run resumes: finished iterations (lines of
 ``iterations.jsonl``) are kept and the next one starts from the last distilled network.
 
-Closed-loop properties are not checked here yet (only what ``verify_policy`` proves).
+A spec's closed-loop properties (``safety`` / ``reach`` over a dynamics model) are checked
+by the same ``verify_policy`` call, so ``best.pol`` is proved against them too; each
+record lists every property's verdict under ``properties``.
 This module imports torch through ``saferl.learn`` only when :func:`run_loop` runs;
 ``saferl.learn`` never imports it.
 """
@@ -70,6 +75,12 @@ class LoopConfig:
     """hidden widths of distilled networks (an --oracle start keeps its own)"""
     repair_timeout_s: float = 60.0
     """budget of each repair"""
+    tune_generations: int = 20
+    """generations of the constant search on the verified program (0: no tuning stage)"""
+    tune_episodes: int = 20
+    """training episodes scoring each candidate of the constant search"""
+    tune_population: int = 16
+    """candidates per generation of the constant search"""
     seed: int = 0
     """seed of every stage (offset per iteration)"""
     trainer_config: Any = field(default=None, compare=False)
@@ -138,7 +149,7 @@ def run_loop(
     from saferl.learn.evaluate import evaluate_policy
     from saferl.learn.finetune import finetune_model
     from saferl.learn.model import load_model, save_model
-    from saferl.policy import load_policy, parse_policy, policy_digest
+    from saferl.policy import format_policy, load_policy, parse_policy, policy_digest
     from saferl.policy.ast import Program
     from saferl.policy.evaluate import ProgramPolicy
     from saferl.repair import RepairOptions, repair_policy
@@ -270,7 +281,38 @@ def run_loop(
         final = first if text == ex.pol_text else verify_policy(program, spec, policy_path=str(idir / "program.pol"))
         times["verify"] += time.perf_counter() - t0
         verdict = final.verdict
+
+        # 4b. tune the verified program's constants for return, inside the SAFE set
+        record["tune"] = None
+        if verdict is Verdict.SAFE and cfg.tune_generations > 0:
+            from saferl.learn.tune import TuneConfig, tune_program
+
+            say(it, "tune")
+            t0 = time.perf_counter()
+            tcfg = TuneConfig(generations=cfg.tune_generations, episodes=cfg.tune_episodes,
+                              population=cfg.tune_population, seed=seed + 777_000)
+            tuned_result = tune_program(program, env_id, spec, tcfg, policy_path=str(idir / "program.pol"))
+            times["tune"] = time.perf_counter() - t0
+            record["tune"] = {"start_score": tuned_result.start_score, "score": tuned_result.score,
+                              "evaluations": tuned_result.evaluations, "verifications": tuned_result.verifications,
+                              "rejected": tuned_result.rejected, "changed": tuned_result.program is not program}
+            if tuned_result.program is not program:
+                tuned_text = format_policy(tuned_result.program)
+                tuned_program = parse_policy(tuned_text, str(idir / "program.pol"))
+                # the shipped text is verified once more, on the whole spec, before it counts
+                t0 = time.perf_counter()
+                check = verify_policy(tuned_program, spec, policy_path=str(idir / "program.pol"))
+                times["verify"] += time.perf_counter() - t0
+                if check.verdict is Verdict.SAFE:
+                    (idir / "untuned.pol").write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
+                    text, program = tuned_text, tuned_program
+                    _write_atomic(idir / "program.pol", text if text.endswith("\n") else text + "\n")
+                else:
+                    record["tune"]["changed"] = False
+            say(it, "tune", f"training return {tuned_result.start_score:.2f} -> {tuned_result.score:.2f}")
         stats = evaluate_policy(ProgramPolicy(program), env_id, episodes=cfg.final_episodes, seed=seed + 555_000)
+        final_report = final if record["tune"] is None or not record["tune"]["changed"] else check
+        record["properties"] = {r.property_id: r.verdict.value for r in final_report.results}
         record.update(verdict=verdict.value, program=str(idir / "program.pol"), digest=policy_digest(program),
                       program_return=stats.mean, program_return_std=stats.std, episodes=cfg.final_episodes)
         say(it, "verify", f"{verdict.value}, program return {stats.mean:.2f}")

@@ -1,6 +1,6 @@
 """``saferl loop --env ID --spec SPEC (--oracle MODEL | --program P) --out DIR``.
 
-Iterations of finetune -> extract -> verify -> repair -> distill (:mod:`saferl.loop`); one
+Iterations of finetune -> extract -> verify -> repair -> tune -> distill (:mod:`saferl.loop`); one
 JSON record per iteration in ``DIR/iterations.jsonl``, the best verified program at
 ``DIR/best.pol``; rerunning the same command resumes a killed run.  Progress lines go to
 stderr, the final summary to stdout.
@@ -29,7 +29,7 @@ EXIT_OK, EXIT_UNSAFE, EXIT_ERROR = 0, 1, 2
 def build_parser() -> argparse.ArgumentParser:
     """The command's options."""
     p = Parser(prog=PROG, add_help=False,
-               description="Finetune -> extract -> verify -> repair -> distill, resumable. Exit 0 with a verified "
+               description="Finetune -> extract -> verify -> repair -> tune -> distill, resumable. Exit 0 with a verified "
                            "best.pol, 1 when no iteration produced a SAFE program, 2 bad input or tool error.")
     p.add_argument("-h", "--help", action="help", help="show this help and exit")
     p.add_argument("--env", required=True, help="gymnasium id: CartPole-v1, MountainCarContinuous-v0, Pendulum-v1")
@@ -43,6 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timesteps", type=int, default=50_000, help="fine-tuning steps per iteration (default 50000)")
     p.add_argument("--lambda", dest="lam", type=float, default=1.0, help="imitation weight towards the last program")
     p.add_argument("--episodes", type=int, default=100, help="episodes scoring each iteration's program (default 100)")
+    p.add_argument("--tune", type=int, default=20, metavar="GENERATIONS",
+                   help="generations of the verified constant search after each projection (0: none; default 20)")
     p.add_argument("--ci", action="store_true", help="CI-sized budgets (seconds per iteration; figures are rough)")
     p.add_argument("--seed", type=int, default=0, help="random seed; the run is reproducible from it")
     p.add_argument("-f", "--format", dest="fmt", default="text", help="text | json")
@@ -74,6 +76,8 @@ def loop(argv: list[str], out: TextIO, err: TextIO) -> int:
         raise InputError(f"--timesteps must be between 1 and 100000000, got {args.timesteps}")
     if not 0 <= args.lam <= 1e6:
         raise InputError(f"--lambda must be between 0 and 1e6, got {args.lam}")
+    if not 0 <= args.tune <= 10_000:
+        raise InputError(f"--tune must be between 0 and 10000, got {args.tune}")
     if not 1 <= args.episodes <= 100_000:
         raise InputError("--episodes must be between 1 and 100000")
     _check_out(args.out)
@@ -87,7 +91,7 @@ def loop(argv: list[str], out: TextIO, err: TextIO) -> int:
     from saferl.loop import BEST_NAME, LoopConfig, run_loop
 
     cfg = LoopConfig(iters=args.iters, kind=args.kind, timesteps=args.timesteps, lam=args.lam,
-                     final_episodes=args.episodes, seed=args.seed)
+                     final_episodes=args.episodes, seed=args.seed, tune_generations=args.tune)
     if args.ci:
         from saferl.learn.ppo import PPOConfig
 
@@ -96,6 +100,7 @@ def loop(argv: list[str], out: TextIO, err: TextIO) -> int:
         cfg.final_episodes = min(cfg.final_episodes, 10)
         cfg.distill_iters, cfg.distill_hidden = 3, (32, 32)
         cfg.repair_timeout_s = 20.0
+        cfg.tune_generations, cfg.tune_episodes, cfg.tune_population = min(cfg.tune_generations, 2), 3, 6
         if env_signature(args.env).discrete:
             cfg.trainer_config = PPOConfig(q_eval_transitions=0, eval_every=2, eval_episodes=2)
     t0 = time.perf_counter()

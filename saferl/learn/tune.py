@@ -1,0 +1,301 @@
+"""Tune a program's constants for return, keeping only programs the verifier proves SAFE.
+
+:func:`tune_program` is a cross-entropy search in the space of a program's numeric
+constants — thresholds, continuous leaf values, pid gains and targets, coefficients — with
+the program's structure fixed.  Each generation samples candidates around the current
+mean, scores them by the mean return of the same seeded episodes (common random numbers,
+so two candidates are compared on the same starts), and moves the mean to the elites.
+**Only verified candidates can be elites**: the candidates are checked against the spec in
+order of return (:func:`saferl.verify.verify_policy`, results cached by digest) and an
+unproved one is dropped, so the search stays inside the set of SAFE programs — the
+projection of PROPEL's mirror descent, with the verifier as the constraint.
+
+Closed-loop properties (``safety`` / ``reach`` over a dynamics model) take seconds to
+prove, so they are checked once at the end, best candidate first, on at most
+``final_checks`` candidates that passed the open-loop properties.
+
+The start must itself be SAFE (the loop calls this after verify / repair); the result is
+the best-scoring SAFE program seen, which is the start when nothing beats it.  Scores come
+from training seeds; callers report returns on separate evaluation seeds.
+
+Discrete leaves (labels) are not searched: their changes are structural and belong to
+extraction and repair.  This module imports gymnasium (through :mod:`saferl.learn.envs`)
+but not torch.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from saferl.errors import InputError
+from saferl.learn.envs import env_signature, make_env
+from saferl.learn.evaluate import to_env_action
+from saferl.policy.ast import Param, Program
+from saferl.spec.load import Spec
+
+__all__ = ["TuneConfig", "TuneResult", "tunable_parameters", "tune_program"]
+
+TUNED_KINDS = ("threshold", "leaf", "gain", "target", "constant")
+
+
+@dataclass
+class TuneConfig:
+    """Settings of :func:`tune_program`."""
+
+    generations: int = 20
+    """search generations (0: no search, the start comes back)"""
+    population: int = 16
+    """candidates per generation"""
+    elites: int = 4
+    """verified candidates the mean moves to"""
+    episodes: int = 10
+    """training episodes scoring each candidate (the same seeds for all)"""
+    init_std: float = 0.3
+    """initial standard deviation, as a fraction of each parameter's scale"""
+    min_std: float = 0.002
+    """the standard deviation never falls below this fraction of the scale"""
+    restart_below: float = 0.03
+    """when every standard deviation is below this fraction of its scale, restart the
+    search around the best program with the initial spread"""
+    verify_per_generation: int = 12
+    """at most this many verifier calls per generation"""
+    simulated_starts: int = 256
+    """initial states simulated per closed-loop property in the first tier"""
+    final_checks: int = 8
+    """closed-loop properties: at most this many of the best candidates are checked against
+    the whole spec at the end (the best SAFE one is the result)"""
+    budget_s: float | None = None
+    """wall-clock budget of the whole search (None: none); the best so far is kept"""
+    seed: int = 0
+    """seed of the sampler and of the training episodes"""
+
+
+@dataclass
+class TuneResult:
+    """What :func:`tune_program` found."""
+
+    program: Program
+    """the best SAFE program seen (the start when nothing beat it)"""
+    start_score: float
+    """mean training return of the start"""
+    score: float
+    """mean training return of ``program``"""
+    evaluations: int
+    """candidates rolled out"""
+    verifications: int
+    """verifier calls (cache misses)"""
+    rejected: int
+    """candidates the verifier did not prove SAFE"""
+    history: list[float] = field(default_factory=list)
+    """best SAFE score after each generation"""
+    seconds: float = 0.0
+
+
+def _scale(program: Program, p: Param, spec: Spec | None) -> float:
+    """A natural step size for one parameter: the width it moves in."""
+    if p.kind == "leaf" and p.action is not None:
+        act = program.action(p.action)
+        if act.low is not None and act.high is not None and act.high > act.low:
+            return float(act.high - act.low)
+    if p.kind == "threshold":
+        from saferl.repair.space import threshold_obs
+
+        name = threshold_obs(program).get(p.id)
+        if name is not None:
+            if spec is not None and name in spec.domains:
+                lo, hi = spec.domains[name]
+                if math.isfinite(lo) and math.isfinite(hi) and hi > lo:
+                    return float(hi - lo) / 4.0
+            decl = program.observation(name)
+            if decl.low is not None and decl.high is not None and decl.high > decl.low:
+                return float(decl.high - decl.low) / 4.0
+    return max(abs(p.value), 0.1)
+
+
+def tunable_parameters(program: Program) -> list[Param]:
+    """The parameters :func:`tune_program` searches (numeric ones; labels excluded)."""
+    out = []
+    for p in program.parameters():
+        if p.kind not in TUNED_KINDS:
+            continue
+        if p.kind == "leaf" and p.action is not None and program.action(p.action).kind == "discrete":
+            continue
+        out.append(p)
+    return out
+
+
+def _bounds(program: Program, p: Param) -> tuple[float, float]:
+    if p.kind == "leaf" and p.action is not None:
+        act = program.action(p.action)
+        lo = -math.inf if act.low is None else float(act.low)
+        hi = math.inf if act.high is None else float(act.high)
+        return lo, hi
+    return -math.inf, math.inf
+
+
+def _score(program: Program, env: Any, discrete: bool, seeds: list[int]) -> float:
+    from saferl.policy.evaluate import ProgramPolicy
+
+    policy = ProgramPolicy(program)
+    total = 0.0
+    for s in seeds:
+        obs, _ = env.reset(seed=s)
+        policy.reset()
+        done = False
+        while not done:
+            obs, r, term, trunc, _ = env.step(to_env_action(policy.act(obs), discrete))
+            total += float(r)
+            done = bool(term or trunc)
+    return total / len(seeds)
+
+
+def tune_program(
+    program: Program,
+    env_id: str,
+    spec: Spec,
+    config: TuneConfig | None = None,
+    *,
+    policy_path: str = "<tuned>",
+    progress: Callable[[int, int, float], None] | None = None,
+) -> TuneResult:
+    """Search the constants of a SAFE ``program`` for a higher return on ``env_id``.
+
+    ``progress(generation, generations, best_score)`` is called after each generation.
+    InputError when the program does not fit the environment.
+    """
+    from saferl.policy import format_policy, parse_policy, policy_digest
+    from saferl.results import Verdict
+    from saferl.verify import verify_policy
+
+    cfg = config or TuneConfig()
+    t0 = time.perf_counter()
+    sig = env_signature(env_id)
+    if len(program.obs_names) != len(sig.obs_names):
+        raise InputError(f"the program reads {len(program.obs_names)} observations; {env_id} has {len(sig.obs_names)}")
+    env = make_env(env_id)
+    seeds = [cfg.seed + k for k in range(max(1, cfg.episodes))]
+    params = tunable_parameters(program)
+    start_score = _score(program, env, sig.discrete, seeds)
+    result = TuneResult(program, start_score, start_score, 1, 0, 0, [])
+    if not params or cfg.generations <= 0:
+        env.close()
+        result.seconds = time.perf_counter() - t0
+        return result
+
+    rng = np.random.default_rng(cfg.seed)
+    scales = np.array([_scale(program, p, spec) for p in params])
+    lows = np.array([_bounds(program, p)[0] for p in params])
+    highs = np.array([_bounds(program, p)[1] for p in params])
+    mean = np.array([p.value for p in params], dtype=np.float64)
+    std = scales * cfg.init_std
+    verdicts: dict[str, bool] = {policy_digest(program): True}
+    best_program, best_score = program, start_score
+    best_values = {p.id: p.value for p in params}
+
+    def candidate(values: np.ndarray) -> Program:
+        # through the printer and parser, so the candidate is exactly the text we would ship
+        # (values rounded to 4 significant digits: readable programs; the rounded text is
+        # what is scored and verified)
+        moved = program.with_values({p.id: float(f"{v:.4g}") for p, v in zip(params, values, strict=True)})
+        return parse_policy(format_policy(moved), policy_path)
+
+    # Two tiers: the elites of every generation are checked against the spec's open-loop
+    # properties (fast); the closed-loop ones (a proof over the dynamics takes seconds) are
+    # checked at the end, best score first, on the candidates that passed the first tier.
+    # The first tier also simulates every closed-loop property from a few hundred initial
+    # states (corners, edges, random; the exact model equals gymnasium's step): a refuted
+    # candidate is dropped at once, so the search does not climb into brittle programs.
+    open_spec = replace(spec, closed_loop=())
+    passed: dict[str, tuple[float, Program]] = {}
+    simulations: list[tuple[Any, Any, Any, int]] = []
+    if spec.closed_loop:
+        from saferl.closedloop.engine import FOREVER_SIMULATION_STEPS
+        from saferl.closedloop.falsify import initial_samples, simulate
+        from saferl.dynamics import make_model
+
+        for prop in spec.closed_loop:
+            steps = prop.steps if prop.steps is not None else FOREVER_SIMULATION_STEPS
+            simulations.append((make_model(prop.dynamics, prop.parameters), prop,
+                                initial_samples(prop, cfg.simulated_starts, cfg.seed), steps))
+
+    def simulated_ok(prog: Program) -> bool:
+        return all(simulate(model, prog, prop, starts, steps).violation is None
+                   for model, prop, starts, steps in simulations)
+
+    def is_safe(prog: Program) -> bool:
+        key = policy_digest(prog)
+        if key not in verdicts:
+            ok = simulated_ok(prog)
+            if ok and open_spec.properties:
+                ok = verify_policy(prog, open_spec, policy_path=policy_path).verdict is Verdict.SAFE
+                result.verifications += 1
+            verdicts[key] = ok
+            if not verdicts[key]:
+                result.rejected += 1
+        return verdicts[key]
+
+    for gen in range(cfg.generations):
+        if cfg.budget_s is not None and time.perf_counter() - t0 > cfg.budget_s:
+            break
+        samples = mean + std * rng.standard_normal((cfg.population, len(params)))
+        samples[0] = mean  # the mean itself competes
+        samples = np.clip(samples, lows, highs)
+        scored: list[tuple[float, int, Program]] = []
+        for k, values in enumerate(samples):
+            prog = candidate(values)
+            scored.append((_score(prog, env, sig.discrete, seeds), k, prog))
+            result.evaluations += 1
+        scored.sort(key=lambda t: (-t[0], t[1]))
+        elites: list[int] = []
+        checks = 0
+        for score, k, prog in scored:
+            if len(elites) >= cfg.elites or checks >= cfg.verify_per_generation:
+                break
+            if cfg.budget_s is not None and time.perf_counter() - t0 > cfg.budget_s:
+                break
+            cached = policy_digest(prog) in verdicts
+            checks += 0 if cached else 1
+            if is_safe(prog):
+                elites.append(k)
+                passed.setdefault(policy_digest(prog), (score, prog))
+                if score > best_score:
+                    best_program, best_score = prog, score
+                    best_values = {p.id: float(v) for p, v in zip(params, samples[k], strict=True)}
+        if elites:
+            chosen = samples[elites]
+            mean = chosen.mean(axis=0)
+            spread = chosen.std(axis=0) if len(elites) > 1 else std * 0.5
+            # the spread may shrink by at most 15 % a generation: a smooth landscape is
+            # followed for several generations instead of freezing where the elites bunch
+            std = np.maximum(np.maximum(spread, 0.85 * std), scales * cfg.min_std)
+        else:  # nothing provable near the mean: search closer to it
+            std = np.maximum(std * 0.5, scales * cfg.min_std)
+        if float(np.max(std / scales)) < cfg.restart_below:
+            # converged: restart around the best SAFE program with the initial spread, so
+            # the search can leave a basin (a return landscape is piecewise smooth)
+            mean = np.array([best_values[p.id] for p in params], dtype=np.float64)
+            std = scales * cfg.init_std
+        result.history.append(best_score)
+        if progress is not None:
+            progress(gen + 1, cfg.generations, best_score)
+    env.close()
+    if spec.closed_loop and best_program is not program:
+        best_program, best_score = program, start_score  # the start is SAFE on the whole spec
+        ranked = sorted(passed.values(), key=lambda t: -t[0])
+        for score, prog in ranked[: cfg.final_checks]:
+            if score <= start_score:
+                break
+            result.verifications += 1
+            if verify_policy(prog, spec, policy_path=policy_path).verdict is Verdict.SAFE:
+                best_program, best_score = prog, score
+                break
+            result.rejected += 1
+    result.program, result.score = best_program, best_score
+    result.seconds = time.perf_counter() - t0
+    return result
