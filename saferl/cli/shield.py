@@ -93,41 +93,47 @@ def run_command(
 
     env = _make_env(gym, env_id, env_kwargs)
     try:
-        shield = Shield(env, spec_obj, fallback=program, allow_unverified=allow_unverified, projection=not no_projection,
-                        lookahead=not no_lookahead)
-    except UnverifiedFallbackError as exc:  # the library's hint names Python; this one names the flags
-        raise InputError(
-            exc.message, hint=f"repair it ('saferl repair {fallback} --spec {spec}') until 'saferl verify' says SAFE, "
-            "or pass --allow-unverified" + (" or --no-lookahead" if spec_obj.closed_loop else "")
-        ) from None
-    actor = _load_policy(policy, shield.action_space, seed, env_id)
-    runs: dict[str, dict[str, Any]] = {}
-    live = _Live(s.err, enabled=not quiet)
-    try:
-        runs["shielded"] = _run(shield, actor, _monitor(spec_obj, program, ViolationMonitor), episodes, seed, max_steps, live, "shielded")
-        if compare:
-            plain = _make_env(gym, env_id, env_kwargs)
-            actor = _load_policy(policy, plain.action_space, seed, env_id)
-            runs["unshielded"] = _run(plain, actor, _monitor(spec_obj, program, ViolationMonitor), episodes, seed, max_steps, live, "unshielded")
+        try:
+            shield = Shield(env, spec_obj, fallback=program, allow_unverified=allow_unverified, projection=not no_projection,
+                            lookahead=not no_lookahead)
+        except UnverifiedFallbackError as exc:  # the library's hint names Python; this one names the flags
+            raise InputError(
+                exc.message, hint=f"repair it ('saferl repair {fallback} --spec {spec}') until 'saferl verify' says SAFE, "
+                "or pass --allow-unverified" + (" or --no-lookahead" if spec_obj.closed_loop else "")
+            ) from None
+        actor = _load_policy(policy, shield.action_space, seed, env_id)
+        runs: dict[str, dict[str, Any]] = {}
+        live = _Live(s.err, enabled=not quiet)
+        try:
+            runs["shielded"] = _run(shield, actor, _monitor(spec_obj, program, ViolationMonitor), episodes, seed, max_steps, live, "shielded")
+            if compare:
+                plain = _make_env(gym, env_id, env_kwargs)
+                try:
+                    actor = _load_policy(policy, plain.action_space, seed, env_id)
+                    runs["unshielded"] = _run(plain, actor, _monitor(spec_obj, program, ViolationMonitor), episodes, seed, max_steps, live, "unshielded")
+                finally:
+                    plain.close()
+        finally:
+            live.stop()
+        summary = {
+            "env": env_id,
+            "policy": policy,
+            "fallback": str(fallback),
+            "fallback_digest": _digest(program),
+            "spec": str(spec),
+            "verified": shield.verified,
+            "episodes": episodes,
+            "seed": seed,
+            "monitored": list(shield.monitored),
+            "unmonitored": [{"id": pid, "why": why} for pid, why in shield.unmonitored],
+            "lookahead": _lookahead_summary(shield, spec_obj),
+            **runs,
+        }
+        text = json.dumps(summary, indent=2) if fmt == "json" else _text(summary)
+        write_output(text, output, s.out)
+        return EXIT_UNSAFE if runs["shielded"]["violations"] else EXIT_OK
     finally:
-        live.stop()
-    summary = {
-        "env": env_id,
-        "policy": policy,
-        "fallback": str(fallback),
-        "fallback_digest": _digest(program),
-        "spec": str(spec),
-        "verified": shield.verified,
-        "episodes": episodes,
-        "seed": seed,
-        "monitored": list(shield.monitored),
-        "unmonitored": [{"id": pid, "why": why} for pid, why in shield.unmonitored],
-        "lookahead": _lookahead_summary(shield, spec_obj),
-        **runs,
-    }
-    text = json.dumps(summary, indent=2) if fmt == "json" else _text(summary)
-    write_output(text, output, s.out)
-    return EXIT_UNSAFE if runs["shielded"]["violations"] else EXIT_OK
+        env.close()  # a TORCS race ends with the command
 
 
 def _lookahead_summary(shield: Any, spec: Any) -> dict[str, Any] | str:
