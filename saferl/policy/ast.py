@@ -19,7 +19,7 @@ __all__ = [
     "Span", "Num", "Obs", "Label", "Neg", "BinOp", "Call", "Pid", "Expr",
     "Compare", "BoolOp", "Not", "BoolConst", "Cond",
     "Assign", "If", "Stmt", "ObsDecl", "ActDecl", "Program", "Param",
-    "CALL_ARITY", "pid_state_names",
+    "CALL_ARITY", "MAX_PID_WINDOW", "pid_state_names",
 ]
 
 
@@ -81,6 +81,9 @@ class BinOp:
     span: Span = _span()
 
 
+#: the longest integral window a ``pid`` may sum (its state grows with the window)
+MAX_PID_WINDOW = 100
+
 #: built-in functions and their arity (None: two or more)
 CALL_ARITY: dict[str, int | None] = {"abs": 1, "min": None, "max": None, "clip": 3}
 
@@ -99,6 +102,11 @@ class Pid:
 
     ``site`` numbers the pid calls of a program in source order; its state variables are
     ``pid<site>.integral`` and ``pid<site>.prev_error``.
+
+    With a ``window`` w (PROPEL's controller, ``pid(signal, target, kp, ki, kd, w)``) the
+    integral is the sum of the last w errors, this step's included, added oldest first;
+    the state is then the w - 1 previous errors (at least one, for the derivative):
+    ``pid<site>.prev_error`` (one step ago), ``pid<site>.error2`` … ``pid<site>.error<w-1>``.
     """
 
     signal: Expr
@@ -108,6 +116,19 @@ class Pid:
     kd: Num
     site: int
     span: Span = _span()
+    window: int | None = None
+
+    @property
+    def state_size(self) -> int:
+        """How many state variables this controller keeps."""
+        return 2 if self.window is None else max(1, self.window - 1)
+
+    def state_names(self) -> tuple[str, ...]:
+        """The names of its state variables, in state order."""
+        k = self.site
+        if self.window is None:
+            return (f"pid{k}.integral", f"pid{k}.prev_error")
+        return (f"pid{k}.prev_error",) + tuple(f"pid{k}.error{j}" for j in range(2, self.window))
 
 
 Expr = Num | Obs | Label | Neg | BinOp | Call | Pid
@@ -255,8 +276,23 @@ class Program:
         return sum(1 for node in walk(self.body) if isinstance(node, Pid))
 
     @cached_property
+    def pids(self) -> tuple[Pid, ...]:
+        """The pid calls in site (source) order."""
+        return tuple(sorted((n for n in walk(self.body) if isinstance(n, Pid)), key=lambda p: p.site))
+
+    @cached_property
     def state_names(self) -> tuple[str, ...]:
-        return pid_state_names(self.pid_sites)
+        """Every state variable, controller by controller (see :class:`Pid`)."""
+        return tuple(name for p in self.pids for name in p.state_names())
+
+    @cached_property
+    def pid_slots(self) -> tuple[int, ...]:
+        """The index in the state of each controller's first variable, by site."""
+        slots, k = [], 0
+        for p in self.pids:
+            slots.append(k)
+            k += p.state_size
+        return tuple(slots)
 
     @cached_property
     def family(self) -> str:

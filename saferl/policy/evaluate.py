@@ -73,6 +73,7 @@ def _cmp(op: str, a: float, b: float) -> bool:
 
 class _Interp:
     def __init__(self, program: Program, obs: Mapping[str, float], state: list[float]):
+        self.program = program
         self.obs = obs
         self.state = state
 
@@ -105,11 +106,23 @@ class _Interp:
             return min(max(args[0], args[1]), args[2])
         if isinstance(e, Pid):
             err = e.target.value - self.expr(e.signal)
-            k = 2 * e.site
-            self.state[k] = self.state[k] + err
-            deriv = err - self.state[k + 1]
-            self.state[k + 1] = err
-            return e.kp.value * err + e.ki.value * self.state[k] + e.kd.value * deriv
+            k = self.program.pid_slots[e.site]
+            if e.window is None:
+                self.state[k] = self.state[k] + err
+                deriv = err - self.state[k + 1]
+                self.state[k + 1] = err
+                return e.kp.value * err + e.ki.value * self.state[k] + e.kd.value * deriv
+            # window: the sum of the last w errors, oldest first; then shift the past errors
+            past = self.state[k:k + e.window - 1]
+            integral = err
+            if past:
+                integral = past[-1]
+                for x in reversed(past[:-1]):
+                    integral = integral + x
+                integral = integral + err
+            deriv = err - self.state[k]
+            self.state[k:k + e.state_size] = [err, *past][:e.state_size]
+            return e.kp.value * err + e.ki.value * integral + e.kd.value * deriv
         raise TypeError(f"not an expression: {e!r}")
 
     def cond(self, c: Cond) -> bool:
@@ -172,6 +185,7 @@ class _Gen:
 
     def __init__(self, program: Program):
         self.index = {name: i for i, name in enumerate(program.obs_names)}
+        self.slots = program.pid_slots
         self.lines: list[str] = []
 
     def expr(self, e: Expr, pre: list[str]) -> str:
@@ -196,13 +210,26 @@ class _Gen:
                 acc = f"{e.func}({acc}, {a})"
             return acc
         if isinstance(e, Pid):
-            k = 2 * e.site
+            k = self.slots[e.site]
+            n = e.site
             sig = self.expr(e.signal, pre)
-            pre.append(f"e{e.site} = {e.target.value!r} - {sig}")
-            pre.append(f"s[{k}] = s[{k}] + e{e.site}")
-            pre.append(f"d{e.site} = e{e.site} - s[{k + 1}]")
-            pre.append(f"s[{k + 1}] = e{e.site}")
-            return f"({e.kp.value!r} * e{e.site} + {e.ki.value!r} * s[{k}] + {e.kd.value!r} * d{e.site})"
+            pre.append(f"e{n} = {e.target.value!r} - {sig}")
+            if e.window is None:
+                pre.append(f"s[{k}] = s[{k}] + e{n}")
+                pre.append(f"d{n} = e{n} - s[{k + 1}]")
+                pre.append(f"s[{k + 1}] = e{n}")
+                return f"({e.kp.value!r} * e{n} + {e.ki.value!r} * s[{k}] + {e.kd.value!r} * d{n})"
+            # the last w errors summed oldest first (as the interpreter does), then shifted
+            terms = [f"s[{k + j}]" for j in range(e.window - 2, -1, -1)] + [f"e{n}"]
+            total = terms[0]
+            for t in terms[1:]:
+                total = f"({total} + {t})"
+            pre.append(f"i{n} = {total}")
+            pre.append(f"d{n} = e{n} - s[{k}]")
+            for j in range(e.state_size - 1, 0, -1):
+                pre.append(f"s[{k + j}] = s[{k + j - 1}]")
+            pre.append(f"s[{k}] = e{n}")
+            return f"({e.kp.value!r} * e{n} + {e.ki.value!r} * i{n} + {e.kd.value!r} * d{n})"
         raise TypeError(f"not an expression: {e!r}")
 
     def cond(self, c: Cond, pre: list[str]) -> str:

@@ -17,6 +17,7 @@ from saferl.errors import Location, PolicyParseError
 from saferl.limits import MAX_BRANCHES, limit_message
 from saferl.policy.ast import (
     CALL_ARITY,
+    MAX_PID_WINDOW,
     ActDecl,
     Assign,
     BinOp,
@@ -43,6 +44,8 @@ from saferl.policy.lexer import KEYWORDS_POL, Token, TokenStream, tokenize
 __all__ = ["parse_program", "parse_number"]
 
 _CMP = ("<", "<=", ">", ">=", "==", "!=")
+#: tokens after a number or a name that make it part of a larger operand
+_OPERAND_CONTINUES = frozenset({"+", "-", "*", "/", "("})
 _RESERVED = KEYWORDS_POL | set(CALL_ARITY) | {"pid", "discrete", "continuous", "float32", "float64", "gridworld"}
 MAX_ABS_CONSTANT = 1e300
 
@@ -346,6 +349,7 @@ class _Parser(TokenStream):
             inner = self.parenthesised(self.cond)
         if inner is not None:
             return inner
+        sites = self.pid_sites  # a pid parsed in either side counts one more site
         left = self.expr()
         op = self.tok
         if op.text not in _CMP or op.kind != "OP":
@@ -354,7 +358,7 @@ class _Parser(TokenStream):
             )
         self.i += 1
         right = self.expr()
-        if any(isinstance(n, Pid) for side in (left, right) for n in _expr_nodes(side)):
+        if self.pid_sites != sites:
             raise self.error("a pid controller cannot appear in a condition", t, hint="compare observations")
         if self.tok.text in _CMP:
             raise self.error("comparisons do not chain", hint="write 'a < b and b < c'")
@@ -362,6 +366,14 @@ class _Parser(TokenStream):
 
     # -- expressions -----------------------------------------------------------------
     def expr(self) -> Expr:
+        t = self.toks[self.i]
+        if t.kind == "NUMBER" or (t.kind == "NAME" and t.text in self.obs):
+            # a lone number or observation (most operands of a tree): no operator follows
+            if self.toks[self.i + 1].text not in _OPERAND_CONTINUES:
+                self.i += 1
+                if t.kind == "NAME":
+                    return Obs(t.text, Span(t.line, t.col))
+                return Num(parse_number(t.text, self.loc(t)), Span(t.line, t.col))
         left = self.term()
         while self.tok.kind == "OP" and self.tok.text in ("+", "-"):
             op = self.tok
@@ -453,10 +465,21 @@ class _Parser(TokenStream):
             consts.append(Num(self.number(), self.span(t)))
             if role and t.kind not in ("NUMBER", "OP"):
                 raise self.error(f"the pid {role} must be a number", t)
-        self.expect(")", hint="pid(signal, target, kp, ki, kd)")
+        window: int | None = None
+        if self.accept(","):
+            t = self.tok
+            value = self.number()
+            if not (t.text.isascii() and t.text.isdigit()) or not 1 <= value <= MAX_PID_WINDOW:
+                raise self.error(
+                    f"the pid window must be a whole number of steps from 1 to {MAX_PID_WINDOW}", t,
+                    hint="pid(signal, target, kp, ki, kd, 5) sums the last 5 errors",
+                )
+            window = int(value)
+        self.expect(")", hint="pid(signal, target, kp, ki, kd[, window])")
         site = self.pid_sites
         self.pid_sites += 1
-        return self.built(Pid(signal, consts[0], consts[1], consts[2], consts[3], site, self.span(fn)), [signal], fn)
+        pid = Pid(signal, consts[0], consts[1], consts[2], consts[3], site, self.span(fn), window=window)
+        return self.built(pid, [signal], fn)
 
 
 def _expr_nodes(e: Expr) -> list[object]:

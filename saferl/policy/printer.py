@@ -66,6 +66,8 @@ def format_expr(e: Expr, parent_prec: int = 0, right: bool = False) -> str:
         return f"{e.func}({', '.join(format_expr(a) for a in e.args)})"
     if isinstance(e, Pid):
         parts = [format_expr(e.signal)] + [format_number(n.value) for n in (e.target, e.kp, e.ki, e.kd)]
+        if e.window is not None:
+            parts.append(str(e.window))
         return f"pid({', '.join(parts)})"
     raise TypeError(f"not an expression: {e!r}")
 

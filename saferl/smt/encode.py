@@ -380,7 +380,7 @@ class ProgramEncoder:
                     for x in reversed(past[:-1]):
                         integral = ar.binop("+", integral, x)
                     integral = ar.binop("+", integral, err)
-                deriv = ar.binop("-", err, self._state[k + e.state_size - 1])
+                deriv = ar.binop("-", err, self._state[k])
                 shifted = [err, *past][:e.state_size]
                 for j, v in enumerate(shifted):
                     self._next[k + j] = ar.ite(path, v, self._state[k + j])

@@ -140,7 +140,12 @@ class _Enc:
         return Z.Not(Z.fpEQ(a, b))
 
     # -- programs -----------------------------------------------------------------------
-    def step(self, program: Program, obs: dict[str, Z3Expr], state: list[Z3Expr]) -> tuple[dict[str, Z3Expr], list[Z3Expr]]:
+    def step(
+        self, program: Program, obs: dict[str, Z3Expr], state: list[Z3Expr], slots: tuple[int, ...] | None = None,
+    ) -> tuple[dict[str, Z3Expr], list[Z3Expr]]:
+        """Actions and next state of one step; ``slots``: where each pid's state starts
+        (default: ``program``'s own; a path of a program passes the whole program's)."""
+        self._slots = program.pid_slots if slots is None else slots
         self._obs = obs
         self._next = list(state)
         self._state = list(state)
@@ -204,12 +209,25 @@ class _Enc:
         if isinstance(e, Call):
             return self.call(e.func, [self._expr(a, path) for a in e.args])
         if isinstance(e, Pid):
-            k = 2 * e.site
+            k = self._slots[e.site]
             err = self.binop("-", self.const(e.target.value), self._expr(e.signal, path))
-            integral = self.binop("+", self._state[k], err)
-            deriv = self.binop("-", err, self._state[k + 1])
-            self._next[k] = Z.If(path, integral, self._state[k])
-            self._next[k + 1] = Z.If(path, err, self._state[k + 1])
+            if e.window is None:
+                integral = self.binop("+", self._state[k], err)
+                deriv = self.binop("-", err, self._state[k + 1])
+                self._next[k] = Z.If(path, integral, self._state[k])
+                self._next[k + 1] = Z.If(path, err, self._state[k + 1])
+            else:
+                # the window's sum, oldest error first (as the evaluator adds it)
+                past = self._state[k:k + e.window - 1]
+                integral = err
+                if past:
+                    integral = past[-1]
+                    for x in reversed(past[:-1]):
+                        integral = self.binop("+", integral, x)
+                    integral = self.binop("+", integral, err)
+                deriv = self.binop("-", err, self._state[k])
+                for j, v in enumerate([err, *past][:e.state_size]):
+                    self._next[k + j] = Z.If(path, v, self._state[k + j])
             out = self.binop(
                 "+", self.binop("*", self.const(e.kp.value), err), self.binop("*", self.const(e.ki.value), integral)
             )
@@ -377,7 +395,7 @@ def _solve_fp_here(prop: Property, spec: Spec, binding: Binding, solver: str, ti
             if time.perf_counter() >= stop:
                 undecided = True
                 break
-            actions[lbl], _ = enc.step(replace(program, body=tuple(assigns)), obs64[lbl], state_in[lbl])
+            actions[lbl], _ = enc.step(replace(program, body=tuple(assigns)), obs64[lbl], state_in[lbl], program.pid_slots)
             guard = [enc.cond_of(c) if holds else Z.Not(enc.cond_of(c)) for c, holds in conds]
             answer, model = check([*guard, enc.scond(when, var), Z.Not(enc.scond(require, var))])
             if answer == "sat":
