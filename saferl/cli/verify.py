@@ -12,8 +12,9 @@ so it starts with no more than the solver and the report it needs.
 from __future__ import annotations
 
 import argparse
+import gc
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from saferl.cli._plain import Parser, parse_or_help, run_plain
 from saferl.errors import InputError
@@ -69,22 +70,43 @@ def verify(argv: list[str], out: TextIO) -> int:
     _validate(args)
     from saferl.formats import PolicyNames, load_program
     from saferl.policy.ast import Program
-    from saferl.report import render
-    from saferl.results import Verdict
-    from saferl.spec import load_spec
-    from saferl.verify import VerifyOptions, verify_policy
 
     if args.output is not None:
         check_output_location(args.output, "--output")
     paths = _policy_files(args.policies)
     names = PolicyNames.from_options(args.obs_names, args.action_name, args.labels, args.names_file)
     programs = []
-    for path in paths:  # every file is read (and refused) before any proof starts
-        # a skops tree is converted in memory exactly as `saferl import` writes it
-        program = load_program(path, names=names, require_names=True)
-        if not isinstance(program, Program):
-            raise InputError(f"{path} is a gridworld subgoal program; certify it with 'saferl certify GRID {path}'")
-        programs.append(program)
+    # A large policy is hundreds of thousands of syntax nodes that live until the command
+    # ends: the cycle collector would scan them again and again (a third of the time of a
+    # large tree's verify).  It pauses while they are built; they are frozen out of its
+    # scans after (gc.freeze, undone when the command returns), while what the proofs
+    # allocate is still collected.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        for path in paths:  # every file is read (and refused) before any proof starts
+            # a skops tree is converted in memory exactly as `saferl import` writes it
+            program = load_program(path, names=names, require_names=True)
+            if not isinstance(program, Program):
+                raise InputError(f"{path} is a gridworld subgoal program; certify it with 'saferl certify GRID {path}'")
+            programs.append(program)
+    finally:
+        if collecting:
+            gc.enable()
+    gc.freeze()
+    try:
+        return _prove_and_report(args, paths, programs, out)
+    finally:
+        gc.unfreeze()
+
+
+def _prove_and_report(args: argparse.Namespace, paths: list[Path], programs: list[Any], out: TextIO) -> int:
+    """Verify the loaded programs, write the report, return the exit code."""
+    from saferl.report import render
+    from saferl.results import Verdict
+    from saferl.spec import load_spec
+    from saferl.verify import VerifyOptions, verify_policy
+
     spec_obj = load_spec(args.spec)
     options = VerifyOptions(timeout_s=args.timeout, cross_check=args.cross_check, solver=args.solver, budget_s=args.budget)
     records, verdicts = [], []

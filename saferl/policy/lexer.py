@@ -14,8 +14,7 @@ builds (:meth:`TokenStream.built`), so that every recursive consumer of a tree i
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from typing import NamedTuple, TypeVar
 
 from saferl.errors import InputError, Location, PolicyParseError
@@ -45,6 +44,8 @@ _FAST = re.compile(
     |(?P<op><=|>=|==|!=|\.\.|--|->|[{}()\[\],:=<>+\-*/'|;])""",
     re.X,
 )
+#: the fast tokens, and any other character (where the rules below take over)
+_SCAN = re.compile(_FAST.pattern + r"|(?P<other>.)", re.X | re.S)
 _FAST_KIND = {"name": "NAME", "number": "NUMBER", "op": "OP"}
 _FAST_MAX = {"name": MAX_NAME_LENGTH, "number": MAX_NUMBER_LENGTH, "op": 2}
 
@@ -91,26 +92,34 @@ def tokenize(
         col = at - line_start + 1 + (col_offset if line == 1 else 0)
         return Location(path, line + line_offset, col)
 
-    fast = _FAST.match
+    scan = _SCAN.finditer
+    kinds, longest = _FAST_KIND, _FAST_MAX
     stop = n + 1 if max_tokens is None else max_tokens
     while i < n and len(tokens) < stop:
-        m = fast(text, i)
-        if m is not None:
+        # the common tokens in one pass of the regular expression; the first other
+        # character (or an over-long token) goes through the rules below
+        for m in scan(text, i):
             group = m.lastgroup
-            j = m.end()
             if group == "nl":
                 line += 1
-                line_start = j
-                i = j
+                line_start = m.end()
                 continue
             if group == "blank":
-                i = j
                 continue
-            if group is not None and j - i <= _FAST_MAX[group]:
-                append(Token(_FAST_KIND[group], text[i:j], line + line_offset,
-                             i - line_start + 1 + (col_offset if line == 1 else 0)))
+            at, j = m.span()
+            if group == "other" or j - at > longest[group]:  # type: ignore[index]
+                i = at
+                break
+            append(Token(kinds[group], m.group(), line + line_offset,  # type: ignore[index]
+                         at - line_start + 1 + (col_offset if line == 1 else 0)))
+            if max_tokens is not None and len(tokens) >= stop:
                 i = j
-                continue
+                break
+        else:
+            i = n
+            break
+        if len(tokens) >= stop:
+            break
         c = text[i]
         if c == "\n":
             line += 1
@@ -209,20 +218,14 @@ class TokenStream:
         exc.limit = "max_nesting_depth"
         return exc
 
-    @contextmanager
-    def nested(self, tok: Token | None = None) -> Iterator[None]:
-        """One level deeper for the parser's own recursion (blocks, parentheses, operators).
+    def nested(self, tok: Token | None = None) -> _Nesting:
+        """One level deeper for the parser's own recursion (blocks, parentheses, operators),
+        as a context manager.
 
         Parentheses build no node, so the recursion may go twice as deep as the tree
         (``-(-x)`` is two levels of tree, four of recursion); beyond that it fails.
         """
-        self.depth += 1
-        try:
-            if self.depth > 2 * self.max_depth:
-                raise self.too_deep(tok)
-            yield
-        finally:
-            self.depth -= 1
+        return _Nesting(self, tok)
 
     def depth_of(self, node: object) -> int:
         """The depth of a tree built by this parser (a leaf is 1)."""
@@ -254,18 +257,20 @@ class TokenStream:
         return self.end_name if tok.kind == "EOF" else repr(tok.text)
 
     def at(self, text: str) -> bool:
-        return self.tok.text == text and self.tok.kind in ("OP", "NAME")
+        t = self.toks[self.i]
+        return t.text == text and (t.kind == "OP" or t.kind == "NAME")
 
     def accept(self, text: str) -> bool:
-        if self.at(text):
+        t = self.toks[self.i]
+        if t.text == text and (t.kind == "OP" or t.kind == "NAME"):
             self.i += 1
             return True
         return False
 
     def expect(self, text: str, hint: str | None = None) -> Token:
-        if not self.at(text):
-            raise self.error(f"expected {text!r}, found {self.describe(self.tok)}", hint=hint)
-        t = self.tok
+        t = self.toks[self.i]
+        if not (t.text == text and (t.kind == "OP" or t.kind == "NAME")):
+            raise self.error(f"expected {text!r}, found {self.describe(t)}", hint=hint)
         self.i += 1
         return t
 
@@ -288,3 +293,24 @@ class TokenStream:
             self.i = save
             return None
         return inner
+
+
+class _Nesting:
+    """The context manager of :meth:`TokenStream.nested` (a class: entered on every block
+    and operator, it costs less than a generator-based one)."""
+
+    __slots__ = ("stream", "tok")
+
+    def __init__(self, stream: TokenStream, tok: Token | None):
+        self.stream = stream
+        self.tok = tok
+
+    def __enter__(self) -> None:
+        s = self.stream
+        s.depth += 1
+        if s.depth > 2 * s.max_depth:
+            s.depth -= 1
+            raise s.too_deep(self.tok)
+
+    def __exit__(self, *exc: object) -> None:
+        self.stream.depth -= 1
