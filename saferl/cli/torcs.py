@@ -4,6 +4,9 @@
     saferl torcs check                           is real TORCS ready (robot built)?
     saferl torcs race POLICY [--track T] [--laps N] [--surrogate]
                                                  race a .pol policy, report its lap times
+    saferl torcs search TEMPLATE --spec S ... --output BEST.pol [--tracks T,...]
+                                                 tune a program's parameters by real laps,
+                                                 every candidate verified first
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import typer
 
 from saferl.cli._common import EXIT_ERROR, EXIT_OK, new_app, run_app, streams
 
-app = new_app("TORCS utilities: list tracks, check the installation, race a policy.")
+app = new_app("TORCS utilities: list tracks, check the installation, race a policy, tune a program.")
 
 FORMATS = ("text", "json")
 
@@ -179,6 +182,99 @@ def _race(controller: Any, track: str, laps: int, surrogate: bool, max_steps: in
         "steps": steps,
         "wall_s": wall,
     }
+
+
+@app.command("search")
+def search(
+    ctx: typer.Context,
+    template: Path = typer.Argument(..., help="A .pol program over the 29 TORCS observations (the start point)."),
+    spec: list[Path] = typer.Option(..., "--spec", "-s", help="A spec every candidate must verify against (repeatable)."),
+    output: Path = typer.Option(..., "--output", "-o", help="Where to write the best verified program."),
+    tracks: str = typer.Option("aalborg,alpine-2,eroad,ruudskogen,g-track-2", "--tracks",
+                               help="Comma-separated tracks, hardest first (a crash skips the rest)."),
+    params: str | None = typer.Option(None, "--params", help="Comma-separated parameter ids to tune "
+                                      "(default: the gains, targets and constants that are not clip/min/max bounds)."),
+    iterations: int = typer.Option(8, "--iterations", help="Cross-entropy rounds."),
+    population: int = typer.Option(8, "--population", help="Candidates per round."),
+    elite: int = typer.Option(3, "--elite", help="Best candidates that set the next round's mean."),
+    sigma: float = typer.Option(0.15, "--sigma", help="Initial spread, relative to each parameter."),
+    seed: int = typer.Option(0, "--seed", help="Sampling seed."),
+    laps: int = typer.Option(1, "--laps", help="Laps raced per track."),
+    max_steps: int | None = typer.Option(None, "--max-steps", help="Cut every race after this many steps."),
+    verify_timeout: float = typer.Option(10.0, "--verify-timeout", help="Seconds per property and solver."),
+    budget: float | None = typer.Option(None, "--budget", help="Stop starting rounds after this many seconds."),
+    log: Path | None = typer.Option(None, "--log", help="Write every candidate as a JSON line here."),
+    fmt: str = typer.Option("text", "--format", "-f", help="text | json"),
+) -> int:
+    """Tune TEMPLATE's parameters by racing candidates in real TORCS (cross-entropy method);
+    a candidate is raced only after every property of every --spec is proved SAFE."""
+    from saferl.errors import InputError
+    from saferl.learn.program_search import (
+        SearchOptions,
+        search_parameters,
+        torcs_lap_cost,
+        tunable_parameters,
+        verify_gate,
+    )
+    from saferl.policy import format_policy, load_policy
+    from saferl.policy.ast import Program
+    from saferl.spec import load_spec
+
+    _check_format(fmt)
+    if laps < 1 or (max_steps is not None and max_steps < 1):
+        raise InputError("--laps and --max-steps must be at least 1")
+    program = load_policy(template)
+    if not isinstance(program, Program) or len(program.observations) != 29:
+        raise InputError(f"{template} is not a program over the 29 TORCS observations")
+    specs = [load_spec(p) for p in spec]
+    track_list = [t.strip() for t in tracks.split(",") if t.strip()]
+    if not track_list:
+        raise InputError("--tracks names no track")
+    try:
+        ids = tunable_parameters(program) if params is None else [int(x) for x in params.split(",") if x.strip()]
+    except ValueError:
+        raise InputError(f"--params must be comma-separated integers, got {params!r}") from None
+    options = SearchOptions(iterations=iterations, population=population, elite=elite, sigma=sigma,
+                            seed=seed, budget_s=budget)
+    s = streams(ctx)
+    log_file = log.open("w", encoding="utf-8") if log is not None else None
+
+    def report(c: Any) -> None:
+        laps_by_track = {t: (d["lap_times"] if isinstance(d, dict) and "lap_times" in d else d)
+                         for t, d in c.detail.items()}
+        if log_file is not None:
+            log_file.write(json.dumps({"index": c.index, "verified": c.verified,
+                                       "cost": None if c.cost == float("inf") else c.cost,
+                                       "values": {str(k): v for k, v in c.values.items()},
+                                       "detail": laps_by_track}) + "\n")
+            log_file.flush()
+        what = f"cost {c.cost:.1f}" if c.verified else f"rejected: {c.detail.get('rejected')}"
+        s.err.write(f"candidate {c.index}: {what}\n")
+
+    try:
+        result = search_parameters(program, ids, torcs_lap_cost(track_list, laps, max_steps=max_steps),
+                                   verify_gate(specs, verify_timeout), options, report)
+    finally:
+        if log_file is not None:
+            log_file.close()
+    output.write_text(format_policy(result.best.program), encoding="utf-8")
+    record = {
+        "output": str(output), "cost": result.best.cost, "best_index": result.best.index,
+        "values": {str(k): v for k, v in result.best.values.items()},
+        "candidates": len(result.candidates),
+        "verified": sum(1 for c in result.candidates if c.verified),
+        "wall_s": result.wall_s, "cpu_s": result.cpu_s,
+        "tracks": {t: (d["lap_times"] if isinstance(d, dict) else d) for t, d in result.best.detail.items()},
+    }
+    if fmt == "json":
+        s.out.write(json.dumps(record, indent=2) + "\n")
+    else:
+        s.out.write(
+            f"best: candidate {result.best.index} of {len(result.candidates)} "
+            f"({record['verified']} verified), cost {result.best.cost:.2f} -> {output}\n"
+            f"  laps: {record['tracks']}\n  {result.wall_s:.1f} s wall, {result.cpu_s:.1f} s CPU\n"
+        )
+    return EXIT_OK
 
 
 def run(argv: list[str], out: TextIO, err: TextIO) -> int:
