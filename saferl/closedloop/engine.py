@@ -243,8 +243,20 @@ def _bounded(
     best: BoundedOutcome | None = None
     joined = partial(propagate, merge_cell=span / 64.0)
     joined_fine = partial(propagate, merge_cell=span / 160.0)
-    levels = ((propagate, 256, 64.0), (propagate_affine, 256, 64.0), (joined, 256, 16.0),
-              (propagate_affine, 2048, 128.0), (joined_fine, 256, 40.0), (propagate_affine, 8192, 256.0))
+    # variables nothing else depends on and the policy does not test (CartPole's x) are left
+    # out of the join key: joining across them costs only their own precision, and keeps
+    # the sets few (the near_optimal tree's 500-step run: 366 proved steps in 9 s, not 195 in 120)
+    sinks = _sink_dims(model, program)
+    if sinks:
+        free = span.copy()
+        free[sinks] = np.inf
+        levels: tuple[tuple[Any, int, float], ...] = (
+            (propagate, 256, 64.0), (partial(propagate, merge_cell=free / 64.0), 256, 16.0),
+            (partial(propagate, merge_cell=free / 128.0), 256, 32.0), (propagate_affine, 256, 64.0),
+            (joined, 256, 16.0), (propagate_affine, 2048, 128.0))
+    else:
+        levels = ((propagate, 256, 64.0), (propagate_affine, 256, 64.0), (joined, 256, 16.0),
+                  (propagate_affine, 2048, 128.0), (joined_fine, 256, 40.0), (propagate_affine, 8192, 256.0))
     for engine, pieces, res in levels:
         out = engine(model, program, prop, steps=steps, deadline=deadline, pieces=pieces,
                      width_limit=span / res, keep_tube=keep_tube)
@@ -255,6 +267,16 @@ def _bounded(
     if best is None:
         raise InternalError("the bounded search ran no round")
     return best
+
+
+def _sink_dims(model: Model, program: Program) -> list[int]:
+    """State variables no other variable's step reads and no test of the policy reads."""
+    tested = {model.direct_obs.get(g.obs_index, -1) for g in guards(program)}
+    indirect = [i for i in range(len(model.obs_names)) if i not in model.direct_obs]
+    if indirect:  # an observation mixing variables: be conservative
+        return []
+    return [d for d in range(model.n)
+            if d not in tested and all(d not in model.depends.get(e, (e,)) for e in range(model.n) if e != d)]
 
 
 def _fmt(state: np.ndarray) -> str:
