@@ -119,11 +119,13 @@ def parse_user_json(text: str, path: str | Path, what: str, error: type[InputErr
 
 
 def check_regular_file(
-    path: str | Path, what: str, error: type[InputError] = InputError, *, max_bytes: int = MAX_FILE_BYTES
+    path: str | Path, what: str, error: type[InputError] = InputError, *, max_bytes: int = MAX_FILE_BYTES,
+    limit: str = "max_file_bytes",
 ) -> int:
     """Check that ``path`` names a regular file of at most ``max_bytes``; return its size.
 
-    Nothing is opened, so a FIFO or a device never blocks.  Raises ``error`` otherwise.
+    Nothing is opened, so a FIFO or a device never blocks.  Raises ``error`` otherwise
+    (``limit`` names the size limit in the message).
     """
     loc = Location(str(path))
     st = _stat(path, what, error)
@@ -132,17 +134,16 @@ def check_regular_file(
     if not stat.S_ISREG(st.st_mode):
         raise error(f"not a regular file, cannot be a {what}", loc, hint="pass a file, not a pipe or a device")
     if st.st_size > max_bytes:
-        raise error(
-            limit_message(f"{what} is larger than {max_bytes} bytes", "max_file_bytes"), loc,
-        )
+        raise error(limit_message(f"{what} is larger than {max_bytes} bytes", limit), loc)
     return st.st_size
 
 
 def read_user_bytes(
-    path: str | Path, what: str, error: type[InputError] = InputError, *, max_bytes: int = MAX_FILE_BYTES
+    path: str | Path, what: str, error: type[InputError] = InputError, *, max_bytes: int = MAX_FILE_BYTES,
+    limit: str = "max_file_bytes",
 ) -> bytes:
     """The bytes of the regular file ``path`` (at most ``max_bytes``); ``error`` on any failure."""
-    check_regular_file(path, what, error, max_bytes=max_bytes)
+    check_regular_file(path, what, error, max_bytes=max_bytes, limit=limit)
     loc = Location(str(path))
     try:
         with open(path, "rb") as handle:
@@ -150,7 +151,7 @@ def read_user_bytes(
     except OSError as exc:
         raise error(f"cannot read {what}: {exc.strerror}", loc) from None
     if len(data) > max_bytes:  # it grew after the check
-        raise error(limit_message(f"{what} is larger than {max_bytes} bytes", "max_file_bytes"), loc)
+        raise error(limit_message(f"{what} is larger than {max_bytes} bytes", limit), loc)
     return data
 
 
@@ -161,13 +162,14 @@ def read_user_text(
     *,
     allow_binary: bool = False,
     max_bytes: int = MAX_FILE_BYTES,
+    limit: str = "max_file_bytes",
 ) -> str:
     """The UTF-8 text of ``path``; ``error`` (an InputError subclass) names what went wrong.
 
     NUL bytes mean binary data and are refused unless ``allow_binary``; a decoding error
     reports the line it happened on.
     """
-    data = read_user_bytes(path, what, error, max_bytes=max_bytes)
+    data = read_user_bytes(path, what, error, max_bytes=max_bytes, limit=limit)
     shown = str(path)
     if b"\x00" in data and not allow_binary:
         raise error(f"binary data, not a {what}", Location(shown, 1, 1))

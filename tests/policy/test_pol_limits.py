@@ -11,7 +11,7 @@ import pytest
 
 from saferl.cli import run
 from saferl.errors import PolicyParseError
-from saferl.limits import MAX_FILE_BYTES, MAX_NESTING_DEPTH
+from saferl.limits import MAX_NESTING_DEPTH, MAX_POLICY_BYTES
 from saferl.policy import compile_program, format_policy, interpret, load_policy, parse_policy
 
 HEAD = "policy p\nobs x: float32\nobs y: float32\nact a: continuous [-1, 1]\n"
@@ -132,14 +132,16 @@ def cli(*argv: str) -> tuple[int, str, str]:
     return run(list(argv), out, err), out.getvalue(), err.getvalue()
 
 
-def test_a_10_mb_policy_is_refused_by_size(tmp_path: Path, root: Path) -> None:
+def test_a_10_mb_policy_is_read_and_a_20_mb_one_refused_by_size(tmp_path: Path, root: Path) -> None:
     big = tmp_path / "big.pol"
     big.write_text(HEAD + "a = x\n" + "#" * (10 * 1024 * 1024) + "\n")
+    assert load_policy(big).name == "p"
+    big.write_text(HEAD + "a = x\n" + "#" * (20 * 1024 * 1024) + "\n")
     with pytest.raises(PolicyParseError) as info:
         load_policy(big)
-    assert str(info.value) == f"{big}: policy file is larger than {MAX_FILE_BYTES} bytes (limit max_file_bytes)"
+    assert str(info.value) == f"{big}: policy file is larger than {MAX_POLICY_BYTES} bytes (limit max_policy_bytes)"
     code, _, err = cli("verify", str(big), "--spec", str(root / "specs/cartpole/pole_follow.yaml"))
-    assert code == 2 and err.count("\n") == 1 and "limit max_file_bytes" in err
+    assert code == 2 and err.count("\n") == 1 and "limit max_policy_bytes" in err
 
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
