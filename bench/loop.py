@@ -160,7 +160,7 @@ def bench_loop(name: str, args: argparse.Namespace) -> list[dict[str, Any]]:
         best = json.loads(best_file.read_text()) if best_file.exists() else None
         best_size = None
         if best is not None:
-            best_size = next(r["extract"]["size"] for r in records if r["iteration"] == best["iteration"])
+            best_size = next((r["extract"]["size"] for r in records if r["iteration"] == best["iteration"]), "start")
     return [{"env": env_id, "iterations": len(records), "verdicts": [r["verdict"] for r in records],
              "returns": [round(r["program_return"], 2) for r in records],
              "best_return": None if best is None else best["program_return"], "best_size": best_size,

@@ -47,6 +47,14 @@ __all__ = ["LoopConfig", "run_loop", "ITERATIONS_NAME", "BEST_NAME"]
 ITERATIONS_NAME = "iterations.jsonl"
 BEST_NAME = "best.pol"
 CONFIG_NAME = "loop.json"
+START_NAME = "start.json"
+
+
+def start_program_text(path: Path) -> str:
+    """The starting program's own text (comments and layout kept)."""
+    from saferl.policy import read_policy_text
+
+    return read_policy_text(path)
 
 
 @dataclass
@@ -204,6 +212,48 @@ def run_loop(
         start_program = loaded
         check_program_fits(start_program, sig)
     start_dir = out_dir / "start"
+    start_file = out_dir / START_NAME
+    if start_program is not None and cfg.tune_generations > 0:
+        # the starting program is PROPEL's first iterate: when SAFE, it is tuned and
+        # competes for best.pol (iteration -1); the tuned text is what gets distilled
+        if start_file.exists():
+            start_record = json.loads(start_file.read_text(encoding="utf-8"))
+            if start_record.get("tuned"):
+                start_program = load_policy(out_dir / "start.pol")
+        else:
+            from saferl.learn.tune import TuneConfig, tune_program
+
+            say(0, "start", "verify and tune the starting program")
+            start_record = {"program": str(program_path), "verdict": None, "tuned": False}
+            rep0 = verify_policy(start_program, spec, policy_path=str(program_path))
+            start_record["verdict"] = rep0.verdict.value
+            if rep0.verdict is Verdict.SAFE:
+                tcfg = TuneConfig(generations=cfg.tune_generations, episodes=cfg.tune_episodes,
+                                  population=cfg.tune_population, seed=cfg.seed + 777_000)
+                tr = tune_program(start_program, env_id, spec, tcfg, policy_path=str(out_dir / "start.pol"))
+                chosen, chosen_text = start_program, None
+                if tr.program is not start_program:
+                    chosen_text = format_policy(tr.program)
+                    candidate = parse_policy(chosen_text, str(out_dir / "start.pol"))
+                    if verify_policy(candidate, spec, policy_path=str(out_dir / "start.pol")).verdict is Verdict.SAFE:
+                        chosen = candidate
+                        _write_atomic(out_dir / "start.pol", chosen_text + ("" if chosen_text.endswith("\n") else "\n"))
+                        start_record["tuned"] = True
+                stats0 = evaluate_policy(ProgramPolicy(chosen), env_id, episodes=cfg.final_episodes,
+                                         seed=cfg.seed + 555_000)
+                start_record.update(validation_start=tr.validation_start, validation=tr.validation,
+                                    program_return=stats0.mean, program_return_std=stats0.std)
+                if best is None or stats0.mean > best["program_return"]:
+                    text0 = chosen_text if start_record["tuned"] else start_program_text(program_path)
+                    _write_atomic(out_dir / BEST_NAME, text0 if text0.endswith("\n") else text0 + "\n")
+                    best = {"iteration": -1, "program_return": stats0.mean, "digest": policy_digest(chosen),
+                            "verdict": Verdict.SAFE.value}
+                    _write_atomic(best_file, json.dumps(best, indent=2) + "\n")
+                start_program = chosen
+                say(0, "start", f"SAFE, return {stats0.mean:.2f}" + (" (tuned)" if start_record["tuned"] else ""))
+            else:
+                say(0, "start", f"the starting program is {rep0.verdict.value}; not tuned")
+            _write_atomic(start_file, json.dumps(start_record, indent=2) + "\n")
     if oracle_dir is not None:
         network = load_model(oracle_dir)
         from saferl.extract.viper import check_oracle
@@ -294,6 +344,7 @@ def run_loop(
             tuned_result = tune_program(program, env_id, spec, tcfg, policy_path=str(idir / "program.pol"))
             times["tune"] = time.perf_counter() - t0
             record["tune"] = {"start_score": tuned_result.start_score, "score": tuned_result.score,
+                              "validation_start": tuned_result.validation_start, "validation": tuned_result.validation,
                               "evaluations": tuned_result.evaluations, "verifications": tuned_result.verifications,
                               "rejected": tuned_result.rejected, "changed": tuned_result.program is not program}
             if tuned_result.program is not program:
@@ -309,7 +360,7 @@ def run_loop(
                     _write_atomic(idir / "program.pol", text if text.endswith("\n") else text + "\n")
                 else:
                     record["tune"]["changed"] = False
-            say(it, "tune", f"training return {tuned_result.start_score:.2f} -> {tuned_result.score:.2f}")
+            say(it, "tune", f"validation return {tuned_result.validation_start:.2f} -> {tuned_result.validation:.2f}")
         stats = evaluate_policy(ProgramPolicy(program), env_id, episodes=cfg.final_episodes, seed=seed + 555_000)
         final_report = final if record["tune"] is None or not record["tune"]["changed"] else check
         record["properties"] = {r.property_id: r.verdict.value for r in final_report.results}

@@ -118,3 +118,27 @@ def test_loop_from_the_shipped_ppo_oracle(tmp_path: Path) -> None:
     assert record["verdict"] == "SAFE" and record["extract"]["size"] <= 8
     assert record["program_return"] >= 400  # CI budget; bench/loop.py measures the full one
     assert verify_policy(load_policy(out_dir / "best.pol"), load_spec(POLE_FOLLOW)).verdict is Verdict.SAFE
+
+
+def test_a_safe_starting_program_is_tuned_and_competes(tmp_path: Path) -> None:
+    # bang_bang.pol is SAFE against momentum.yaml and wastes energy at full force: the
+    # tuned start beats it on fresh episodes, is proved, and is what best.pol holds
+    # unless an iteration does better
+    bang_bang = ROOT / "policies" / "mountaincar" / "bang_bang.pol"
+    spec = ROOT / "specs" / "mountaincar" / "momentum.yaml"
+    out_dir = tmp_path / "run"
+    code, out, err = _cli("loop", "--env", "MountainCarContinuous-v0", "--spec", str(spec), "--program", str(bang_bang),
+                          "--out", str(out_dir), "--iters", "1", "--ci", "--timesteps", "512", "--episodes", "5",
+                          "--format", "json")
+    assert code == 0, err
+    start = json.loads((out_dir / "start.json").read_text())
+    assert start["verdict"] == "SAFE" and start["tuned"]
+    assert start["validation"] > start["validation_start"]
+    tuned = load_policy(out_dir / "start.pol")
+    assert verify_policy(tuned, load_spec(spec)).verdict is Verdict.SAFE
+    best = json.loads((out_dir / "best.json").read_text())
+    assert best["program_return"] >= start["program_return"]
+    assert verify_policy(load_policy(out_dir / "best.pol"), load_spec(spec)).verdict is Verdict.SAFE
+    record = json.loads((out_dir / "iterations.jsonl").read_text().splitlines()[0])
+    assert set(record["properties"]) == {"force-range", "never-brake-uphill", "escape-left-wall"}
+    assert "iteration 1/1 start: SAFE, return" in err and "(tuned)" in err

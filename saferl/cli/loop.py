@@ -129,7 +129,8 @@ def loop(argv: list[str], out: TextIO, err: TextIO) -> int:
         if best is None:
             out.write("no iteration produced a program the verifier proved SAFE; no best.pol\n")
         else:
-            out.write(f"best verified program: {args.out / BEST_NAME} (iteration {best['iteration'] + 1}, "
+            where = "the starting program, tuned" if best["iteration"] == -1 else f"iteration {best['iteration'] + 1}"
+            out.write(f"best verified program: {args.out / BEST_NAME} ({where}, "
                       f"return {best['program_return']:.2f}, {best['verdict']})\n")
     return EXIT_OK if best is not None else EXIT_UNSAFE
 

@@ -14,6 +14,15 @@ Closed-loop properties (``safety`` / ``reach`` over a dynamics model) take secon
 prove, so they are checked once at the end, best candidate first, on at most
 ``final_checks`` candidates that passed the open-loop properties.
 
+A cross-entropy search follows one basin of a return landscape that is only piecewise
+smooth (one more swing, one branch switched off), so the search also sweeps each parameter
+alone across its whole range — at the start and whenever the sampler has converged, before
+it restarts around the best program.
+
+The result is chosen among the best candidates by training score by their mean return on
+fresh validation episodes (a program tuned on a few starts can be brittle on others); the
+start competes, so a brittle improvement never replaces it.
+
 The start must itself be SAFE (the loop calls this after verify / repair); the result is
 the best-scoring SAFE program seen, which is the start when nothing beats it.  Scores come
 from training seeds; callers report returns on separate evaluation seeds.
@@ -65,11 +74,18 @@ class TuneConfig:
     search around the best program with the initial spread"""
     verify_per_generation: int = 12
     """at most this many verifier calls per generation"""
+    sweep_points: int = 9
+    """values per parameter of a coordinate sweep (at the start and at every restart;
+    0 or 1: no sweeps)"""
+    sweep_max_params: int = 24
+    """a sweep visits at most this many parameters (a random subset of a large program)"""
     simulated_starts: int = 256
     """initial states simulated per closed-loop property in the first tier"""
     final_checks: int = 8
-    """closed-loop properties: at most this many of the best candidates are checked against
-    the whole spec at the end (the best SAFE one is the result)"""
+    """finalists: the best candidates by training score, scored again on validation episodes
+    (and, for closed-loop properties, proved against the whole spec, best first)"""
+    validation_episodes: int = 40
+    """fresh episodes scoring the finalists (the result is the best by this score)"""
     budget_s: float | None = None
     """wall-clock budget of the whole search (None: none); the best so far is kept"""
     seed: int = 0
@@ -85,7 +101,7 @@ class TuneResult:
     start_score: float
     """mean training return of the start"""
     score: float
-    """mean training return of ``program``"""
+    """mean training return of ``program`` (its validation return is ``validation``)"""
     evaluations: int
     """candidates rolled out"""
     verifications: int
@@ -93,7 +109,11 @@ class TuneResult:
     rejected: int
     """candidates the verifier did not prove SAFE"""
     history: list[float] = field(default_factory=list)
-    """best SAFE score after each generation"""
+    """best SAFE training score after each generation"""
+    validation_start: float = math.nan
+    """mean return of the start on the validation episodes"""
+    validation: float = math.nan
+    """mean return of ``program`` on the validation episodes"""
     seconds: float = 0.0
 
 
@@ -240,6 +260,54 @@ def tune_program(
                 result.rejected += 1
         return verdicts[key]
 
+    def sweep_range(i: int, p: Param) -> tuple[float, float]:
+        lo, hi = lows[i], highs[i]
+        if p.kind == "threshold":
+            from saferl.repair.space import threshold_obs
+
+            name = threshold_obs(program).get(p.id)
+            dom = spec.domains.get(name) if name is not None else None
+            if dom is not None and math.isfinite(dom[0]) and math.isfinite(dom[1]):
+                lo, hi = dom
+        centre = best_values[p.id]
+        lo = lo if math.isfinite(lo) else centre - 2 * scales[i]
+        hi = hi if math.isfinite(hi) else centre + 2 * scales[i]
+        return float(lo), float(hi)
+
+    def sweep() -> None:
+        # One coordinate sweep: each parameter alone across its whole range (the rest at
+        # the best values), the best SAFE improvement kept.  CEM follows a basin; a sweep
+        # crosses to another when one parameter alone leads there (a threshold moved to
+        # its domain's edge switches a branch off).
+        nonlocal best_program, best_score
+        order = list(range(len(params)))
+        if len(order) > cfg.sweep_max_params:
+            order = sorted(rng.choice(len(order), cfg.sweep_max_params, replace=False).tolist())
+        for i in order:
+            if cfg.budget_s is not None and time.perf_counter() - t0 > cfg.budget_s:
+                return
+            lo, hi = sweep_range(i, params[i])
+            base = np.array([best_values[p.id] for p in params], dtype=np.float64)
+            tried: list[tuple[float, int, Program, float]] = []
+            for k, v in enumerate(np.linspace(lo, hi, cfg.sweep_points)):
+                values = base.copy()
+                values[i] = v
+                prog = candidate(values)
+                tried.append((_score(prog, env, sig.discrete, seeds), k, prog, float(v)))
+                result.evaluations += 1
+            tried.sort(key=lambda t: (-t[0], t[1]))
+            for score, _, prog, v in tried[:3]:
+                if score <= best_score:
+                    break
+                if is_safe(prog):
+                    passed.setdefault(policy_digest(prog), (score, prog))
+                    best_program, best_score = prog, score
+                    best_values[params[i].id] = v
+                    break
+
+    if cfg.sweep_points > 1:
+        sweep()
+        mean = np.array([best_values[p.id] for p in params], dtype=np.float64)
     for gen in range(cfg.generations):
         if cfg.budget_s is not None and time.perf_counter() - t0 > cfg.budget_s:
             break
@@ -279,23 +347,37 @@ def tune_program(
         if float(np.max(std / scales)) < cfg.restart_below:
             # converged: restart around the best SAFE program with the initial spread, so
             # the search can leave a basin (a return landscape is piecewise smooth)
+            if cfg.sweep_points > 1:
+                sweep()
             mean = np.array([best_values[p.id] for p in params], dtype=np.float64)
             std = scales * cfg.init_std
         result.history.append(best_score)
         if progress is not None:
             progress(gen + 1, cfg.generations, best_score)
+    # The choice: the best candidates by training score are scored again on fresh
+    # validation episodes (a program tuned on a few starts can be brittle on others), and
+    # the best by validation score that the whole spec proves SAFE wins; the start competes.
+    val_seeds = [cfg.seed + 100_000 + k for k in range(max(1, cfg.validation_episodes))]
+    ranked = sorted(passed.values(), key=lambda t: -t[0])[: cfg.final_checks]
+    finalists = [(_score(program, env, sig.discrete, val_seeds), 0, start_score, program)]
+    for k, (score, prog) in enumerate(ranked):
+        if prog is not program:
+            finalists.append((_score(prog, env, sig.discrete, val_seeds), k + 1, score, prog))
+            result.evaluations += 1
     env.close()
-    if spec.closed_loop and best_program is not program:
-        best_program, best_score = program, start_score  # the start is SAFE on the whole spec
-        ranked = sorted(passed.values(), key=lambda t: -t[0])
-        for score, prog in ranked[: cfg.final_checks]:
-            if score <= start_score:
-                break
+    finalists.sort(key=lambda t: (-t[0], t[1]))
+    result.validation_start = finalists[[f[3] for f in finalists].index(program)][0]
+    best_program, best_score, result.validation = program, start_score, result.validation_start
+    for val, _, score, prog in finalists:
+        if val <= result.validation_start:
+            break
+        if spec.closed_loop:
             result.verifications += 1
-            if verify_policy(prog, spec, policy_path=policy_path).verdict is Verdict.SAFE:
-                best_program, best_score = prog, score
-                break
-            result.rejected += 1
+            if verify_policy(prog, spec, policy_path=policy_path).verdict is not Verdict.SAFE:
+                result.rejected += 1
+                continue
+        best_program, best_score, result.validation = prog, score, val
+        break
     result.program, result.score = best_program, best_score
     result.seconds = time.perf_counter() - t0
     return result

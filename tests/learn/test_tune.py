@@ -28,7 +28,7 @@ def test_tuning_raises_the_return_and_the_result_is_proved() -> None:
     cfg = TuneConfig(generations=4, population=8, episodes=4, seed=3)
     r = tune_program(load_policy(BANG_BANG), ENV, load_spec(MOMENTUM), cfg)
     assert r.score > r.start_score + 0.5  # bang-bang at full force wastes energy
-    assert r.evaluations == 1 + 4 * 8
+    assert r.evaluations >= 1 + 4 * 8  # the start, the generations, and the coordinate sweeps
     assert verify_policy(_shipped(r.program), load_spec(MOMENTUM)).verdict is Verdict.SAFE
     assert r.history == sorted(r.history)
 
