@@ -28,23 +28,24 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
-from typing import Any
-
-from pysmt.fnode import FNode
+from typing import TYPE_CHECKING, Any
 
 from saferl.errors import InternalError, SolverError, SpecError
 from saferl.policy.ast import Assign, Program, walk
 from saferl.policy.evaluate import interpret
 from saferl.policy.printer import program_digest
 from saferl.results import Counterexample, PropertyResult, Step, Verdict, VerifyResult
-from saferl.smt.encode import ProgramEncoder
 from saferl.smt.floats import f32_pred, f32_succ, round_f32
-from saferl.smt.props import Frame, ProgramFrame, encode_property, frame_labels, step_label
-from saferl.smt.rounding import NotModelled
+from saferl.smt.frame import Frame, frame_labels, step_label
 from saferl.spec.bind import Binding, bind_spec, property_condition
 from saferl.spec.evaluate import eval_sexpr
 from saferl.spec.expr import SVar, variables
 from saferl.spec.load import Property, Spec
+
+if TYPE_CHECKING:
+    from pysmt.fnode import FNode
+
+    from saferl.smt.props import ProgramFrame
 
 __all__ = ["verify_policy", "VerifyOptions", "replay", "decode", "Concrete"]
 
@@ -228,7 +229,6 @@ def _decide_tree(
     None when the tree path does not apply or cannot conclude (the monolithic encoding
     then decides).  Its verdicts carry no real-encoding status: cross-checking compares
     SAFE/UNSAFE only."""
-    from saferl.smt.solve import solve
     from saferl.smt.tree import TreeDecomposition
 
     start = time.perf_counter()
@@ -242,10 +242,14 @@ def _decide_tree(
     if out.status == "timeout":
         return _Decision("unknown", time.perf_counter() - start, f"undecided: timeout after {timeout_s:.3g} s")
     if out.status == "unsafe":
-        found = _replay_first(prop, spec, binding, out.frame, [Concrete({"t": dict(out.point or {})}, ())])
+        found = _replay_first(prop, spec, binding, Frame("single", ["t"], ["t"]), [Concrete({"t": dict(out.point or {})}, ())])
         if found is None:  # exact by construction; the whole encoding decides instead
             return None
         return _Decision("unsafe", time.perf_counter() - start, "violated (counterexample replayed)", *found)
+    if out.formula is None or out.frame is None:
+        return None
+    from saferl.smt.solve import solve
+
     left = stop - time.monotonic()
     outcome = solve(out.formula, out.frame.free_symbols(), solver, max(left, 0.001), deadline=deadline,
                     converters=shared.converters)
@@ -269,9 +273,6 @@ def _decide(
     real over-approximation (fast); its counterexample replayed; when it does not replay
     (a rounding the over-approximation allows but float64 never makes), or the input is
     outside the real encoding, the bit-precise encoding decides."""
-    from saferl.smt.fp import solve_fp
-    from saferl.smt.solve import solve
-
     program = binding.program
     start = time.perf_counter()
     stop = time.monotonic() + timeout_s if deadline is None else min(time.monotonic() + timeout_s, deadline)
@@ -284,6 +285,13 @@ def _decide(
         if by_leaves is not None:
             by_leaves.time_s = time.perf_counter() - start
             return by_leaves
+    # the solvers are imported only when a property needs them (an axis-aligned tree's
+    # leaf boxes do not): they are most of the start-up time of a small verify
+    from saferl.smt.encode import ProgramEncoder
+    from saferl.smt.fp import solve_fp
+    from saferl.smt.props import encode_property
+    from saferl.smt.rounding import NotModelled
+    from saferl.smt.solve import solve
 
     why = ""
     real_status = ""

@@ -66,7 +66,7 @@ from saferl.policy.ast import (
 from saferl.policy.ast import (
     Not as PNot,
 )
-from saferl.smt.floats import f32_down, f32_pred, f32_succ, f32_up, is_f32
+from saferl.smt.floats import f32_pred, f32_succ, snap_threshold
 from saferl.smt.rounding import Arith, Value, lift
 
 __all__ = [
@@ -150,37 +150,6 @@ def _py_compare(op: str, a: float, b: float) -> bool:
     if op == "==":
         return a == b
     return a != b
-
-
-def snap_threshold(op: str, c: float) -> tuple[str, float]:
-    """What ``x op c`` means for a float32 ``x`` and a finite float64 constant ``c``, as a
-    float32 comparison: ``("le", d)`` (x <= d), ``("ge", u)`` (x >= u), ``("eq", c)``,
-    ``("ne", c)`` with float32 ``d``, ``u``, ``c``, or ``("true", 0.0)`` / ``("false", 0.0)``.
-
-    The one place that decides how a threshold snaps to float32: :func:`snap_compare`
-    builds its term from it and the tree decomposition (:mod:`saferl.smt.tree`) its boxes.
-
-    Example:
-        >>> snap_threshold("<", 0.5), snap_threshold("<=", 0.1)
-        (('le', 0.4999999701976776), ('le', 0.09999999403953552))
-    """
-    if op in ("==", "!="):
-        if not is_f32(c):
-            return ("false", 0.0) if op == "==" else ("true", 0.0)
-        return ("eq" if op == "==" else "ne", c)
-    if op in ("<=", "<"):
-        d = f32_down(c) if op == "<=" else (f32_down(c) if not is_f32(c) else f32_pred(c))
-        if d == float("-inf"):
-            return ("false", 0.0)
-        if d == float("inf"):
-            return ("true", 0.0)
-        return ("le", d)
-    u = f32_up(c) if op == ">=" else (f32_up(c) if not is_f32(c) else f32_succ(c))
-    if u == float("inf"):
-        return ("false", 0.0)
-    if u == float("-inf"):
-        return ("true", 0.0)
-    return ("ge", u)
 
 
 def snap_compare(op: str, x: FNode, c: float, gaps: set[tuple[FNode, float]]) -> FNode:

@@ -14,9 +14,14 @@ import math
 import struct
 from fractions import Fraction
 
-__all__ = ["to_f32", "f32_down", "f32_up", "f32_succ", "f32_pred", "is_f32", "round_f32", "F32_MAX"]
+__all__ = [
+    "to_f32", "f32_down", "f32_up", "f32_succ", "f32_pred", "is_f32", "round_f32", "F32_MAX", "F64_MAX",
+    "snap_threshold", "snapped_range",
+]
 
 F32_MAX = struct.unpack("<f", b"\xff\xff\x7f\x7f")[0]
+#: the largest finite float64
+F64_MAX = float.fromhex("0x1.fffffffffffffp+1023")
 _INF = math.inf
 
 
@@ -78,3 +83,50 @@ def round_f32(q: Fraction) -> float:
     float32 numbers stays between them, which is all the encodings rely on.)
     """
     return to_f32(float(q))
+
+
+def snap_threshold(op: str, c: float) -> tuple[str, float]:
+    """What ``x op c`` means for a float32 ``x`` and a finite float64 constant ``c``, as a
+    float32 comparison: ``("le", d)`` (x <= d), ``("ge", u)`` (x >= u), ``("eq", c)``,
+    ``("ne", c)`` with float32 ``d``, ``u``, ``c``, or ``("true", 0.0)`` / ``("false", 0.0)``.
+
+    The one place that decides how a threshold snaps to float32: the SMT encoding
+    (:func:`saferl.smt.encode.snap_compare`) builds its terms from it and the tree
+    decomposition (:mod:`saferl.smt.tree`) its boxes.
+
+    Example:
+        >>> snap_threshold("<", 0.5), snap_threshold("<=", 0.1)
+        (('le', 0.4999999701976776), ('le', 0.09999999403953552))
+    """
+    if op in ("==", "!="):
+        if not is_f32(c):
+            return ("false", 0.0) if op == "==" else ("true", 0.0)
+        return ("eq" if op == "==" else "ne", c)
+    if op in ("<=", "<"):
+        d = f32_down(c) if op == "<=" else (f32_down(c) if not is_f32(c) else f32_pred(c))
+        if d == -_INF:
+            return ("false", 0.0)
+        if d == _INF:
+            return ("true", 0.0)
+        return ("le", d)
+    u = f32_up(c) if op == ">=" else (f32_up(c) if not is_f32(c) else f32_succ(c))
+    if u == _INF:
+        return ("false", 0.0)
+    if u == -_INF:
+        return ("true", 0.0)
+    return ("ge", u)
+
+
+def snapped_range(lo: float, hi: float, dtype: str) -> tuple[float, float]:
+    """The values of type ``dtype`` (float32 or float64) in ``[lo, hi]``, as a closed
+    range with ends of that type, within its finite range (empty when ``lo > hi``).
+
+    Example:
+        >>> snapped_range(-0.1, 0.1, "float32")
+        (-0.09999999403953552, 0.09999999403953552)
+    """
+    finite = F32_MAX if dtype == "float32" else F64_MAX
+    lo, hi = max(lo, -finite), min(hi, finite)
+    if dtype == "float32":
+        lo, hi = f32_up(lo), f32_down(hi)
+    return lo, hi

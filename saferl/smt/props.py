@@ -13,7 +13,7 @@ lies within Â±3.4028234663852886e+38 and a float64 one (or a PID state) within Â
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from pysmt.fnode import FNode
 from pysmt.shortcuts import FALSE, GE, LE, TRUE, And, Not, Or
@@ -27,7 +27,8 @@ from saferl.smt.encode import (
     real,
     value_compare,
 )
-from saferl.smt.floats import F32_MAX, f32_down, f32_up
+from saferl.smt.floats import snapped_range
+from saferl.smt.frame import Frame, frame_labels, step_label
 from saferl.smt.rounding import DBL_MAX, Arith, Value
 from saferl.spec.bind import Binding, property_condition
 from saferl.spec.expr import (
@@ -41,7 +42,6 @@ from saferl.spec.expr import (
     SNot,
     SNum,
     SVar,
-    variables,
 )
 from saferl.spec.load import Property, Spec
 
@@ -49,50 +49,6 @@ __all__ = [
     "Frame", "ProgramFrame", "encode_conditions", "encode_program_frame", "encode_property", "frame_domains",
     "frame_labels", "step_label",
 ]
-
-
-def step_label(lag: int, copy: int, mode: str) -> str:
-    """The name of a step: ``t``, ``t-3``, or ``a``/``b`` for two runs."""
-    if mode == "two-run":
-        return "ab"[copy]
-    return "t" if lag == 0 else f"t-{lag}"
-
-
-@dataclass
-class Frame:
-    """The symbols and terms of one property's encoding, for decoding and replay."""
-
-    mode: str
-    exec_labels: list[str]  # steps the program runs at, oldest first
-    obs_labels: list[str]  # steps with observations, oldest first
-    obs: dict[str, dict[str, FNode]] = field(default_factory=dict)
-    state_in: dict[str, tuple[FNode, ...]] = field(default_factory=dict)
-    actions: dict[str, dict[str, FNode]] = field(default_factory=dict)
-    initial_state: tuple[FNode, ...] = ()
-    initial_state_label: str = ""
-
-    def free_symbols(self) -> list[FNode]:
-        syms = [s for lbl in self.obs_labels for s in self.obs[lbl].values()]
-        return syms + list(self.initial_state)
-
-
-def _max_lag(prop: Property, binding: Binding, kinds: tuple[str, ...]) -> int:
-    exprs = [e for e in (prop.when, prop.require) if e is not None]
-    lags = [v.lag for e in exprs for v in variables(e) if binding.kind_of(v.name) in kinds]
-    return max(lags, default=0)
-
-
-def frame_labels(prop: Property, binding: Binding) -> tuple[str, list[str], list[str]]:
-    """(mode, steps the program runs at, steps with observations), oldest first."""
-    mode = prop.mode if prop.kind == "smoothness" else "single"
-    if mode == "two-run":
-        return mode, ["a", "b"], ["a", "b"]
-    # The program runs at every step of the window, from a free state at its oldest step:
-    # PID state then links the steps as it does at run time (and the free start state
-    # over-approximates every reachable one).
-    window = max(prop.window, _max_lag(prop, binding, ("obs", "action", "state")))
-    obs_labels = [step_label(k, 0, mode) for k in range(window, -1, -1)]
-    return mode, list(obs_labels), obs_labels
 
 
 @dataclass
@@ -121,13 +77,9 @@ def frame_domains(
         for decl in program.observations:
             x = ProgramEncoder.obs_symbol(decl.name, lbl)
             frame.obs[lbl][decl.name] = x
-            finite = F32_MAX if decl.dtype == "float32" else DBL_MAX
             if decl.name not in spec.domains and not encoder.rounding:
                 continue  # repair's search (plain reals) leaves undeclared observations free
-            lo, hi = spec.domains.get(decl.name, (-finite, finite))
-            lo, hi = max(lo, -finite), min(hi, finite)
-            if decl.dtype == "float32":
-                lo, hi = f32_up(lo), f32_down(hi)
+            lo, hi = snapped_range(*spec.domains.get(decl.name, (-DBL_MAX, DBL_MAX)), decl.dtype)
             ranges[x] = (lo, hi)
             if lo > hi:
                 constraints.append(FALSE())

@@ -45,18 +45,19 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from typing import NamedTuple
-
-from pysmt.fnode import FNode
-from pysmt.shortcuts import GE, LE, And, Not, Or
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from saferl.policy.ast import Assign, Compare, Cond, If, Label, Num, Obs, Program, Stmt
-from saferl.smt.encode import MIRROR, ProgramEncoder, gap_term, real, snap_threshold
-from saferl.smt.floats import f32_pred, f32_succ
-from saferl.smt.props import Frame, encode_conditions, frame_domains, frame_labels
-from saferl.smt.rounding import NotModelled
-from saferl.spec.bind import Binding
+from saferl.smt.floats import f32_pred, f32_succ, snap_threshold, snapped_range
+from saferl.smt.frame import Frame, frame_labels
+from saferl.spec.bind import Binding, property_condition
+from saferl.spec.expr import SBool, SCmp, SConst, SExpr, SNot, SNum, SVar
 from saferl.spec.load import Property, Spec
+
+if TYPE_CHECKING:
+    from pysmt.fnode import FNode
+
+    from saferl.smt.encode import ProgramEncoder
 
 __all__ = ["TreeDecomposition", "TreeOutcome", "MAX_DISJUNCTS"]
 
@@ -67,14 +68,15 @@ MAX_DISJUNCTS = 64
 _MAX_KEYS = 256
 _INF = math.inf
 
-Box = dict[FNode, tuple[float, float]]
+#: per observation name, a closed range of its values (float32 ends for float32 ones)
+Box = dict[str, tuple[float, float]]
 
 
 class _Conj(NamedTuple):
-    """A conjunction: float32 intervals per observation symbol and generic terms."""
+    """A conjunction: float32 intervals per observation (by name) and generic solver terms."""
 
-    box: tuple[tuple[FNode, float, float], ...] = ()
-    generic: tuple[FNode, ...] = ()
+    box: tuple[tuple[str, float, float], ...] = ()
+    generic: tuple[Any, ...] = ()
 
 
 _TRUE = [_Conj()]
@@ -82,6 +84,10 @@ _TRUE = [_Conj()]
 
 class _TooLarge(Exception):
     """A condition expands past :data:`MAX_DISJUNCTS`: not decomposed."""
+
+
+class _Generic(Exception):
+    """A spec condition outside the float32-interval fragment: the solver terms take it."""
 
 
 class _Node:
@@ -116,7 +122,7 @@ class TreeOutcome:
     """
 
     status: str
-    frame: Frame
+    frame: Frame | None = None
     point: dict[str, float] | None = None
     formula: FNode | None = None
     leaves: int = 0
@@ -148,11 +154,12 @@ class TreeDecomposition:
     def __init__(self, program: Program, spec: Spec):
         self.program = program
         self.spec = spec
-        self.encoder = ProgramEncoder(program)
-        self.frame, self.constraints, self.ranges = frame_domains("single", ["t"], ["t"], spec, program, self.encoder)
-        self.obs = self.frame.obs["t"]
-        self.encoder.bind_step(self.obs, ())
-        self.f32 = self.encoder.f32_symbols
+        # float32 observations compare by intervals; the others only through the solver
+        self.f32 = frozenset(o.name for o in program.observations if o.dtype == "float32")
+        self.domain: Box = {
+            o.name: snapped_range(*spec.domains.get(o.name, (-_INF, _INF)), o.dtype) for o in program.observations
+        }
+        self._encoder: ProgramEncoder | None = None
         self.root: _Node | None = None
         self.reason = ""
         self._keysets: dict[frozenset[tuple[tuple[str, float], ...]], frozenset[tuple[tuple[str, float], ...]]] = {}
@@ -161,13 +168,33 @@ class TreeDecomposition:
             return
         try:
             root = self._compile(program.body, {})
-        except (_TooLarge, NotModelled, RecursionError) as exc:
+        except (_TooLarge, RecursionError) as exc:
             self.reason = f"not decomposed: {type(exc).__name__}"
             return
-        if self.encoder.arith.overflows:
+        except Exception as exc:
+            if not _not_modelled(exc):
+                raise
+            self.reason = f"not decomposed: {exc}"
+            return
+        if self._encoder is not None and self._encoder.arith.overflows:
             self.reason = "a leaf action may overflow"
             return
         self.root = root
+
+    @property
+    def encoder(self) -> ProgramEncoder:
+        """The monolithic path's encoder over the frame ``t``, for what is not an interval
+        (made on first use: axis-aligned trees never need it, nor pySMT)."""
+        if self._encoder is None:
+            from saferl.smt.encode import ProgramEncoder
+            from saferl.smt.props import frame_domains
+
+            enc = ProgramEncoder(self.program)
+            self.frame, self.constraints, _ = frame_domains("single", ["t"], ["t"], self.spec, self.program, enc)
+            enc.bind_step(self.frame.obs["t"], ())
+            self.names = {sym: name for name, sym in self.frame.obs["t"].items() if name in self.f32}
+            self._encoder = enc
+        return self._encoder
 
     # -- compiling -------------------------------------------------------------------
     def _compile(self, body: tuple[Stmt, ...], inherited: dict[str, object]) -> _Node:
@@ -206,11 +233,10 @@ class TreeDecomposition:
         if node.conds is None:
             if node.stmt is None:
                 return []
-            before = len(self.encoder.arith.overflows)
             node.conds = [(self._cond(c, True), self._cond(c, False)) for c, _ in node.stmt.branches]
-            if len(self.encoder.arith.overflows) != before:
+            if self._encoder is not None and self._encoder.arith.overflows:
                 node.conds = None
-                raise NotModelled("a condition that may overflow")
+                raise _TooLarge  # a condition that may overflow: the whole encoding decides
         return node.conds
 
     def _cond(self, c: Cond, positive: bool) -> list[_Conj]:
@@ -220,12 +246,11 @@ class TreeDecomposition:
         if isinstance(c, Compare):
             left, right, op = c.left, c.right, c.op
             if isinstance(left, Num) and isinstance(right, Obs):
-                left, right, op = right, left, MIRROR[op]
-            if isinstance(left, Obs) and isinstance(right, Num):
-                x = self.obs[left.name]
-                if x in self.f32:
-                    return _atom_dnf(x, snap_threshold(op, float(right.value)), positive)
-        return _dnf(self.encoder.condition(c), self.f32, positive)
+                left, right, op = right, left, _MIRROR[op]
+            if isinstance(left, Obs) and isinstance(right, Num) and left.name in self.f32:
+                return _atom_dnf(left.name, snap_threshold(op, float(right.value)), positive)
+        enc = self.encoder
+        return _dnf(enc.condition(c), self.names, positive)
 
     # -- deciding --------------------------------------------------------------------
     def decide(self, prop: Property, binding: Binding, deadline: float | None = None) -> TreeOutcome | None:
@@ -238,11 +263,25 @@ class TreeDecomposition:
         return _Search(self, prop, binding, deadline).run()
 
 
+_MIRROR = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "==", "!=": "!="}
+
+
+def _compare(op: str, a: float, b: float) -> bool:
+    return {"<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b, "==": a == b, "!=": a != b}[op]
+
+
+def _not_modelled(exc: Exception) -> bool:
+    """Is ``exc`` the real encoding's refusal (then the whole encoding decides)?"""
+    from saferl.smt.rounding import NotModelled
+
+    return isinstance(exc, NotModelled)
+
+
 def _key(acts: dict[str, object]) -> tuple[tuple[str, float], ...]:
     return tuple(sorted((k, float(v)) for k, v in acts.items()))  # type: ignore[arg-type]
 
 
-def _atom_dnf(x: FNode, snapped: tuple[str, float], positive: bool) -> list[_Conj]:
+def _atom_dnf(x: str, snapped: tuple[str, float], positive: bool) -> list[_Conj]:
     kind, v = snapped
     if kind == "true":
         return list(_TRUE) if positive else []
@@ -272,7 +311,7 @@ def _outside(lo: float, hi: float) -> list[tuple[float, float]]:
     return out
 
 
-def _double_const(t: FNode) -> float | None:
+def _double_const(t: Any) -> float | None:
     """The value of a real constant that is exactly a finite float64, else None."""
     if not t.is_constant() or not t.is_real_constant():
         return None
@@ -302,7 +341,7 @@ def _or(parts: list[list[_Conj]]) -> list[_Conj]:
     return out
 
 
-def _dnf(t: FNode, f32: frozenset[FNode], positive: bool) -> list[_Conj]:
+def _dnf(t: Any, f32: dict[Any, str], positive: bool) -> list[_Conj]:
     """A term of the encoder as disjuncts of float32 intervals and generic terms.
 
     A comparison of a float32 observation with a float64 constant — exact over the reals
@@ -324,11 +363,15 @@ def _dnf(t: FNode, f32: frozenset[FNode], positive: bool) -> list[_Conj]:
         ca, cb = _double_const(a), _double_const(b)
         if a in f32 and cb is not None:
             op = "<=" if t.is_le() else "<" if t.is_lt() else "=="
-            return _atom_dnf(a, snap_threshold(op, cb), positive)
+            return _atom_dnf(f32[a], snap_threshold(op, cb), positive)
         if b in f32 and ca is not None:
             op = ">=" if t.is_le() else ">" if t.is_lt() else "=="
-            return _atom_dnf(b, snap_threshold(op, ca), positive)
-    return [_Conj((), (t if positive else Not(t),))]
+            return _atom_dnf(f32[b], snap_threshold(op, ca), positive)
+    if positive:
+        return [_Conj((), (t,))]
+    from pysmt.shortcuts import Not
+
+    return [_Conj((), (Not(t),))]
 
 
 def _meet(box: Box, conj: _Conj) -> Box | None:
@@ -384,59 +427,112 @@ class _Search:
         self.prop = prop
         self.binding = binding
         self.deadline = deadline
-        self.gaps: set[tuple[FNode, float]] = set()
+        self.when, self.require = property_condition(prop, binding)
+        self.gaps: set[tuple[Any, float]] = set()
         self.bad: dict[object, list[_Conj]] = {}
-        self.open: list[tuple[Box, tuple[FNode, ...]]] = []
+        self.open: list[tuple[Box, tuple[Any, ...]]] = []
         self.leaves = 0
         self.steps = 0
 
     def violation(self, acts: dict[str, object], key: object) -> list[_Conj]:
         """The violation condition at a leaf with actions ``acts``, as disjuncts (cached
-        by ``key``)."""
+        by ``key``): interval-exact where ``when`` and ``require`` compare float32
+        observations, actions and labels with constants, else the monolithic encoder's
+        terms for it."""
         got = self.bad.get(key)
         if got is None:
-            frame = Frame("single", ["t"], ["t"], obs=self.tree.frame.obs, actions={"t": acts})  # type: ignore[dict-item]
-            arith = self.tree.encoder.arith
-            before = len(arith.overflows)
-            w, r = encode_conditions(self.prop, self.binding, frame, arith, self.gaps)
-            if len(arith.overflows) != before:
-                del arith.overflows[before:]
-                raise NotModelled("an overflow in the property")
-            got = _and([_dnf(w, self.tree.f32, True), _dnf(r, self.tree.f32, False)])
+            try:
+                got = _and([self.spec_dnf(self.when, acts, True), self.spec_dnf(self.require, acts, False)])
+            except _Generic:
+                got = self.encoded_violation(acts)
             self.bad[key] = got
         return got
+
+    def spec_dnf(self, e: SExpr, acts: dict[str, object], positive: bool) -> list[_Conj]:
+        """A spec condition at a leaf, as disjuncts of float32 intervals; raises _Generic
+        outside that fragment.  A comparison means here what it means in the encoding
+        (:mod:`saferl.smt.props`): of two constants, the float64 comparison; of a float32
+        observation with a finite constant, :func:`snap_threshold`'s interval."""
+        if isinstance(e, SConst):
+            return list(_TRUE) if e.value == positive else []
+        if isinstance(e, SNot):
+            return self.spec_dnf(e.operand, acts, not positive)
+        if isinstance(e, SBool):
+            parts = [self.spec_dnf(o, acts, positive) for o in e.operands]
+            return _and(parts) if (e.op == "and") == positive else _or(parts)
+        if not isinstance(e, SCmp):
+            raise _Generic
+        a, b, op = self.operand(e.left, acts), self.operand(e.right, acts), e.op
+        if isinstance(a, float) and isinstance(b, float):
+            if not (math.isfinite(a) and math.isfinite(b)):
+                raise _Generic  # the encodings refuse non-finite constants: theirs to decide
+            return list(_TRUE) if _compare(op, a, b) == positive else []
+        if isinstance(a, float):
+            a, b, op = b, a, _MIRROR[op]
+        if isinstance(a, str) and isinstance(b, float) and math.isfinite(b):
+            return _atom_dnf(a, snap_threshold(op, b), positive)
+        raise _Generic
+
+    def operand(self, e: SExpr, acts: dict[str, object]) -> float | str:
+        """A constant's value, or a float32 observation's name; _Generic otherwise."""
+        if isinstance(e, SNum):
+            return float(e.value)
+        if isinstance(e, SVar) and e.lag == 0 and e.copy == 0:
+            kind = self.binding.kind_of(e.name)
+            if kind == "label":
+                return float(self.binding.label_value(e.name, None, e.loc))
+            if kind == "obs" and e.name in self.tree.f32:
+                return e.name
+            if kind == "action" and isinstance(acts.get(e.name), float):
+                return acts[e.name]  # type: ignore[return-value]
+        raise _Generic
+
+    def encoded_violation(self, acts: dict[str, object]) -> list[_Conj]:
+        """The violation through the monolithic path's encoder (arithmetic, observations
+        compared with each other, actions that depend on observations)."""
+        from saferl.smt.props import encode_conditions
+
+        tree = self.tree
+        enc = tree.encoder
+        frame = Frame("single", ["t"], ["t"], obs=tree.frame.obs, actions={"t": acts})
+        arith = enc.arith
+        before = len(arith.overflows)
+        w, r = encode_conditions(self.prop, self.binding, frame, arith, self.gaps)
+        if len(arith.overflows) != before:
+            del arith.overflows[before:]
+            raise _TooLarge  # an overflow in the property: the whole encoding decides
+        return _and([_dnf(w, tree.names, True), _dnf(r, tree.names, False)])
 
     def run(self) -> TreeOutcome | None:
         tree = self.tree
         root = tree.root
         if root is None:
             return None
-        domain: Box = {x: tree.ranges[x] for x in tree.frame.obs["t"].values() if x in tree.ranges}
+        domain = tree.domain
         try:
             # a violation needs a leaf action that can break `require`
             self.safe_keys: frozenset[object] = frozenset()
             self.hull: Box | None = None
             if root.keys is not None:
-                bad_keys = []
-                for k in sorted(root.keys):
-                    conjs = self.violation(dict(k), k)
-                    if conjs:
-                        bad_keys.append(conjs)
+                bad = [c for k in sorted(root.keys) for c in self.violation(dict(k), k)]
                 self.safe_keys = frozenset(k for k in root.keys if not self.bad[k])
-                all_bad = [c for cs in bad_keys for c in cs]
-                self.hull = _hull(all_bad, domain)
+                self.hull = _hull(bad, domain)
             if any(lo > hi for lo, hi in domain.values()):
-                return TreeOutcome("safe", tree.frame)
+                return TreeOutcome("safe")
             self.visit(root, domain, ())
         except _Found as found:
-            point = {name: _pick(*found.box[x]) if x in found.box else 0.0 for name, x in tree.frame.obs["t"].items()}
-            return TreeOutcome("unsafe", tree.frame, point=point, leaves=self.leaves)
+            point = {name: _pick(*found.box[name]) for name in domain}
+            return TreeOutcome("unsafe", point=point, leaves=self.leaves)
         except _Timeout:
-            return TreeOutcome("timeout", tree.frame, leaves=self.leaves)
-        except (_TooLarge, NotModelled, RecursionError):
+            return TreeOutcome("timeout", leaves=self.leaves)
+        except (_TooLarge, RecursionError):
             return None
+        except Exception as exc:
+            if _not_modelled(exc):
+                return None
+            raise
         if not self.open:
-            return TreeOutcome("safe", tree.frame, leaves=self.leaves)
+            return TreeOutcome("safe", leaves=self.leaves)
         return TreeOutcome("query", tree.frame, formula=self.query(domain), leaves=self.leaves, queried=len(self.open))
 
     def skip(self, node: _Node, box: Box) -> bool:
@@ -444,7 +540,7 @@ class _Search:
             return True
         return self.hull is not None and not _meets(box, self.hull)
 
-    def visit(self, node: _Node, box: Box, generic: tuple[FNode, ...]) -> None:
+    def visit(self, node: _Node, box: Box, generic: tuple[Any, ...]) -> None:
         self.steps += 1
         if self.deadline is not None and not self.steps & 1023 and time.monotonic() > self.deadline:
             raise _Timeout
@@ -459,7 +555,7 @@ class _Search:
                     raise _Found(nb)
                 self.open.append((nb, generic + conj.generic))
             return
-        rest: list[tuple[Box, tuple[FNode, ...]]] = [(box, generic)]
+        rest: list[tuple[Box, tuple[Any, ...]]] = [(box, generic)]
         conds = self.tree.conditions(node)
         for (pos, neg), child in zip(conds, node.children):
             for b, g in rest:
@@ -479,16 +575,21 @@ class _Search:
 
     def query(self, domain: Box) -> FNode:
         """The violations at the leaves left open, as one formula over the frame."""
+        from pysmt.shortcuts import GE, LE, And, Or
+
+        from saferl.smt.encode import gap_term, real
+
         tree = self.tree
+        symbol = tree.frame.obs["t"]
         arms = []
         for box, generic in self.open:
             parts = list(generic)
-            for x, (lo, hi) in box.items():
-                dlo, dhi = domain.get(x, (-_INF, _INF))
+            for name, (lo, hi) in box.items():
+                dlo, dhi = domain[name]
                 if lo > dlo:
-                    parts.append(GE(x, real(lo)))
+                    parts.append(GE(symbol[name], real(lo)))
                 if hi < dhi:
-                    parts.append(LE(x, real(hi)))
+                    parts.append(LE(symbol[name], real(hi)))
             arms.append(And(parts))
         bad = Or(arms)
         spec_gaps = (gap_term(x, d) for x, d in sorted(self.gaps, key=lambda g: (g[0].symbol_name(), g[1])))
