@@ -8,13 +8,16 @@ Trees are random balanced trees over CartPole's four float32 observations (thres
 * ``reference``: a plain z3 script in a child process: the tree as nested ``If`` over
   reals (no float32 snapping, no float64 rounding), one solver, push/pop per property.
 
-The ratio is measured side by side in one run (median of 3).  Prints a table and JSON.
+The ratio is measured side by side in one run (median of 3).  Then a 10 MB policy (a
+balanced tree of 65,536 leaves) is parsed in a child process: CPU and peak memory.  The
+load average is printed with the figures (the machine is shared).  Prints a table and JSON.
 ``python bench/scale.py [MAX_DEPTH]`` (default 13: 8,192 leaves).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import random
 import resource
 import statistics
@@ -65,6 +68,35 @@ def pol_text(tree: object, indent: int = 0) -> str:
     return f"{pad}if {o} <= {c!r} {{\n{pol_text(a, indent + 1)}{pad}}} else {{\n{pol_text(b, indent + 1)}{pad}}}\n"
 
 
+PARSE = r'''
+import json, resource, sys, time
+from saferl.policy import load_policy
+start = time.process_time()
+program = load_policy(sys.argv[1])
+cpu = time.process_time() - start
+print(json.dumps({"cpu_s": cpu, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+'''
+
+
+def parse_row(tmp: Path) -> dict[str, object]:
+    """Parse a 10 MB tree in a child process: its CPU and peak memory (median of 3 by CPU)."""
+    pol = tmp / "t16.pol"
+    text = HEADER + pol_text(gen(16, random.Random(16)))
+    pol.write_text(text)
+    script = tmp / "parse.py"
+    script.write_text(PARSE)
+    runs = []
+    for _ in range(3):
+        done = subprocess.run([sys.executable, str(script), str(pol)], capture_output=True, text=True, check=True)
+        runs.append(json.loads(done.stdout))
+    runs.sort(key=lambda r: r["cpu_s"])
+    mid = runs[1]
+    return {
+        "bytes": len(text.encode()), "lines": text.count("\n"), "leaves": 2**16,
+        "parse_cpu_s": round(mid["cpu_s"], 3), "peak_rss_mb": round(mid["peak_rss_mb"], 1),
+    }
+
+
 def child_cpu(argv: list[str]) -> float:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
@@ -76,6 +108,7 @@ def main() -> None:
     max_depth = int(sys.argv[1]) if len(sys.argv) > 1 else 13
     saferl = str(Path(sys.executable).with_name("saferl"))
     rows = []
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
         ref = Path(tmp) / "reference.py"
         ref.write_text(REFERENCE)
@@ -90,10 +123,17 @@ def main() -> None:
             theirs = [child_cpu([sys.executable, str(ref), str(js)]) for _ in range(3)]
             o, t = statistics.median(ours), statistics.median(theirs)
             rows.append({"leaves": 2**depth, "saferl_cpu_s": round(o, 3), "reference_cpu_s": round(t, 3), "ratio": round(o / t, 2)})
+        parse = parse_row(Path(tmp))
+    load = {"before": round(load_before, 2), "after": round(os.getloadavg()[0], 2), "cpus": os.cpu_count()}
+    print(f"load average {load['before']} -> {load['after']} on {load['cpus']} CPUs")
     print(f"{'leaves':>7} {'saferl CPU s':>13} {'reference CPU s':>16} {'ratio':>6}")
     for r in rows:
         print(f"{r['leaves']:>7} {r['saferl_cpu_s']:>13} {r['reference_cpu_s']:>16} {r['ratio']:>6}")
-    print(json.dumps(rows))
+    print(
+        f"parse {parse['bytes'] / 1e6:.1f} MB ({parse['lines']:,} lines, {parse['leaves']:,} leaves): "
+        f"{parse['parse_cpu_s']} s CPU, peak {parse['peak_rss_mb']} MB"
+    )
+    print(json.dumps({"verify": rows, "parse_10mb": parse, "load": load}))
 
 
 if __name__ == "__main__":
