@@ -10,8 +10,13 @@ The loop, for one program shape::
         SAFE: done;  UNSAFE: add the new counterexamples and repeat
 
 Shapes are tried smallest first: the original program, then single leaf edits (split or
-guard), then the same split at every violating leaf.  The returned policy is always
-re-verified with :func:`saferl.verify.verify_policy`: ``repaired`` means SAFE with a proof.
+guard), then the same split at every violating leaf (edits alone before edits together
+with parameter changes).  Candidates that creep (each round fixes only the last
+counterexample, as a two-run smoothness property does to a threshold or coefficient) are
+followed by a line search along their drift; when that finds nothing the shape is set
+aside for the structural edits and resumed with the time they leave.  The returned policy
+is always re-verified with :func:`saferl.verify.verify_policy`: ``repaired`` means SAFE
+with a proof.
 """
 
 from __future__ import annotations
@@ -55,8 +60,14 @@ Progress = Callable[[str, Mapping[str, Any]], None]
 #: returns within this fraction of the best count as a tie (the smaller repair wins)
 RETURN_TIE = 0.02
 #: after this many UNSAFE candidates in a row, follow their drift with a verified line search
-CREEP_ROUNDS = 4
+CREEP_ROUNDS = 3
 LINE_BISECTIONS = 5
+#: after this many line searches that found nothing, a shape whose candidates creep is set
+#: aside (with structural edits on): each round would fix only its last counterexample
+CREEP_SEARCHES = 2
+#: the line search doubles its step this many times at most (2**10 times the drift: a
+#: coefficient that must grow tenfold is reached when each round moved it by a hundredth)
+LINE_DOUBLINGS = 10
 #: the closing re-verification and rollouts get at most this share of the budget
 FINAL_SHARE = 0.3
 #: how many times longer the closing rollouts may take than the opening ones
@@ -214,6 +225,20 @@ class _Repairer:
             self.deadline = min(self.deadline, self.end - FINAL_PROOF_FACTOR * proof_s - self.reserve_s)
         return out
 
+    def proves_all(self, program: Program) -> bool:
+        """Is every property proved on ``program``?  A cheap yes/no (no extreme points; the
+        solver's counterexample is kept): for searches that only need the answer."""
+        binding = bind_spec(self.spec, program)
+        for prop in self.spec.properties:
+            if self.total_left() <= 0:
+                return False
+            res = check_property(program, prop, self.spec, binding, self.solver_timeout(), extremes=False,
+                                 deadline=time.perf_counter() + max(0.0, self.left()))
+            self.add_points(res.points)
+            if res.status != "safe":
+                return False
+        return True
+
     def _check_all(self, program: Program) -> tuple[list[str], list[str], list[Point]]:
         binding = bind_spec(self.spec, program)
         unsafe: list[str] = []
@@ -287,6 +312,7 @@ class _Repairer:
         limit = self.opts.max_iters if max_its is None else min(max_its, self.opts.max_iters)
         problem = RepairProblem(space, pc, beh)
         history: list[dict[int, float]] = []
+        creeping = 0
         while its < limit:
             if self.left() <= 0:
                 return self._out_of_time(shape, its, space, pc)
@@ -331,6 +357,12 @@ class _Repairer:
                     return _Outcome("safe", shape, shape.program.with_values(found), found, opt.cost, its,
                                     detail="found by a verified line search along the repair's drift",
                                     space=space, pc=pc)
+                creeping += 1
+                if creeping >= CREEP_SEARCHES and self.opts.structural:
+                    # set aside (as if its share ended): other shapes first, the parametric
+                    # search resumes with the time they leave
+                    return _Outcome("budget", shape, iterations=its, space=space, pc=pc,
+                                    detail=f"set aside after {its} creeping iteration(s)")
         return _Outcome("budget", shape, iterations=its, detail=f"no SAFE candidate within {self.opts.max_iters} iterations",
                         space=space, pc=pc)
 
@@ -361,15 +393,16 @@ class _Repairer:
             return out
 
         def safe(values: dict[int, float]) -> bool:
-            unsafe, unknown, pts = self.check_all(shape.program.with_values(values))
-            self.add_points(pts)
-            return not unsafe and not unknown
+            return self.proves_all(shape.program.with_values(values))
 
         lo, hi = 0.0, None
-        for step in (1.0, 2.0, 4.0, 8.0):
+        for step in (2.0**i for i in range(LINE_DOUBLINGS + 1)):
             if self.left() < 1.0:
                 return None
-            if safe(at(step)):
+            values = at(step)
+            if not _within(space, values):
+                return None  # the drift leaves the parameters' allowed ranges
+            if safe(values):
                 hi = step
                 break
             lo = step
@@ -522,7 +555,8 @@ class _Repairer:
             shapes += [_Shape(e.program, e.origin, e.shape + " + parameters", e.kind, e.size + 1, e.leaf_line, e.fixed,
                               e.leaves)
                        for e in edits]
-        shapes.sort(key=lambda e: e.size)
+        # pure edits (small problems, quick to refute) before edits with parameter changes
+        shapes.sort(key=lambda e: (e.shape.endswith(" + parameters"), e.size))
         successes: list[_Outcome] = []
         for i, shape in enumerate(shapes):
             if successes and shape.size > min(s.shape.size for s in successes):
@@ -625,9 +659,12 @@ class _Repairer:
 
         return re.sub(r"(?<=line )\d+|(?<=lines )[\d, ]+", lambda m: re.sub(r"\d+", one, m.group(0)), name)
 
-    @staticmethod
-    def _pure(e: _Shape) -> _Shape:
-        old = tuple(k for k, o in e.origin.items() if o is not None)
+    def _pure(self, e: _Shape) -> _Shape:
+        """The edit alone: the original parameters stay, except the value of each leaf the
+        edit split or guarded (a split's two sides both get solved actions, whichever side
+        the old leaf was printed on)."""
+        replaced = {p.id for p in self.p0.parameters() if p.kind == "leaf" and p.span.line in e.leaves}
+        old = tuple(k for k, o in e.origin.items() if o is not None and o not in replaced)
         return _Shape(e.program, e.origin, e.shape, e.kind, e.size, e.leaf_line, tuple(sorted(set(e.fixed) | set(old))),
                       e.leaves)
 
@@ -657,6 +694,11 @@ class _Repairer:
                 out.append(_Shape(prog, origin, self._user_lines(f"split lines {', '.join(map(str, leaves))} on {name}"),
                                   "split-leaf", 2 * len(leaves), leaves[0], (), tuple(leaves)))
         return out
+
+
+def _within(space: ParamSpace, values: Mapping[int, float]) -> bool:
+    """Are the bounded parameters (constants) inside their ranges?"""
+    return all(lo <= values[k] <= hi for k, (lo, hi) in space.bounds.items() if k in values)
 
 
 def repair_policy(

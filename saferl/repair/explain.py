@@ -32,21 +32,23 @@ def _output_text(r: _Repairer, best: _Outcome, final: Program) -> tuple[str, Pro
     from saferl.repair.patch import patch_source
 
     canonical_text = format_policy(final)
-    block = ""
-    user_leaves: list[int] = []
+    blocks: dict[int, str] = {}
     if best.shape.kind != "parametric":
         lines_new = canonical_text.splitlines()
-        lo_hi = [p.span.line for p in final.parameters() if best.shape.origin.get(p.id) is None]
-        if lo_hi and len(_leaf_lines_of(best.shape)) == 1:
-            end = _block_end(lines_new, min(lo_hi) - 1)
-            block = "\n".join(lines_new[min(lo_hi) - 1: end])
-            canon_lines = _assign_lines(r.p0)
-            user_lines = _assign_lines(r.user)
-            ln = best.shape.leaf_line
-            user_leaves = [user_lines[canon_lines.index(ln)]] if ln in canon_lines else []
-        if not user_leaves:
+        new = sorted({p.span.line for p in final.parameters() if best.shape.origin.get(p.id) is None})
+        # the top-level blocks the edits made, in order: one per replaced leaf (else give up)
+        spans: list[tuple[int, int]] = []
+        for line in new:
+            if spans and line <= spans[-1][1]:
+                continue
+            spans.append((line, _block_end(lines_new, line - 1)))
+        leaves = sorted(_leaf_lines_of(best.shape))
+        canon_lines, user_lines = _assign_lines(r.p0), _assign_lines(r.user)
+        if len(spans) != len(leaves) or any(ln not in canon_lines for ln in leaves):
             return canonical_text, final
-    patched = patch_source(r.source_text, r.user, final, best.shape.origin, user_leaves, block)
+        for ln, (first, end) in zip(leaves, spans, strict=True):
+            blocks[user_lines[canon_lines.index(ln)]] = "\n".join(lines_new[first - 1: end])
+    patched = patch_source(r.source_text, r.user, final, best.shape.origin, blocks)
     if patched is None:
         return canonical_text, final
     return patched, parse_policy(patched, "<repaired>")

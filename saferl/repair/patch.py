@@ -27,12 +27,12 @@ def _token_at(tokens: Sequence[Token], line: int, col: int) -> int | None:
 
 def patch_source(
     source: str, user: Program, final: Program, origin: Mapping[int, int | None],
-    leaf_lines: Sequence[int], block_text: str,
+    blocks: Mapping[int, str],
 ) -> str | None:
     """The user's text with the repair applied, or None when it cannot be done faithfully.
 
-    ``origin`` maps the final program's parameter ids to the user's; ``leaf_lines`` are the
-    user's lines of the leaves an edit replaced (each by ``block_text``, canonical indent).
+    ``origin`` maps the final program's parameter ids to the user's; ``blocks`` maps the
+    user's line of each leaf an edit replaced to the code that replaces it (canonical indent).
     """
     try:
         tokens = [t for t in tokenize(source, "<patch>") if t.kind != "EOF"]
@@ -72,15 +72,16 @@ def patch_source(
     for line, start, end, text in sorted(subs, reverse=True):
         row = lines[line - 1]
         lines[line - 1] = row[: start - 1] + text + row[end - 1:]
-    block = block_text.split("\n") if block_text else []
-    if leaf_lines and block:
+    for ln in sorted(blocks, reverse=True):  # bottom-up keeps the earlier line numbers valid
+        block = blocks[ln].split("\n")
+        if not any(b.strip() for b in block):
+            continue
         base = min(len(b) - len(b.lstrip()) for b in block if b.strip())
-        for ln in sorted(set(leaf_lines), reverse=True):
-            row = lines[ln - 1]
-            indent = row[: len(row) - len(row.lstrip())]
-            if "{" in row or "}" in row:  # the leaf shares its line with other code
-                return None
-            lines[ln - 1: ln] = [indent + b[base:] if b.strip() else b for b in block]
+        row = lines[ln - 1]
+        indent = row[: len(row) - len(row.lstrip())]
+        if "{" in row or "}" in row:  # the leaf shares its line with other code
+            return None
+        lines[ln - 1: ln] = [indent + b[base:] if b.strip() else b for b in block]
     patched = "\n".join(lines)
     try:
         again = parse_policy(patched, "<patch>")
