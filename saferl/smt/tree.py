@@ -5,25 +5,26 @@ float32 observations (the thresholds on its path) and its actions are constants.
 invariant or bounds property is violated iff some leaf's box meets the property's
 ``when`` where the leaf's actions break ``require``.  So a property decomposes:
 
-* the violation condition is encoded once per distinct leaf action (the same encoder as
-  the monolithic formula: :func:`~saferl.smt.props.encode_conditions`); an action that
+* the violation condition is built once per distinct leaf action; an action that
   satisfies ``require`` everywhere makes its leaves safe without looking at them;
 * the tree is searched depth first with the box of the current path; a subtree whose
   box cannot meet any violation, or whose leaves all have safe actions, is skipped;
-* where path, domain and violation are all bounds on float32 observations, a leaf is
-  decided exactly by interval arithmetic over float32 values (an empty box is safe, a
-  non-empty one gives a point to replay); other leaves (conditions with arithmetic or
-  between observations, actions that depend on observations) are collected into one
-  small solver query over their paths only.
+* where path, domain and violation are all comparisons of float32 observations (and
+  constant actions and labels) with constants, a leaf is decided exactly by interval
+  arithmetic over float32 values (an empty box is safe, a non-empty one gives a point to
+  replay); other leaves (conditions with arithmetic or between observations, actions that
+  depend on observations) are collected into one small solver query over their paths.
 
-Exactness.  Every comparison of a float32 observation with a constant means what
-:func:`~saferl.smt.encode.snap_threshold` says (the function the monolithic encoding
-snaps with): a closed float32 interval, or the complement of one point; the negation of
-an interval is the float32 values outside it.  Over float32 values this is exactly what
-the runtime compares, so an empty box proves the leaf safe and a point of a non-empty
-box violates the property there (the caller still replays it).  Conditions with
-arithmetic go to the solver through the same encoder as the monolithic path (float64
-rounding bounds, overflow); a program whose encoding can overflow, or that is not a tree
+Exactness.  A comparison of a float32 observation with a finite float64 constant holds
+exactly on the float32 interval :func:`~saferl.smt.floats.snap_threshold` gives — the
+function the monolithic encoding snaps with — and its negation on the float32 values
+outside it; two constants compare as float64 compares them.  Over float32 values that is
+what the runtime computes, so an empty box proves the leaf safe and a point of a non-empty
+box violates the property there (the caller still replays it).  Everything else goes to
+the solver through the monolithic path's own encoder (:class:`~saferl.smt.encode.ProgramEncoder`
+and :func:`~saferl.smt.props.encode_conditions`: float64 rounding bounds, gaps), built
+only when needed, so an axis-aligned tree is verified without importing a solver.  A
+program whose encoding may overflow or holds a non-finite constant, or that is not a tree
 (pid state, statements after an ``if``), is left to the monolithic encoding.
 
 Example:

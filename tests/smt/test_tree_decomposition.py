@@ -9,6 +9,10 @@ every UNSAFE counterexample must replay on the compiled runtime policy.
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -195,3 +199,18 @@ def test_programs_that_are_not_trees_are_encoded_whole() -> None:
     spec_b = "observations: {x: [-1, 1], y: [-1, 1]}\nproperties:\n  - {id: r, kind: invariant, when: x > 0, require: a == right}\n"
     assert _decide_all(pid, spec_f) == ["whole"]
     assert _decide_all(two_ifs, spec_b) == ["whole"]
+
+
+def test_an_axis_aligned_tree_is_verified_without_loading_a_solver(root: Path) -> None:
+    # the start-up cost of a small verify: pysmt and z3 stay unloaded when no leaf needs them
+    script = (
+        "import sys\n"
+        "from saferl.policy import load_policy\n"
+        "from saferl.spec import load_spec\n"
+        "from saferl.verify import verify_policy\n"
+        f"r = verify_policy(load_policy({str(root / 'policies/cartpole/worst.pol')!r}), "
+        f"load_spec({str(root / 'specs/cartpole/pole_follow.yaml')!r}))\n"
+        "print(r.verdict.value, sorted(m for m in ('pysmt', 'z3') if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True)
+    assert done.stdout.split() == ["UNSAFE", "[]"]
