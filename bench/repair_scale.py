@@ -9,8 +9,13 @@ wall time is compared with ``--timeout`` (honoured within 10 %).  Prints a table
 the same figures as JSON (last line of stdout).  ``repair s`` is the repair's own clock
 (what ``--timeout`` bounds, within 10 %: ``held``); ``wall s`` adds the process start.
 
+With ``--env`` the unbroken tree's return (``saferl eval``, the same 100 episodes from
+seed 0 that repair rolls out) is measured too: ``kept`` says whether the repaired tree's
+return is within 2 % of it.
+
     python bench/repair_scale.py                       # 128 and 511 leaves, both modes
     python bench/repair_scale.py --leaves 128 --timeout 30
+    python bench/repair_scale.py --leaves 2048 --timeout 120
 """
 
 from __future__ import annotations
@@ -35,7 +40,9 @@ DOMAIN = {
     "pole_angular_velocity": (-5.0, 5.0),
 }
 #: issue 13's targets, CPU seconds with --env CartPole-v1
-TARGETS = {128: 10.0, 511: 30.0}
+TARGETS = {128: 10.0, 511: 30.0, 2048: 120.0}
+#: the repaired tree's return must stay within this fraction of the unbroken tree's
+RETURN_KEPT = 0.98
 HEADER = """policy synthetic_{n}
 obs cart_position: float32 in [-4.8, 4.8]
 obs cart_velocity: float32
@@ -140,6 +147,14 @@ def render(root: Node, n: int) -> str:
 def run_one(leaves: int, env: str | None, timeout: float, seed: int, work: Path) -> dict[str, object]:
     """Repair one broken tree in a subprocess; CPU and wall seconds, status, reason."""
     root = make_tree(leaves, seed)
+    unbroken = None
+    if env:
+        whole = work / f"unbroken{leaves}.pol"
+        whole.write_text(render(root, leaves))
+        done = subprocess.run([sys.executable, "-m", "saferl", "eval", str(whole), "-e", env, "-n", "100",
+                               "--seed", "0", "-f", "json"], capture_output=True, text=True, cwd=ROOT)
+        if done.returncode == 0:
+            unbroken = float(json.loads(done.stdout)["mean_return"])
     broken_leaf = break_one(root, seed)
     pol = work / f"tree{leaves}.pol"
     pol.write_text(render(root, leaves))
@@ -169,7 +184,10 @@ def run_one(leaves: int, env: str | None, timeout: float, seed: int, work: Path)
         "repair_s": None if repair_s is None else round(float(repair_s), 2),
         "budget_held": repair_s is not None and float(repair_s) <= 1.1 * timeout, "target_cpu_s": target,
         "meets_target": bool(target is not None and status == "repaired" and cpu <= target),
-        "return_before": ret.get("before"), "return_after": ret.get("after"), "reason": reason[0][:90],
+        "return_unbroken": unbroken, "return_before": ret.get("before"), "return_after": ret.get("after"),
+        "return_kept": None if unbroken is None or ret.get("after") is None
+        else bool(float(ret["after"]) >= RETURN_KEPT * unbroken),
+        "reason": reason[0][:90],
     }
 
 
@@ -189,13 +207,13 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{r['leaves']:>6} {r['env']:<12} {r['status']:<13} cpu {r['cpu_s']:>7} wall {r['wall_s']:>7} "
                       f"/ {r['timeout_s']}  {r['reason']}", file=sys.stderr)
     print(f"{'leaves':>6} {'env':<12} {'status':<13} {'cpu s':>7} {'wall s':>7} {'repair s':>8} {'budget':>7} {'held':>5} "
-          f"{'target':>6} {'ret before':>10} {'ret after':>9}")
+          f"{'target':>6} {'ret whole':>9} {'ret before':>10} {'ret after':>9} {'kept':>5}")
     for r in rows:
         def f(x: object) -> str:
             return "-" if x is None else f"{x:.1f}" if isinstance(x, float) else str(x)
         print(f"{r['leaves']:>6} {r['env']:<12} {r['status']:<13} {f(r['cpu_s']):>7} {f(r['wall_s']):>7} {f(r['repair_s']):>8} "
               f"{f(r['timeout_s']):>7} {str(r['budget_held']):>5} {f(r['target_cpu_s']):>6} "
-              f"{f(r['return_before']):>10} {f(r['return_after']):>9}")
+              f"{f(r['return_unbroken']):>9} {f(r['return_before']):>10} {f(r['return_after']):>9} {f(r['return_kept']):>5}")
     print(json.dumps({"rows": rows}))
     return 0
 
