@@ -244,7 +244,8 @@ def run_loop(
                 start_record.update(validation_start=tr.validation_start, validation=tr.validation,
                                     program_return=stats0.mean, program_return_std=stats0.std)
                 if best is None or stats0.mean > best["program_return"]:
-                    text0 = chosen_text if start_record["tuned"] else start_program_text(program_path)
+                    text0 = chosen_text if chosen_text is not None and start_record["tuned"] else \
+                        start_program_text(Path(str(program_path)))
                     _write_atomic(out_dir / BEST_NAME, text0 if text0.endswith("\n") else text0 + "\n")
                     best = {"iteration": -1, "program_return": stats0.mean, "digest": policy_digest(chosen),
                             "verdict": Verdict.SAFE.value}
