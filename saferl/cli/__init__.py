@@ -39,7 +39,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "cache": ("saferl.cli.cache", "Manage saferl check's result cache (clear, dir)."),
     "distill": ("saferl.cli.distill", "Imitate a .pol program with a neural network (DAgger)."),
     "finetune": ("saferl.cli.finetune", "Fine-tune a neural policy (PPO / TD3), optionally shielded or near a program."),
-    "loop": ("saferl.cli.loop", "Finetune -> extract -> verify -> repair -> distill, resumable (best.pol always SAFE)."),
+    "loop": ("saferl.cli.loop", "Finetune -> extract -> verify -> repair -> tune -> distill, resumable (best.pol always SAFE)."),
+    "tune": ("saferl.cli.tune", "Raise a SAFE program's return by searching its constants; every winner is proved."),
 }
 
 EXIT_OK = 0
