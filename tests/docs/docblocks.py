@@ -137,6 +137,7 @@ def parse_doc(doc: str, root: Path = ROOT) -> tuple[list[Block], list[str]]:
     lines = (root / doc).read_text(encoding="utf-8").splitlines()
     blocks: list[Block] = []
     problems: list[str] = []
+    attached = 0
     i = 0
     in_list = False
     while i < len(lines):
@@ -154,6 +155,7 @@ def parse_doc(doc: str, root: Path = ROOT) -> tuple[list[Block], list[str]]:
                 problems.append(f"{doc}:{start + 1}: unclosed code fence")
             directives, bad = _directives_above(lines, start)
             problems += [f"{doc}:{start + 1}: {b}" for b in bad]
+            attached += len(directives) + sum("does not parse" in b for b in bad)
             blocks.append(Block(doc, start + 1, lang, "\n".join(body) + "\n", directives))
             if not lang:
                 problems.append(f"{doc}:{start + 1}: a code fence without a language")
@@ -168,6 +170,10 @@ def parse_doc(doc: str, root: Path = ROOT) -> tuple[list[Block], list[str]]:
             problems.append(f"{doc}:{i + 1}: an indented code block; write it as a fenced block "
                             "with a language")
         i += 1
+    mentioned = sum(ln.count("<!-- docs-test") for ln in lines)
+    if mentioned != attached:
+        problems.append(f"{doc}: {mentioned - attached} docs-test comment(s) not directly above "
+                        "a code fence (a blank line between them detaches a comment)")
     return blocks, problems
 
 

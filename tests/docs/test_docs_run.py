@@ -145,13 +145,15 @@ def test_the_harness_sees_a_stale_figure(tmp_path: Path) -> None:
 def test_unfenced_code_and_bad_directives_are_reported(tmp_path: Path) -> None:
     (tmp_path / "a.md").write_text(
         "Text:\n\n    saferl verify x.pol\n\n- a list\n\n    continued item\n\n"
-        "<!-- docs-test frobnicate: yes -->\n```sh\ntrue\n```\n\n```\nplain\n```\n",
+        "<!-- docs-test frobnicate: yes -->\n```sh\ntrue\n```\n\n```\nplain\n```\n\n"
+        "<!-- docs-test sub: --laps 3 => --laps 1 -->\n\n```sh\ntrue\n```\n",
         encoding="utf-8")
     blocks, problems = parse_doc("a.md", tmp_path)
-    assert [p.split(": ", 1)[1].split(";")[0] for p in problems] == [
+    assert [p.split(": ", 1)[1].split(";")[0].split(" (")[0] for p in problems] == [
         "an indented code block", "unknown docs-test directive 'frobnicate'",
-        "a code fence without a language"]
-    assert [b.line for b in blocks] == [10, 14]
+        "a code fence without a language", "1 docs-test comment(s) not directly above a code fence"]
+    assert [b.line for b in blocks] == [10, 14, 20]
+    assert blocks[2].directives == []
 
 
 def _children_cpu_s() -> float:
