@@ -35,7 +35,7 @@ plain sight in the source), one per comment, ``<!-- docs-test KEY: VALUE -->``:
 ``setup: SHELL``
     a command run before the block (a transcript's input file, a model the reader brings).
 ``exit: N``
-    the exit code every command of the block must return.
+    the exit code every command of the block (or its ``then``) must return.
 ``needs: torcs``
     the block needs real TORCS; it is skipped, with that reason, where TORCS is not installed
     (CI installs it, so CI runs it).
@@ -48,7 +48,9 @@ plain sight in the source), one per comment, ``<!-- docs-test KEY: VALUE -->``:
     a usage block: every ``--option`` it names is one that ``saferl CMD --help`` lists, and
     every option the help lists is in the block.
 ``writes: PATH``
-    the block may change this shipped file (of the workspace copy).
+    the block (or its setup) may write PATH although it is a shipped file or lies outside
+    ``out/`` (a user's own ``bad.pol``, the baseline ``saferl check`` documents); from then on
+    for the rest of the document.
 ``text: REASON`` / ``skip: REASON``
     not a command or snippet (a grammar, an excerpt) / not run, with the reason.  Both are
     counted and reported; the target is no ``skip``.
