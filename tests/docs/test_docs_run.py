@@ -1,7 +1,8 @@
 """Every command and snippet of README.md and docs/*.md runs, in a copy of the repository.
 
 How blocks are run, and the ``<!-- docs-test ... -->`` directives that give long commands a
-short form, are described in tests/docs/docblocks.py (and tests/docs/README.md).  Each block
+short form, are described in tests/docs/docblocks.py (and tests/docs/README.md); the
+workspace and the runners are in tests/docs/docrun.py.  Each block
 is one test, named ``doc.md:LINE``; the blocks of one document share a workspace and run in
 the document's order (running one block alone runs the blocks above it first; a block that
 fails does not stop the ones below it).
@@ -19,17 +20,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from docblocks import (  # noqa: E402
-    DOCS,
-    ROOT,
-    Block,
-    DocError,
-    Workspace,
-    all_blocks,
-    parse_doc,
-    run_block,
-    torcs_installed,
-)
+from docblocks import DOCS, ROOT, Block, DocError, all_blocks, parse_doc  # noqa: E402
+from docrun import Workspace, run_block, torcs_installed  # noqa: E402
 
 BLOCKS, PROBLEMS = all_blocks()
 
@@ -171,7 +163,7 @@ def test_report_times(workspaces: Workspaces) -> None:
 
 def test_workspace_copies_no_package_source() -> None:
     """The installed saferl runs the docs, not a copy: the workspace has no saferl/."""
-    from docblocks import _copied
+    from docrun import _copied
 
     assert not _copied("saferl/verify.py")
     assert _copied("policies/cartpole/worst.pol")
