@@ -14,6 +14,8 @@ last line of stdout):
 ``loop-cartpole`` / ``loop-mountaincar`` / ``loop-pendulum``
               ``saferl loop`` from the shipped oracle: best verified program's return over
               100 episodes, its size, wall time.
+``loop-pendulum-program``
+              ``saferl loop`` from policies/pendulum/swing_up.pol (tuned, it competes).
 
     python bench/loop.py                       # full budgets (hours on 2 cores)
     python bench/loop.py --quick               # small budgets (minutes; figures are rough)
@@ -43,7 +45,7 @@ from saferl.learn.ppo import PPOConfig, train_ppo  # noqa: E402
 from saferl.policy import load_policy, parse_policy  # noqa: E402
 from saferl.spec import load_spec  # noqa: E402
 
-EXPERIMENTS = ("distill", "morl", "shield", "loop-cartpole", "loop-mountaincar", "loop-pendulum")
+EXPERIMENTS = ("distill", "morl", "shield", "loop-cartpole", "loop-mountaincar", "loop-pendulum", "loop-pendulum-program")
 POLE_FOLLOW = ROOT / "specs" / "cartpole" / "pole_follow.yaml"
 LEVELS = ("near_optimal", "intermediate", "worst")
 SOLVED = 475.0
@@ -51,6 +53,8 @@ LOOPS = {
     "loop-cartpole": ("CartPole-v1", "oracles/cartpole-ppo", "specs/cartpole/pole_follow.yaml", "tree"),
     "loop-mountaincar": ("MountainCarContinuous-v0", "oracles/mountaincar-td3", "specs/mountaincar/momentum.yaml", "tree"),
     "loop-pendulum": ("Pendulum-v1", "oracles/pendulum-td3", "specs/pendulum/upright.yaml", "tree"),
+    # from a program instead of an oracle: the (tuned) start competes with the iterations
+    "loop-pendulum-program": ("Pendulum-v1", "policies/pendulum/swing_up.pol", "specs/pendulum/upright.yaml", "tree"),
 }
 
 
@@ -155,7 +159,11 @@ def bench_loop(name: str, args: argparse.Namespace) -> list[dict[str, Any]]:
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "run"
-        records = run_loop(env_id, ROOT / spec, out, oracle_dir=ROOT / oracle, config=cfg)
+        start = ROOT / oracle
+        if start.suffix == ".pol":
+            records = run_loop(env_id, ROOT / spec, out, program_path=start, config=cfg)
+        else:
+            records = run_loop(env_id, ROOT / spec, out, oracle_dir=start, config=cfg)
         best_file = out / "best.json"
         best = json.loads(best_file.read_text()) if best_file.exists() else None
         best_size = None
