@@ -561,6 +561,8 @@ class _Repairer:
         for i, shape in enumerate(shapes):
             if successes and shape.size > min(s.shape.size for s in successes):
                 break
+            if successes and shape.shape.endswith(" + parameters"):
+                break  # an edit alone repaired it: edits that also move parameters are only a fallback
             if param_ok is not None and shape.size > 2:
                 break  # with a parametric repair in hand, only the smallest edits are explored
             if self.total_left() <= 0:
@@ -578,7 +580,10 @@ class _Repairer:
             # the parametric search stopped at its share: resume it with the time left
             again = _Shape(out.shape.program, out.shape.origin, out.shape.shape, out.shape.kind, out.shape.size,
                            fixed=out.shape.fixed)
+            if successes:  # a structural repair is in hand: a smaller one gets a share, not the rest
+                self.share(SHAPE_SHARE)
             res = self.cegis(again)
+            self.shape_deadline = None
             self.attempts.append(Attempt(again.shape + " (resumed)", res.status, res.iterations, res.detail))
             if res.status == "safe":
                 param_ok = res
