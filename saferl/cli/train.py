@@ -48,6 +48,7 @@ def train(
     fmt: Annotated[Format, typer.Option("--format", help="text or json")] = Format.text,
     track: Annotated[str | None, typer.Option("--track", help="saferl/Torcs-v0: the track to train on (default g-track-2)")] = None,
     warm_start: Annotated[Path | None, typer.Option("--warm-start", help="saferl/Torcs-v0: a .pol driving program to behaviour-clone first")] = None,
+    warm_start_tracks: Annotated[str | None, typer.Option("--warm-start-tracks", help="saferl/Torcs-v0: comma-separated tracks the warm start drives (default: --track)")] = None,
     log: Annotated[Path | None, typer.Option("--log", help="append one JSON line per episode and evaluation to this file")] = None,
 ) -> int:
     """Train an oracle and write it as safetensors + manifest.json."""
@@ -55,8 +56,11 @@ def train(
     from saferl.learn.envs import env_signature
 
     torcs = env == "saferl/Torcs-v0"
-    if not torcs and (track is not None or warm_start is not None):
+    if not torcs and (track is not None or warm_start is not None or warm_start_tracks is not None):
         raise InputError("--track and --warm-start apply to saferl/Torcs-v0 only")
+    if warm_start_tracks is not None and warm_start is None:
+        raise InputError("--warm-start-tracks needs --warm-start")
+    bc_tracks = tuple(t.strip() for t in (warm_start_tracks or "").split(",") if t.strip())
 
     sig = env_signature(env)
     if algo is Algo.ppo and not sig.discrete:
@@ -116,12 +120,13 @@ def train(
                 s.err.write(f"train: step {record['step']}, eval score {float(record['score']):.3f}\n")  # type: ignore[arg-type]
 
         if torcs:
-            from saferl.learn.torcs import td3_defaults, train_torcs_td3
+            from saferl.learn.torcs import TorcsTrainConfig, td3_defaults, train_torcs_td3
 
             tcfg = td3_defaults()
             if timesteps is not None:
                 tcfg.total_timesteps = timesteps
-            manifest, tensors = train_torcs_td3(track or "g-track-2", seed, tcfg, warm_start=program, progress=progress, log=write_log)
+            manifest, tensors = train_torcs_td3(track or "g-track-2", seed, tcfg, TorcsTrainConfig(bc_tracks=bc_tracks),
+                                                warm_start=program, progress=progress, log=write_log)
         elif algo is Algo.ppo:
             from saferl.learn.ppo import PPOConfig, train_ppo
 

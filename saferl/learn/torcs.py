@@ -59,11 +59,13 @@ class TorcsTrainConfig:
     """the env's reward: ``propel`` (PROPEL's) or ``progress`` (metres along the track)"""
     eval_max_steps: int = 15_000
     """frame limit of an evaluation lap (300 s)"""
-    bc_iters: int = 4
+    bc_iters: int = 3
     """DAgger iterations of the warm start after the program's own lap"""
-    bc_steps_per_iter: int = 8_000
-    """states gathered per warm-start iteration"""
-    bc_epochs: int = 40
+    bc_steps_per_iter: int = 5_000
+    """states gathered per warm-start iteration (per track)"""
+    bc_tracks: tuple[str, ...] = ()
+    """tracks the warm start drives (empty: the training track alone)"""
+    bc_epochs: int = 20
     """passes over the aggregated warm-start data per iteration"""
     anchor_weight: float = 20.0
     """with a warm start: weight of ``mse(actor(s), warm-start actor(s))`` added to the
@@ -155,9 +157,11 @@ def behaviour_clone(
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     expert = ProgramPolicy(program)
-    env = make_env(TORCS_ENV_ID, track=track, laps=100, max_steps=cfg.bc_steps_per_iter, stall_steps=cfg.stall_steps)
+    tracks = cfg.bc_tracks or (track,)
+    env = make_env(TORCS_ENV_ID, track=tracks[0])
     low = env.action_space.low.astype(np.float32)
     high = env.action_space.high.astype(np.float32)
+    env.close()
     t_scale, t_bias = torch.as_tensor((high - low) / 2.0), torch.as_tensor((high + low) / 2.0)
     net = mlp([29, *hidden, 3], activation, out_gain=0.01)
 
@@ -168,42 +172,45 @@ def behaviour_clone(
         with torch.no_grad():
             return forward(torch.as_tensor(np.asarray(obs, dtype=np.float32))).numpy()
 
-    def rollout(network_drives: bool) -> tuple[np.ndarray, np.ndarray]:
+    def rollout(name: str, network_drives: bool) -> tuple[np.ndarray, np.ndarray]:
         states: list[np.ndarray] = []
         labels: list[np.ndarray] = []
-        while len(states) < cfg.bc_steps_per_iter:
-            obs, _ = env.reset()
-            expert.reset()
-            done = False
-            while not done and len(states) < cfg.bc_steps_per_iter:
-                label = np.clip(np.asarray(expert.act(obs), dtype=np.float32), low, high)
-                states.append(np.asarray(obs, dtype=np.float32))
-                labels.append(label)
-                obs, _, term, trunc, _ = env.step(act(obs) if network_drives else label)
-                done = bool(term or trunc)
+        env = make_env(TORCS_ENV_ID, track=name, laps=100, max_steps=cfg.bc_steps_per_iter, stall_steps=cfg.stall_steps)
+        try:
+            while len(states) < cfg.bc_steps_per_iter:
+                obs, _ = env.reset()
+                expert.reset()
+                done = False
+                while not done and len(states) < cfg.bc_steps_per_iter:
+                    label = np.clip(np.asarray(expert.act(obs), dtype=np.float32), low, high)
+                    states.append(np.asarray(obs, dtype=np.float32))
+                    labels.append(label)
+                    obs, _, term, trunc, _ = env.step(act(obs) if network_drives else label)
+                    done = bool(term or trunc)
+        finally:
+            env.close()
         return np.asarray(states), np.asarray(labels)
 
-    data_x, data_y = [], []
-    try:
-        for it in range(cfg.bc_iters + 1):
-            xs, ys = rollout(network_drives=it > 0)
+    data_x: list[np.ndarray] = []
+    data_y: list[np.ndarray] = []
+    for it in range(cfg.bc_iters + 1):
+        for name in tracks:
+            xs, ys = rollout(name, network_drives=it > 0)
             data_x.append(xs)
             data_y.append(ys)
-            x, y = torch.as_tensor(np.concatenate(data_x)), torch.as_tensor(np.concatenate(data_y))
-            opt = torch.optim.Adam(net.parameters(), lr=1e-3)
-            loss = torch.zeros(())
-            for _ in range(cfg.bc_epochs):
-                order = torch.as_tensor(rng.permutation(len(x)))
-                for lo in range(0, len(x), 256):
-                    idx = order[lo : lo + 256]
-                    loss = F.mse_loss(forward(x[idx]), y[idx])
-                    opt.zero_grad()
-                    loss.backward()
-                    opt.step()
-            if log is not None:
-                log({"kind": "bc", "iteration": it, "states": int(len(x)), "loss": float(loss.detach())})
-    finally:
-        env.close()
+        x, y = torch.as_tensor(np.concatenate(data_x)), torch.as_tensor(np.concatenate(data_y))
+        opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+        loss = torch.zeros(())
+        for _ in range(cfg.bc_epochs):
+            order = torch.as_tensor(rng.permutation(len(x)))
+            for lo in range(0, len(x), 256):
+                idx = order[lo : lo + 256]
+                loss = F.mse_loss(forward(x[idx]), y[idx])
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+        if log is not None:
+            log({"kind": "bc", "iteration": it, "states": int(len(x)), "loss": float(loss.detach())})
     return export_tensors("actor", net)
 
 

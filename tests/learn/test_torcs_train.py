@@ -41,11 +41,13 @@ def test_warm_started_td3_logs_and_keeps_the_best_lap_checkpoint() -> None:
 
     cfg = td3_defaults()
     cfg.total_timesteps, cfg.learning_starts, cfg.actor_starts, cfg.eval_every = 600, 200, 400, 300
-    tcfg = TorcsTrainConfig(episode_steps=250, bc_iters=1, bc_steps_per_iter=500, bc_epochs=3, eval_max_steps=400)
+    tcfg = TorcsTrainConfig(episode_steps=250, bc_iters=1, bc_steps_per_iter=300, bc_epochs=3, eval_max_steps=400,
+                            bc_tracks=("g-track-2", "aalborg"))
     records: list[dict[str, object]] = []
     manifest, tensors = train_torcs_td3("g-track-2", 0, cfg, tcfg, load_policy(PROGRAM), log=records.append)
     kinds = [r["kind"] for r in records]
     assert kinds[:3] == ["bc", "bc", "eval"] and "episode" in kinds
+    assert [r["states"] for r in records[:2]] == [600, 1200]  # 300 states per track and iteration
     assert manifest["env_id"] == "saferl/Torcs-v0" and manifest["actor"]["layers"] == [29, 64, 64, 3]
     assert manifest["training"]["torcs"]["warm_start"] == "torcs_propel_prog"
     assert manifest["training"]["episodes"] == sum(k == "episode" for k in kinds) >= 2
@@ -78,7 +80,8 @@ def test_cli_trains_on_torcs_and_reports_the_lap(tmp_path: Path) -> None:
     ("args", "message"),
     [
         (("--env", "Pendulum-v1", "--track", "g-track-2"), "--track and --warm-start apply to saferl/Torcs-v0 only"),
-        (("--env", "saferl/Torcs-v0", "--warm-start", "policies/cartpole/near_optimal.pol"), "cannot warm-start a TORCS driver"),
+        (("--env", "saferl/Torcs-v0", "--warm-start", str(ROOT / "policies/cartpole/near_optimal.pol")), "cannot warm-start a TORCS driver"),
+        (("--env", "saferl/Torcs-v0", "--warm-start-tracks", "aalborg"), "--warm-start-tracks needs --warm-start"),
     ],
 )
 @needs_torcs
