@@ -48,7 +48,20 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from saferl.policy.ast import Assign, Compare, Cond, If, Label, Num, Obs, Program, Stmt
+from saferl.policy.ast import (
+    Assign,
+    BoolConst,
+    BoolOp,
+    Compare,
+    Cond,
+    If,
+    Label,
+    Num,
+    Obs,
+    Program,
+    Stmt,
+)
+from saferl.policy.ast import Not as PNot
 from saferl.smt.floats import f32_pred, f32_succ, snap_threshold, snapped_range
 from saferl.smt.frame import Frame, frame_labels
 from saferl.spec.bind import Binding, property_condition
@@ -60,11 +73,14 @@ if TYPE_CHECKING:
 
     from saferl.smt.encode import ProgramEncoder
 
-__all__ = ["TreeDecomposition", "TreeOutcome", "MAX_DISJUNCTS"]
+__all__ = ["TreeDecomposition", "TreeOutcome", "MAX_DISJUNCTS", "GENERIC_SHARE"]
 
 #: most disjuncts one condition (or the negations of an elif chain) may expand to before
 #: the decomposition gives the program back to the monolithic encoding
 MAX_DISJUNCTS = 64
+#: trees where more than one condition in this many is not an interval (arithmetic,
+#: observations compared with each other) are left to the monolithic encoding
+GENERIC_SHARE = 4
 #: most distinct leaf actions tracked per subtree (for skipping subtrees of safe actions)
 _MAX_KEYS = 256
 _INF = math.inf
@@ -163,6 +179,8 @@ class TreeDecomposition:
         self._encoder: ProgramEncoder | None = None
         self.root: _Node | None = None
         self.reason = ""
+        self.conditions_seen = 0
+        self.conditions_generic = 0
         self._keysets: dict[frozenset[tuple[tuple[str, float], ...]], frozenset[tuple[tuple[str, float], ...]]] = {}
         if not is_tree_program(program):
             self.reason = "not a tree"
@@ -179,6 +197,11 @@ class TreeDecomposition:
             return
         if self._encoder is not None and self._encoder.arith.overflows:
             self.reason = "a leaf action may overflow"
+            return
+        if self.conditions_generic * GENERIC_SHARE > self.conditions_seen:
+            # every leaf below such conditions goes to the solver anyway: one whole formula
+            # is cheaper than the same formula split into paths
+            self.reason = "conditions with arithmetic"
             return
         self.root = root
 
@@ -214,6 +237,10 @@ class TreeDecomposition:
             if all(isinstance(v, float) for v in acts.values()):
                 node.keys = self._keyset(frozenset({_key(acts)}))
             return node
+        for cond, _ in tail.branches:
+            self.conditions_seen += 1
+            if not self._is_interval(cond):
+                self.conditions_generic += 1
         children = [self._compile(blk, acts) for _, blk in tail.branches]
         children.append(self._compile(tail.orelse, acts))
         node.children = children
@@ -224,6 +251,17 @@ class TreeDecomposition:
             keys = frozenset().union(*(c.keys for c in children))  # type: ignore[arg-type]
             node.keys = self._keyset(keys) if len(keys) <= _MAX_KEYS else None
         return node
+
+    def _is_interval(self, c: Cond) -> bool:
+        """Is ``c`` made of float32 observations against numbers (decided by intervals)?"""
+        if isinstance(c, BoolOp):
+            return all(self._is_interval(o) for o in c.operands)
+        if isinstance(c, PNot):
+            return self._is_interval(c.operand)
+        if not isinstance(c, Compare):
+            return isinstance(c, BoolConst)
+        pair = (c.left, c.right)
+        return any(isinstance(a, Obs) and a.name in self.f32 and isinstance(b, Num) for a, b in (pair, pair[::-1]))
 
     def _keyset(self, keys: frozenset[tuple[tuple[str, float], ...]]) -> frozenset[tuple[tuple[str, float], ...]]:
         """One object per distinct set of leaf actions (most subtrees share a few)."""
@@ -397,13 +435,11 @@ def _meets(box: Box, hull: Box) -> bool:
     return True
 
 
-def _hull(conjs: list[_Conj], domain: Box) -> Box | None:
-    """The smallest box holding every disjunct (within the domain); None if some
-    disjunct has a generic part (no box bounds it)."""
+def _hull(conjs: list[_Conj], domain: Box) -> Box:
+    """The smallest box holding every disjunct (within the domain).  A disjunct's generic
+    terms only narrow it further, so the box of its intervals holds it."""
     boxes = []
     for c in conjs:
-        if c.generic:
-            return None
         b = _meet(domain, c)
         if b is not None:
             boxes.append(b)

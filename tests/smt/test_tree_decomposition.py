@@ -176,20 +176,29 @@ def test_float32_boundaries(threshold: str, when: str, verdict: Verdict) -> None
     assert _decide_all(policy, spec) == ["safe" if verdict is Verdict.SAFE else "unsafe"]
 
 
-def test_linear_conditions_go_to_one_query() -> None:
-    policy = HEADER + "if 0.5 * x + y <= 0.25 { a = left } else { a = right }\n"
+def test_a_linear_condition_goes_to_one_query() -> None:
+    policy = HEADER + (
+        "if x <= 0.5 { if y <= -0.5 { a = left } elif x <= -0.5 { a = left } elif y > 0.9 { a = right } "
+        "elif 0.5 * x + y <= 0.25 { a = left } else { a = right } } else { a = right }\n"
+    )
     spec = (
         "observations: {x: [-1, 1], y: [-1, 1]}\nproperties:\n"
-        "  - {id: r, kind: invariant, when: x > 0.9 and y > 0.9, require: a == right}\n"
+        "  - {id: r, kind: invariant, when: x > 0.4 and y > 0.5, require: a == right}\n"
         "  - {id: l, kind: invariant, when: x > 0.2 and y > 0, require: a == right}\n"
     )
     program, parsed = parse_policy(policy), parse_spec(spec)
     binding = bind_spec(parsed, program)
     tree = TreeDecomposition(program, parsed)
     outs = [tree.decide(p, binding) for p in parsed.properties]
-    assert [o.status for o in outs if o is not None] == ["query", "query"]
+    assert [o.status if o is not None else "whole" for o in outs] == ["query", "query"]
     got = [r.verdict for r in verify_policy(program, parsed).results]
     assert got == [Verdict.SAFE, Verdict.UNSAFE]
+
+
+def test_trees_of_mostly_linear_conditions_are_encoded_whole() -> None:
+    policy = HEADER + "if 0.5 * x + y <= 0.25 { a = left } else { a = right }\n"
+    spec = "observations: {x: [-1, 1], y: [-1, 1]}\nproperties:\n  - {id: r, kind: invariant, when: x > 0.9, require: a == right}\n"
+    assert _decide_all(policy, spec) == ["whole"]
 
 
 def test_programs_that_are_not_trees_are_encoded_whole() -> None:
