@@ -200,6 +200,8 @@ def search(
     sigma: float = typer.Option(0.15, "--sigma", help="Initial spread, relative to each parameter."),
     seed: int = typer.Option(0, "--seed", help="Sampling seed."),
     laps: int = typer.Option(1, "--laps", help="Laps raced per track."),
+    seeds: int = typer.Option(0, "--seeds", help="Races per track from perturbed starts, seeds 0..N-1 "
+                              "(0: one race from the grid); the cost is their mean."),
     max_steps: int | None = typer.Option(None, "--max-steps", help="Cut every race after this many steps."),
     verify_timeout: float = typer.Option(10.0, "--verify-timeout", help="Seconds per property and solver."),
     budget: float | None = typer.Option(None, "--budget", help="Stop starting rounds after this many seconds."),
@@ -223,6 +225,9 @@ def search(
     _check_format(fmt)
     if laps < 1 or (max_steps is not None and max_steps < 1):
         raise InputError("--laps and --max-steps must be at least 1")
+    if seeds < 0:
+        raise InputError(f"--seeds must be 0 or more, got {seeds}")
+    seed_list: list[int | None] = list(range(seeds)) if seeds else [None]
     program = load_policy(template)
     if not isinstance(program, Program) or len(program.observations) != 29:
         raise InputError(f"{template} is not a program over the 29 TORCS observations")
@@ -240,7 +245,7 @@ def search(
     log_file = log.open("w", encoding="utf-8") if log is not None else None
 
     def report(c: Any) -> None:
-        laps_by_track = {t: (d["lap_times"] if isinstance(d, dict) and "lap_times" in d else d)
+        laps_by_track = {t: ([r["lap_times"] for r in d] if isinstance(d, list) else d)
                          for t, d in c.detail.items()}
         if log_file is not None:
             log_file.write(json.dumps({"index": c.index, "verified": c.verified,
@@ -252,7 +257,7 @@ def search(
         s.err.write(f"candidate {c.index}: {what}\n")
 
     try:
-        result = search_parameters(program, ids, torcs_lap_cost(track_list, laps, max_steps=max_steps),
+        result = search_parameters(program, ids, torcs_lap_cost(track_list, laps, seed_list, max_steps=max_steps),
                                    verify_gate(specs, verify_timeout), options, report)
     finally:
         if log_file is not None:
@@ -264,7 +269,8 @@ def search(
         "candidates": len(result.candidates),
         "verified": sum(1 for c in result.candidates if c.verified),
         "wall_s": result.wall_s, "cpu_s": result.cpu_s,
-        "tracks": {t: (d["lap_times"] if isinstance(d, dict) else d) for t, d in result.best.detail.items()},
+        "tracks": {t: ([r["lap_times"] for r in d] if isinstance(d, list) else d)
+                   for t, d in result.best.detail.items()},
     }
     if fmt == "json":
         s.out.write(json.dumps(record, indent=2) + "\n")

@@ -124,20 +124,25 @@ def verify_gate(specs: Sequence[Any], timeout_s: float = 10.0) -> GateFn:
 
 
 def torcs_lap_cost(
-    tracks: Sequence[str], laps: int = 1, seed: int | None = None, stop_on_crash: bool = True,
-    max_steps: int | None = None,
+    tracks: Sequence[str], laps: int = 1, seeds: Sequence[int | None] = (None,),
+    stop_on_crash: bool = True, max_steps: int | None = None,
 ) -> CostFn:
-    """Cost of a program in real TORCS: the sum over ``tracks`` of the race time (s) of
-    ``laps`` laps, or for a track not finished ``CRASH_COST_S * (1 - share covered / 2)``.
+    """Cost of a program in real TORCS: the sum over ``tracks`` of the mean over ``seeds``
+    (start perturbations, :func:`saferl.envs.torcs.race.race_policy`; ``None`` = none) of
+    the race time (s) of ``laps`` laps, a race not finished costing
+    ``CRASH_COST_S * (1 - share covered / 2)``.
 
     With ``stop_on_crash`` the tracks after the first crash are not raced and cost
     ``CRASH_COST_S`` each (put the hardest track first).  ``max_steps`` cuts every race
-    short (a race cut short costs like a crash at the distance reached).
+    short (a race cut short costs like a crash at the distance reached).  ``detail`` maps
+    each track to the list of its races' records (``None`` when skipped).
     """
     from saferl.envs.torcs.geometry import load_track
     from saferl.envs.torcs.race import race_policy
     from saferl.policy.evaluate import ProgramPolicy
 
+    if not seeds:
+        raise InputError("torcs_lap_cost needs at least one seed (None: no start perturbation)")
     lengths = {t: load_track(t).length for t in tracks}
 
     def cost(program: Program) -> tuple[float, dict[str, Any]]:
@@ -148,14 +153,17 @@ def torcs_lap_cost(
                 total += CRASH_COST_S
                 detail[track] = None
                 continue
-            result = race_policy(ProgramPolicy(program), track, laps=laps, seed=seed, max_steps=max_steps)
-            if len(result.lap_times) >= laps and not result.crashed:
-                total += sum(result.lap_times)
-            else:
-                crashed = True
-                share = min(max(result.dist_raced / (lengths[track] * laps), 0.0), 1.0)
-                total += CRASH_COST_S * (1.0 - share / 2.0)
-            detail[track] = result.to_record()
+            races = []
+            for seed in seeds:
+                result = race_policy(ProgramPolicy(program), track, laps=laps, seed=seed, max_steps=max_steps)
+                if len(result.lap_times) >= laps and not result.crashed:
+                    total += sum(result.lap_times) / len(seeds)
+                else:
+                    crashed = True
+                    share = min(max(result.dist_raced / (lengths[track] * laps), 0.0), 1.0)
+                    total += CRASH_COST_S * (1.0 - share / 2.0) / len(seeds)
+                races.append(result.to_record())
+            detail[track] = races
         return total, detail
 
     return cost

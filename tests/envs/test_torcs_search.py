@@ -48,11 +48,13 @@ def test_a_short_search_writes_a_verified_program(tmp_path: Path) -> None:
     code = cli_run(["torcs", "search", str(ROOT / "policies/torcs/propel_prog.pol"),
                     "--spec", str(ROOT / "specs/torcs/smooth.yaml"), "--output", str(best),
                     "--tracks", "aalborg", "--params", "0,1", "--iterations", "1", "--population", "2",
-                    "--max-steps", "200", "--log", str(log), "--format", "json"], out, err)
+                    "--max-steps", "200", "--seeds", "2", "--log", str(log), "--format", "json"], out, err)
     assert code == 0, err.getvalue()
     record = json.loads(out.getvalue())
     lines = [json.loads(line) for line in log.read_text().splitlines()]
     assert len(lines) == record["candidates"] == 3 and all(c["verified"] for c in lines)
+    # two perturbed starts per track: two races of 200 steps each, no lap completed
+    assert all(c["detail"]["aalborg"] == [[], []] for c in lines)
     assert record["cost"] == min(c["cost"] for c in lines)
     program = load_policy(best)
     assert verify_policy(program, load_spec(ROOT / "specs/torcs/smooth.yaml")).verdict is Verdict.SAFE
