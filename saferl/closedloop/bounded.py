@@ -74,11 +74,12 @@ def _bisect_wide(lo: np.ndarray, hi: np.ndarray, limit: np.ndarray) -> tuple[np.
     return lo, hi
 
 
-def initial_boxes(prop: ClosedLoopProperty, pieces: int) -> tuple[np.ndarray, np.ndarray]:
-    """The initial boxes cut into about ``pieces`` equal boxes each (over their wide dimensions)."""
+def initial_boxes(prop: ClosedLoopProperty, pieces: int, skip: tuple[int, ...] = ()) -> tuple[np.ndarray, np.ndarray]:
+    """The initial boxes cut into about ``pieces`` equal boxes each (over their wide
+    dimensions, except those in ``skip``)."""
     los, his = [], []
     for box in prop.initial:
-        wide = [d for d, (a, b) in enumerate(box) if b > a]
+        wide = [d for d, (a, b) in enumerate(box) if b > a and d not in skip]
         k = max(1, round(pieces ** (1 / max(1, len(wide)))))
         axes = []
         for d, (a, b) in enumerate(box):
@@ -98,12 +99,15 @@ def initial_boxes(prop: ClosedLoopProperty, pieces: int) -> tuple[np.ndarray, np
 def propagate(
     model: Model, program: Program, prop: ClosedLoopProperty, *, steps: int, deadline: float,
     pieces: int = 1024, width_limit: np.ndarray | None = None, max_boxes: int = 400_000, keep_tube: bool = False,
-    merge_cell: np.ndarray | None = None,
+    merge_cell: np.ndarray | None = None, skip: tuple[int, ...] = (),
 ) -> BoundedOutcome:
-    """Propagate the initial set ``steps`` steps (safety) or until the goal (reach)."""
-    lo, hi = initial_boxes(prop, pieces)
+    """Propagate the initial set ``steps`` steps (safety) or until the goal (reach).
+
+    ``skip``: dimensions the initial set is not cut along (and boxes never bisected along)."""
+    lo, hi = initial_boxes(prop, pieces, skip)
     names = model.state_names
     limit = np.full(model.n, np.inf) if width_limit is None else np.maximum(width_limit, 4 * (hi - lo).max(axis=0))
+    limit[list(skip)] = np.inf
     tests = [(model.direct_obs[g.obs_index], guard_split_point(g.op, g.value)) for g in guards(program) if g.obs_index in model.direct_obs]
     explored = 0
     tube: list[tuple[np.ndarray, np.ndarray]] = []
@@ -153,15 +157,26 @@ def propagate(
 
 def join_boxes(lo: np.ndarray, hi: np.ndarray, cell: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Boxes whose centres share a cell of size ``cell`` joined into their hull (a sound
-    union): branches of a tree that switches every step meet again, and stay few."""
+    union): branches of a tree that switches every step meet again, and stay few.  Groups
+    come out in the lexicographic order of their cells."""
     with np.errstate(invalid="ignore", over="ignore"):
         key = np.floor(((lo + hi) / 2) / cell[None, :])
-    key = np.where(np.isfinite(key), key, np.iinfo(np.int64).max).astype(np.int64)
-    _, group = np.unique(key, axis=0, return_inverse=True)
-    group = group.ravel()
-    m = int(group.max()) + 1
-    glo = np.full((m, lo.shape[1]), np.inf)
-    ghi = np.full((m, lo.shape[1]), -np.inf)
-    np.minimum.at(glo, group, lo)
-    np.maximum.at(ghi, group, hi)
-    return glo, ghi
+    finite = np.isfinite(key)
+    if not finite.all():  # a centre at infinity (or 0/0): its own index past the others
+        top = np.where(finite, key, -np.inf).max(axis=0)
+        key = np.where(finite, key, np.where(np.isfinite(top), top, 0.0) + 1.0)
+    kmin = key.min(axis=0)
+    sizes = key.max(axis=0) - kmin + 1.0
+    if float(np.prod(sizes)) < 2.0**62:  # one int64 per box (mixed radix, first column first)
+        flat = np.zeros(key.shape[0], dtype=np.int64)
+        for j in range(key.shape[1]):
+            flat = flat * np.int64(sizes[j]) + (key[:, j] - kmin[j]).astype(np.int64)
+        order = np.argsort(flat, kind="stable")
+        fs = flat[order]
+    else:
+        ikey = key.astype(np.int64)
+        order = np.lexsort(ikey.T[::-1])
+        sk = ikey[order]
+        fs = np.concatenate([[0], np.cumsum(np.any(sk[1:] != sk[:-1], axis=1))])
+    starts = np.flatnonzero(np.concatenate([[True], fs[1:] != fs[:-1]]))
+    return np.minimum.reduceat(lo[order], starts, axis=0), np.maximum.reduceat(hi[order], starts, axis=0)
