@@ -182,28 +182,43 @@ class TreeDecomposition:
         self.conditions_seen = 0
         self.conditions_generic = 0
         self._keysets: dict[frozenset[tuple[tuple[str, float], ...]], frozenset[tuple[tuple[str, float], ...]]] = {}
+        self._built = False
+        self._deadline: float | None = None
+        self._nodes = 0
+
+    def _build(self, deadline: float | None) -> bool:
+        """Compile the tree once (within ``deadline``: False when it passed first, and the
+        next call starts again)."""
+        if self._built:
+            return True
+        program = self.program
         if not is_tree_program(program):
-            self.reason = "not a tree"
-            return
+            self._built, self.reason = True, "not a tree"
+            return True
+        self._deadline, self._nodes = deadline, 0
+        self.conditions_seen = self.conditions_generic = 0
         try:
             root = self._compile(program.body, {})
+        except _Timeout:
+            return False
         except (_TooLarge, RecursionError) as exc:
-            self.reason = f"not decomposed: {type(exc).__name__}"
-            return
+            self._built, self.reason = True, f"not decomposed: {type(exc).__name__}"
+            return True
         except Exception as exc:
             if not _not_modelled(exc):
                 raise
-            self.reason = f"not decomposed: {exc}"
-            return
+            self._built, self.reason = True, f"not decomposed: {exc}"
+            return True
+        self._built = True
         if self._encoder is not None and self._encoder.arith.overflows:
             self.reason = "a leaf action may overflow"
-            return
-        if self.conditions_generic * GENERIC_SHARE > self.conditions_seen:
+        elif self.conditions_generic * GENERIC_SHARE > self.conditions_seen:
             # every leaf below such conditions goes to the solver anyway: one whole formula
             # is cheaper than the same formula split into paths
             self.reason = "conditions with arithmetic"
-            return
-        self.root = root
+        else:
+            self.root = root
+        return True
 
     @property
     def encoder(self) -> ProgramEncoder:
@@ -222,6 +237,9 @@ class TreeDecomposition:
 
     # -- compiling -------------------------------------------------------------------
     def _compile(self, body: tuple[Stmt, ...], inherited: dict[str, object]) -> _Node:
+        self._nodes += 1
+        if self._deadline is not None and not self._nodes & 255 and time.monotonic() > self._deadline:
+            raise _Timeout
         acts = inherited
         tail: If | None = None
         for stmt in body:
@@ -294,10 +312,13 @@ class TreeDecomposition:
     # -- deciding --------------------------------------------------------------------
     def decide(self, prop: Property, binding: Binding, deadline: float | None = None) -> TreeOutcome | None:
         """Decide ``prop`` on the tree, or None when it is not a per-state property of a
-        tree this decomposition handles (the caller then encodes it whole)."""
-        if self.root is None or prop.kind not in ("invariant", "bounds"):
+        tree this decomposition handles (the caller then encodes it whole).  Compiling
+        the tree (once, on the first call) counts against ``deadline`` too."""
+        if prop.kind not in ("invariant", "bounds") or frame_labels(prop, binding) != ("single", ["t"], ["t"]):
             return None
-        if frame_labels(prop, binding) != ("single", ["t"], ["t"]):
+        if not self._build(deadline):
+            return TreeOutcome("timeout")
+        if self.root is None:
             return None
         return _Search(self, prop, binding, deadline).run()
 
