@@ -1,0 +1,134 @@
+"""The runtime shield on real TORCS: the shipped neural driver behind a verified program.
+
+One short race in the library: the driver's steering reaches the car through a jittery
+actuator (+-0.3 on alternate steps), which breaks the spec's steering smoothness; the
+shield intervenes, no violation reaches TORCS, and the car stays on the track.  One short
+race through ``saferl shield run`` with the plain driver.  No TORCS process outlives either
+run.  Lap times, crashes and overhead on the five tracks: ``bench/torcs_shield.py``.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+pytest.importorskip("gymnasium")
+
+from saferl.envs.torcs.errors import TorcsNotInstalledError  # noqa: E402
+from saferl.envs.torcs.launcher import find_installation  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+ORACLE = ROOT / "oracles/torcs-td3"
+SPEC = ROOT / "specs/torcs/track.yaml"
+FALLBACK = ROOT / "policies/torcs/propel_fast.pol"
+TRACK = "g-track-2"
+STEPS = 1_500  # 30 s of simulated time: the first two turns of g-track-2
+
+pytestmark = pytest.mark.integration
+
+
+def _installed() -> bool:
+    try:
+        find_installation()
+    except TorcsNotInstalledError:
+        return False
+    return True
+
+
+needs_torcs = pytest.mark.skipif(not _installed(), reason="real TORCS is not installed; run: bash torcs-robot/install.sh")
+
+
+def _live_torcs_children() -> set[int]:
+    """TORCS processes this test process started that are still alive (zombies count as gone)."""
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        name = text[text.index("(") + 1 : text.rindex(")")]
+        fields = text[text.rindex(")") + 2 :].split()
+        if name.startswith("torcs") and int(fields[1]) == os.getpid() and fields[0] != "Z":
+            found.add(int(stat.parent.name))
+    return found
+
+
+class JitteryDriver:
+    """The shipped driver behind a faulty steering actuator: +-0.3 on alternate steps."""
+
+    def __init__(self, policy: Any):
+        self.policy, self.t = policy, 0
+
+    def act(self, obs: Any) -> Any:
+        action = np.asarray(self.policy.act(obs), dtype=np.float32).copy()
+        action[0] = np.clip(action[0] + (0.3 if self.t % 2 else -0.3), -1.0, 1.0)
+        self.t += 1
+        return action
+
+
+@needs_torcs
+def test_a_short_shielded_race_keeps_the_car_on_the_track() -> None:
+    import gymnasium as gym
+
+    from saferl.envs import register_envs
+    from saferl.learn.model import load_model
+    from saferl.policy import load_policy
+    from saferl.shield import Shield, ViolationMonitor
+    from saferl.spec import load_spec
+
+    register_envs()
+    spec, program = load_spec(SPEC), load_policy(FALLBACK)
+    shield = Shield(gym.make("saferl/Torcs-v0", track=TRACK, max_steps=STEPS), spec, fallback=program)
+    assert shield.verified
+    driver = JitteryDriver(load_model(ORACLE))
+    monitor = ViolationMonitor(spec, program)
+    try:
+        obs, _ = shield.reset()
+        monitor.reset(obs)
+        done = False
+        while not done:
+            obs, _, terminated, truncated, info = shield.step_with(driver)
+            monitor.step(info["saferl"].executed, obs)
+            done = terminated or truncated
+    finally:
+        shield.close()
+    stats = info["saferl"].episode
+    assert truncated and not info["crashed"]
+    assert stats.steps == STEPS and stats.interventions > 0 and stats.unsafe_steps == 0
+    assert monitor.total == 0
+    assert stats.by_property.get("steer-smooth", 0) > STEPS // 2  # the jitter is what it removed
+    assert not _live_torcs_children()
+
+
+@needs_torcs
+def test_cli_shielded_race_on_torcs_reports_laps_and_leaves_no_torcs() -> None:
+    from saferl.cli import run
+
+    out, err = io.StringIO(), io.StringIO()
+    args = ["shield", "run", "--policy", str(ORACLE), "--spec", str(SPEC), "--fallback", str(FALLBACK),
+            "--env", "saferl/Torcs-v0", "--track", TRACK, "--max-steps", str(STEPS), "--episodes", "1",
+            "--quiet", "--format", "json"]
+    code = run(args, out, err)
+    assert code == 0, err.getvalue()
+    summary = json.loads(out.getvalue())
+    shielded = summary["shielded"]
+    assert summary["verified"] and shielded["violations"] == 0 and shielded["unsafe_steps"] == 0
+    assert shielded["crashes"] == 0 and shielded["races"][0]["dist_raced"] > 900
+    assert not _live_torcs_children()
+
+
+@needs_torcs
+def test_track_option_is_for_torcs_only() -> None:
+    from saferl.cli import run
+
+    out, err = io.StringIO(), io.StringIO()
+    args = ["shield", "run", "--policy", "random", "--spec", str(ROOT / "specs/cartpole/pole_follow.yaml"),
+            "--fallback", str(ROOT / "policies/cartpole/near_optimal.pol"), "--env", "CartPole-v1", "--track", "aalborg"]
+    assert run(args, out, err) == 2
+    assert "--track and --laps apply to the TORCS environments" in err.getvalue()
