@@ -92,8 +92,10 @@ def td3_defaults() -> TD3Config:
 
 
 def drive_lap(act: Callable[[np.ndarray], Any], track: str, max_steps: int = 15_000, reset: Callable[[], None] | None = None) -> dict[str, Any]:
-    """Drive one lap of ``track`` with ``act``; return lap time, crash, distance and steps."""
-    env = make_env(TORCS_ENV_ID, track=track, laps=1, max_steps=max_steps)
+    """Drive one lap of ``track`` with ``act``; return lap time, crash, distance and steps.
+
+    The lap ends early when the car leaves the track or stalls (less than 1 m in 5 s)."""
+    env = make_env(TORCS_ENV_ID, track=track, laps=1, max_steps=max_steps, stall_steps=250)
     try:
         obs, info = env.reset()
         if reset is not None:
