@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,8 +11,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from saferl.envs.torcs.errors import TorcsNotInstalledError
-from saferl.envs.torcs.launcher import find_installation
 from saferl.envs.torcs.race import (
     PERTURB_MAX_STEPS,
     RaceResult,
@@ -25,37 +22,11 @@ from saferl.envs.torcs.race import (
 from saferl.policy import load_policy
 from saferl.policy.evaluate import ProgramPolicy
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from torcs_support import live_torcs_children, needs_torcs  # noqa: E402
+
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _installed() -> bool:
-    try:
-        find_installation()
-    except TorcsNotInstalledError:
-        return False
-    return True
-
-
-needs_torcs = pytest.mark.skipif(not _installed(), reason="real TORCS is not installed; run: bash torcs-robot/install.sh")
-
-
-def _torcs_children() -> list[int]:
-    """Live (not zombie) torcs-bin processes whose parent is this test process."""
-    me = os.getpid()
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        comm = stat[stat.index("(") + 1:stat.rindex(")")]
-        state, ppid = stat[stat.rindex(")") + 2:].split()[:2]
-        if comm.startswith("torcs") and int(ppid) == me and state != "Z":
-            found.append(int(entry.name))
-    return found
 
 
 def test_perturbations_are_seeded_and_bounded() -> None:
@@ -92,7 +63,7 @@ def test_seeds_perturb_the_start_and_no_torcs_outlives_a_race() -> None:
     seeded = [race_policy(policy, "aalborg", seed=s, max_steps=150) for s in (0, 1)]
     assert len({plain[0].dist_raced, seeded[0].dist_raced, seeded[1].dist_raced}) == 3
     assert not any(r.crashed for r in plain + seeded)
-    assert _torcs_children() == []
+    assert not live_torcs_children()
 
     class Failing:
         def __init__(self) -> None:
@@ -106,7 +77,7 @@ def test_seeds_perturb_the_start_and_no_torcs_outlives_a_race() -> None:
 
     with pytest.raises(RuntimeError, match="the policy failed"):
         race_policy(Failing(), "aalborg", seed=3)
-    assert _torcs_children() == []
+    assert not live_torcs_children()
 
 
 @needs_torcs

@@ -3,26 +3,18 @@
 from __future__ import annotations
 
 import math
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from saferl.envs.torcs.errors import TorcsNotInstalledError
-from saferl.envs.torcs.launcher import find_installation
 from saferl.errors import InputError
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from torcs_support import needs_torcs  # noqa: E402
+
 pytestmark = pytest.mark.integration
-
-
-def _installed() -> bool:
-    try:
-        find_installation()
-    except TorcsNotInstalledError:
-        return False
-    return True
-
-
-needs_torcs = pytest.mark.skipif(not _installed(), reason="real TORCS is not installed; run: bash torcs-robot/install.sh")
 
 
 def _make(**kwargs: object) -> object:

@@ -4,32 +4,23 @@ from __future__ import annotations
 
 import io
 import json
+import sys
 from pathlib import Path
 
 import pytest
 
 from saferl.cli import run as cli_run
-from saferl.envs.torcs.errors import TorcsNotInstalledError
-from saferl.envs.torcs.launcher import find_installation
 from saferl.learn.program_search import tunable_parameters
 from saferl.policy import load_policy
 from saferl.results import Verdict
 from saferl.spec import load_spec
 from saferl.verify import verify_policy
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from torcs_support import needs_torcs  # noqa: E402
+
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _installed() -> bool:
-    try:
-        find_installation()
-    except TorcsNotInstalledError:
-        return False
-    return True
-
-
-needs_torcs = pytest.mark.skipif(not _installed(), reason="real TORCS is not installed; run: bash torcs-robot/install.sh")
 
 
 def test_default_parameters_leave_ranges_and_caps_alone() -> None:

@@ -12,24 +12,18 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("gymnasium")
 
+import sys
+
 from saferl.cli import run  # noqa: E402
-from saferl.envs.torcs.errors import TorcsNotInstalledError  # noqa: E402
-from saferl.envs.torcs.launcher import find_installation  # noqa: E402
 from saferl.learn.model import load_model  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from torcs_support import needs_torcs  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 PROGRAM = ROOT / "policies/torcs/propel_prog.pol"
 
 
-def _installed() -> bool:
-    try:
-        find_installation()
-    except TorcsNotInstalledError:
-        return False
-    return True
-
-
-needs_torcs = pytest.mark.skipif(not _installed(), reason="real TORCS is not installed; run: bash torcs-robot/install.sh")
 pytestmark = pytest.mark.integration
 
 

@@ -11,17 +11,18 @@ from __future__ import annotations
 
 import io
 import json
-import os
+import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from torcs_support import live_torcs_children, needs_torcs  # noqa: E402
+
 pytest.importorskip("gymnasium")
 
-from saferl.envs.torcs.errors import TorcsNotInstalledError  # noqa: E402
-from saferl.envs.torcs.launcher import find_installation  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 ORACLE = ROOT / "oracles/torcs-td3"
@@ -31,32 +32,6 @@ TRACK = "g-track-2"
 STEPS = 1_500  # 30 s of simulated time: the first two turns of g-track-2
 
 pytestmark = pytest.mark.integration
-
-
-def _installed() -> bool:
-    try:
-        find_installation()
-    except TorcsNotInstalledError:
-        return False
-    return True
-
-
-needs_torcs = pytest.mark.skipif(not _installed(), reason="real TORCS is not installed; run: bash torcs-robot/install.sh")
-
-
-def _live_torcs_children() -> set[int]:
-    """TORCS processes this test process started that are still alive (zombies count as gone)."""
-    found = set()
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            text = stat.read_text()
-        except OSError:
-            continue
-        name = text[text.index("(") + 1 : text.rindex(")")]
-        fields = text[text.rindex(")") + 2 :].split()
-        if name.startswith("torcs") and int(fields[1]) == os.getpid() and fields[0] != "Z":
-            found.add(int(stat.parent.name))
-    return found
 
 
 class JitteryDriver:
@@ -103,7 +78,7 @@ def test_a_short_shielded_race_keeps_the_car_on_the_track() -> None:
     assert stats.steps == STEPS and stats.interventions > 0 and stats.unsafe_steps == 0
     assert monitor.total == 0
     assert stats.by_property.get("steer-smooth", 0) > STEPS // 2  # the jitter is what it removed
-    assert not _live_torcs_children()
+    assert not live_torcs_children()
 
 
 @needs_torcs
@@ -120,7 +95,7 @@ def test_cli_shielded_race_on_torcs_reports_laps_and_leaves_no_torcs() -> None:
     shielded = summary["shielded"]
     assert summary["verified"] and shielded["violations"] == 0 and shielded["unsafe_steps"] == 0
     assert shielded["crashes"] == 0 and shielded["races"][0]["dist_raced"] > 900
-    assert not _live_torcs_children()
+    assert not live_torcs_children()
 
 
 @needs_torcs
