@@ -15,7 +15,6 @@ from saferl.verify import verify_policy
 ROOT = Path(__file__).resolve().parents[2]
 BANG_BANG = ROOT / "policies" / "mountaincar" / "bang_bang.pol"
 MOMENTUM = ROOT / "specs" / "mountaincar" / "momentum.yaml"
-MOMENTUM_REACH = ROOT / "specs" / "mountaincar" / "momentum_reach.yaml"
 ENV = "MountainCarContinuous-v0"
 
 
@@ -45,14 +44,23 @@ def test_unproved_candidates_are_rejected_not_returned(tmp_path: Path) -> None:
     assert verify_policy(_shipped(r.program), spec).verdict is Verdict.SAFE
 
 
-def test_closed_loop_properties_are_proved_for_the_result() -> None:
-    spec = load_spec(MOMENTUM_REACH)
-    assert spec.closed_loop
-    r = tune_program(load_policy(BANG_BANG), ENV, spec, TuneConfig(generations=3, population=6, episodes=3, seed=2,
-                                                                   final_checks=2))
+def test_closed_loop_properties_are_proved_for_the_result(tmp_path: Path) -> None:
+    # upright.yaml plus a closed-loop safety property over Pendulum-v1's own step: every
+    # candidate is simulated, the winner is proved on the whole spec (or the start stays)
+    upright = (ROOT / "specs" / "pendulum" / "upright.yaml").read_text()
+    closed = (ROOT / "specs" / "closedloop" / "pendulum.yaml").read_text()
+    spec_path = tmp_path / "upright_closed.yaml"
+    spec_path.write_text(upright + closed[closed.index("  - id: stays-upright"):])
+    spec = load_spec(spec_path)
+    assert spec.closed_loop and spec.properties
+    start = load_policy(ROOT / "policies" / "pendulum" / "swing_up.pol")
+    r = tune_program(start, "Pendulum-v1", spec, TuneConfig(generations=2, population=4, episodes=2, seed=2,
+                                                            validation_episodes=4, final_checks=2,
+                                                            simulated_starts=64, sweep_max_params=4))
     report = verify_policy(_shipped(r.program), spec)
     assert report.verdict is Verdict.SAFE
-    assert {res.property_id for res in report.results} >= {"reaches-flag", "never-brake-uphill"}
+    assert {res.property_id for res in report.results} >= {"stays-upright", "restore-left"}
+    assert r.validation >= r.validation_start
 
 
 def test_no_generations_returns_the_start() -> None:
