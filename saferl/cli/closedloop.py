@@ -74,6 +74,10 @@ def closedloop(
     record = result.to_record()
     for prop_rec, out in zip(record["properties"], outcomes, strict=True):
         prop_rec["closed_loop"] = {"proved_steps": out.proved_steps, **out.stats}
+    if fmt == "text":  # name discrete actions by label in counterexamples, as verify does
+        from saferl.report.text import action_labels
+
+        record["action_labels"] = action_labels(program)
     color = fmt == "text" and output is None and s.out.isatty()
     write_output(render([record], fmt, allow_unknown=allow_unknown, color=color), output, s.out)
     if plot is not None:

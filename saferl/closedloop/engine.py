@@ -83,14 +83,23 @@ def check_observations(model: Model, program: Program, policy_path: str = "") ->
         )
 
 
-def _counterexample(prop: ClosedLoopProperty, model: Model, traj: Trajectory) -> Counterexample:
+def _counterexample(prop: ClosedLoopProperty, model: Model, traj: Trajectory, program: Program) -> Counterexample:
     steps = []
     obs = model.concrete_observe(traj.states)
+    # the action under the policy's own name, a discrete one as its integer value, so
+    # reports name it by label (push=left), as they do for verify's counterexamples
+    act = program.actions[0] if program.actions else None
+    name = act.name if act is not None else "action"
+    discrete = act is not None and act.kind == "discrete"
+
+    def value(a: Any) -> int | float:
+        return int(a) if discrete else float(a)
+
     for t, s in enumerate(traj.states):
         steps.append(Step(
             label=f"t={t}",
             observations=dict(zip(model.obs_names, obs[t].tolist(), strict=True)),
-            actions={"action": float(traj.actions[t])} if t < len(traj.actions) else {},
+            actions={name: value(traj.actions[t])} if t < len(traj.actions) else {},
             state=dict(zip(model.state_names, s.tolist(), strict=True)),
         ))
     return Counterexample(prop.id, tuple(steps), replayed=True, detail=f"{traj.reason}; replayed in gymnasium {model.env_id}")
@@ -188,7 +197,7 @@ def check_property(
     if sim.violation is not None:
         replayed = replay_in_gymnasium(model, program, prop, sim.violation)
         return done(Verdict.UNSAFE, f"{replayed.reason} from {_fmt(replayed.states[0])} (replayed in gymnasium)",
-                    "closedloop:falsify", cex=_counterexample(prop, model, replayed), trajectory=replayed, stats=stats)
+                    "closedloop:falsify", cex=_counterexample(prop, model, replayed, program), trajectory=replayed, stats=stats)
     # 2. proofs
     if prop.kind == "safety" and prop.steps is None:
         now = time.perf_counter()

@@ -61,3 +61,18 @@ def test_repair_points_of_a_refuted_policy(tmp_path):
     points = json.loads(target.read_text())["pole-up-forever"]
     assert points and all(p["action"] == 0.0 and p["alternative"] == 1.0 for p in points)
     assert all(p["observations"]["pole_angle"] > 0 for p in points)
+
+
+def test_counterexamples_name_the_policys_action_by_label():
+    # the trajectory's actions carry the policy's action name; text reports use its labels
+    for command in ("closedloop", "verify"):
+        code, out, _ = _run(command, str(ROOT / "policies/cartpole/worst.pol"), "--spec",
+                            str(ROOT / "specs/closedloop/cartpole.yaml"), "--timeout", "20")
+        assert code == 1
+        assert "action: push=left" in out or "action: push=right" in out
+        assert "action=" not in out
+    code, out, _ = _run("closedloop", str(ROOT / "policies/cartpole/worst.pol"), "--spec",
+                        str(ROOT / "specs/closedloop/cartpole.yaml"), "--format", "json", "--timeout", "20")
+    steps = json.loads(out)["results"][0]["properties"][0]["counterexample"]["steps"]
+    assert {k for s in steps for k in s["actions"]} == {"push"}
+    assert {v for s in steps for v in s["actions"].values()} <= {0, 1}
