@@ -42,7 +42,7 @@ def closedloop(
     points: Path | None = typer.Option(None, "--repair-points", help="Write repair points of UNSAFE properties (JSON)."),
 ) -> int:
     """Check every closed-loop property of SPEC for POLICY and report them."""
-    from saferl.closedloop import ClosedLoopOptions, check_closed_loop
+    from saferl.closedloop import ClosedLoopOptions, check_property
     from saferl.errors import InputError
     from saferl.policy import load_policy, policy_digest
     from saferl.policy.ast import Program
@@ -64,9 +64,15 @@ def closedloop(
     spec_obj = load_spec(spec)
     if not spec_obj.closed_loop:
         raise InputError(f"{spec}: no closed-loop property (kind: safety or reach, with 'dynamics:')")
-    outcomes = check_closed_loop(
-        program, spec_obj, ClosedLoopOptions(timeout_s=timeout, seed=seed), policy_path=str(policy), keep_tube=plot is not None,
-    )
+    from saferl.cli._progress import progress_bar
+
+    options = ClosedLoopOptions(timeout_s=timeout, seed=seed)
+    outcomes = []
+    with progress_bar(s.err, "closedloop", enabled=fmt == "text") as update:
+        update(0, len(spec_obj.closed_loop), spec_obj.closed_loop[0].id)
+        for k, prop in enumerate(spec_obj.closed_loop):
+            outcomes.append(check_property(program, prop, options, policy_path=str(policy), keep_tube=plot is not None))
+            update(k + 1, len(spec_obj.closed_loop), f"{prop.id}: {outcomes[-1].result.verdict.value}")
     result = VerifyResult(
         policy_path=str(policy), spec_path=str(spec), policy_name=program.name, policy_digest=policy_digest(program),
         spec_name=spec_obj.name, results=tuple(o.result for o in outcomes),
