@@ -11,9 +11,10 @@ back with :meth:`Program.with_values`.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
+from typing import Any
 
 __all__ = [
     "Span", "Num", "Obs", "Label", "Neg", "BinOp", "Call", "Pid", "Expr",
@@ -129,6 +130,27 @@ class Pid:
         if self.window is None:
             return (f"pid{k}.integral", f"pid{k}.prev_error")
         return (f"pid{k}.prev_error",) + tuple(f"pid{k}.error{j}" for j in range(2, self.window))
+
+    def update(self, err: Any, state: Sequence[Any], add: Callable[[Any, Any], Any],
+               sub: Callable[[Any, Any], Any]) -> tuple[Any, Any, list[Any]]:
+        """This step's integral and derivative and the next state, over any arithmetic.
+
+        ``state`` is this controller's own state (``state_size`` values, in state order);
+        ``add`` / ``sub`` build one rounded addition / subtraction.  The symbolic encoders
+        (real and bit-precise) share this, so both model the same operations in the same
+        order as the evaluator: the window's sum adds the oldest error first.
+        """
+        if self.window is None:
+            integral = add(state[0], err)
+            return integral, sub(err, state[1]), [integral, err]
+        past = list(state[: self.window - 1])
+        integral = err
+        if past:
+            integral = past[-1]
+            for x in reversed(past[:-1]):
+                integral = add(integral, x)
+            integral = add(integral, err)
+        return integral, sub(err, state[0]), [err, *past][: self.state_size]
 
 
 Expr = Num | Obs | Label | Neg | BinOp | Call | Pid

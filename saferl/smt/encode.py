@@ -334,25 +334,11 @@ class ProgramEncoder:
         if isinstance(e, Pid):
             k = self.program.pid_slots[e.site]
             err = ar.binop("-", self._const(e.target), self._expr(e.signal, path))
-            if e.window is None:
-                integral = ar.binop("+", self._state[k], err)
-                deriv = ar.binop("-", err, self._state[k + 1])
-                # the controller's state advances only on steps where it is evaluated
-                self._next[k] = ar.ite(path, integral, self._state[k])
-                self._next[k + 1] = ar.ite(path, err, self._state[k + 1])
-            else:
-                # the window's sum, oldest error first, each addition rounded as at run time
-                past = self._state[k:k + e.window - 1]
-                integral = err
-                if past:
-                    integral = past[-1]
-                    for x in reversed(past[:-1]):
-                        integral = ar.binop("+", integral, x)
-                    integral = ar.binop("+", integral, err)
-                deriv = ar.binop("-", err, self._state[k])
-                shifted = [err, *past][:e.state_size]
-                for j, v in enumerate(shifted):
-                    self._next[k + j] = ar.ite(path, v, self._state[k + j])
+            integral, deriv, nxt = e.update(err, self._state[k:k + e.state_size],
+                                            lambda a, b: ar.binop("+", a, b), lambda a, b: ar.binop("-", a, b))
+            # the controller's state advances only on steps where it is evaluated
+            for j, v in enumerate(nxt):
+                self._next[k + j] = ar.ite(path, v, self._state[k + j])
             out = ar.binop("+", ar.binop("*", self._const(e.kp), err), ar.binop("*", self._const(e.ki), integral))
             return ar.binop("+", out, ar.binop("*", self._const(e.kd), deriv))
         raise TypeError(f"not an expression: {e!r}")

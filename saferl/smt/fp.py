@@ -211,23 +211,10 @@ class _Enc:
         if isinstance(e, Pid):
             k = self._slots[e.site]
             err = self.binop("-", self.const(e.target.value), self._expr(e.signal, path))
-            if e.window is None:
-                integral = self.binop("+", self._state[k], err)
-                deriv = self.binop("-", err, self._state[k + 1])
-                self._next[k] = Z.If(path, integral, self._state[k])
-                self._next[k + 1] = Z.If(path, err, self._state[k + 1])
-            else:
-                # the window's sum, oldest error first (as the evaluator adds it)
-                past = self._state[k:k + e.window - 1]
-                integral = err
-                if past:
-                    integral = past[-1]
-                    for x in reversed(past[:-1]):
-                        integral = self.binop("+", integral, x)
-                    integral = self.binop("+", integral, err)
-                deriv = self.binop("-", err, self._state[k])
-                for j, v in enumerate([err, *past][:e.state_size]):
-                    self._next[k + j] = Z.If(path, v, self._state[k + j])
+            integral, deriv, nxt = e.update(err, self._state[k:k + e.state_size],
+                                            lambda a, b: self.binop("+", a, b), lambda a, b: self.binop("-", a, b))
+            for j, v in enumerate(nxt):
+                self._next[k + j] = Z.If(path, v, self._state[k + j])
             out = self.binop(
                 "+", self.binop("*", self.const(e.kp.value), err), self.binop("*", self.const(e.ki.value), integral)
             )
