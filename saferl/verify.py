@@ -36,10 +36,10 @@ from saferl.policy.evaluate import interpret
 from saferl.policy.printer import program_digest
 from saferl.results import Counterexample, PropertyResult, Step, Verdict, VerifyResult
 from saferl.smt.floats import f32_pred, f32_succ, round_f32
-from saferl.smt.frame import Frame, frame_labels, step_label
+from saferl.smt.frame import Frame, concrete_lookup, frame_labels
 from saferl.spec.bind import Binding, bind_spec, property_condition
 from saferl.spec.evaluate import eval_sexpr
-from saferl.spec.expr import SVar, variables
+from saferl.spec.expr import variables
 from saferl.spec.load import Property, Spec
 
 if TYPE_CHECKING:
@@ -116,17 +116,7 @@ def replay(
         if frame.mode != "two-run":
             state = nxt
 
-    def lookup(v: SVar) -> float:
-        kind = binding.kind_of(v.name)
-        if kind == "label":
-            return binding.label_value(v.name, None, v.loc)
-        lbl = step_label(v.lag, v.copy, frame.mode)
-        if kind == "obs":
-            return values.obs[lbl][v.name]
-        if kind == "action":
-            return float(acts[lbl][v.name])
-        return state_in[lbl][program.state_names.index(v.name)]
-
+    lookup = concrete_lookup(binding, frame.mode, values.obs, acts, state_in)
     when, require = property_condition(prop, binding)
     violated = bool(eval_sexpr(when, lookup)) and not bool(eval_sexpr(require, lookup))
     steps = []

@@ -39,7 +39,7 @@ from saferl.policy.ast import (
 from saferl.repair.points import Point, PointConstraints
 from saferl.repair.space import walk_expr
 from saferl.smt.encode import real
-from saferl.smt.props import step_label
+from saferl.smt.frame import concrete_lookup
 from saferl.spec.bind import property_condition
 from saferl.spec.evaluate import eval_sexpr
 from saferl.spec.expr import SBin, SCall, SCmp, SConst, SExpr, SNeg, SNot, SNum, SVar
@@ -174,17 +174,7 @@ class PointChecker:
             out: dict[str, float] = {}
             self._run(self.pc.program.body, obs[lbl], values, out)
             acts[lbl] = out
-        binding = self.pc.binding
-
-        def lookup(v: SVar) -> float:
-            kind = binding.kind_of(v.name)
-            if kind == "label":
-                return binding.label_value(v.name, None, v.loc)
-            lbl = step_label(v.lag, v.copy, frame.mode)
-            if kind == "obs":
-                return obs[lbl][v.name]
-            return float(acts[lbl][v.name])
-
+        lookup = concrete_lookup(self.pc.binding, frame.mode, obs, acts)
         when, require = self._conds[point.property_id]
         return not (bool(eval_sexpr(when, lookup)) and not bool(eval_sexpr(require, lookup)))
 

@@ -7,6 +7,7 @@ step, the state entering each executed step and the actions.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -17,7 +18,7 @@ from saferl.spec.load import Property
 if TYPE_CHECKING:
     from pysmt.fnode import FNode
 
-__all__ = ["Frame", "frame_labels", "step_label"]
+__all__ = ["Frame", "concrete_lookup", "frame_labels", "step_label"]
 
 
 def step_label(lag: int, copy: int, mode: str) -> str:
@@ -25,6 +26,28 @@ def step_label(lag: int, copy: int, mode: str) -> str:
     if mode == "two-run":
         return "ab"[copy]
     return "t" if lag == 0 else f"t-{lag}"
+
+
+def concrete_lookup(
+    binding: Binding, mode: str, obs: Mapping[str, Mapping[str, float]], acts: Mapping[str, Mapping[str, float]],
+    state_in: Mapping[str, Sequence[float]] | None = None,
+) -> Callable[[Any], float]:
+    """A spec variable's concrete value at its step: labels as constants, observations,
+    actions, and (with ``state_in``) program state, each at the step its lag names."""
+    state_names = binding.program.state_names
+
+    def lookup(v: Any) -> float:
+        kind = binding.kind_of(v.name)
+        if kind == "label":
+            return binding.label_value(v.name, None, v.loc)
+        lbl = step_label(v.lag, v.copy, mode)
+        if kind == "obs":
+            return obs[lbl][v.name]
+        if kind == "action" or state_in is None:
+            return float(acts[lbl][v.name])
+        return state_in[lbl][state_names.index(v.name)]
+
+    return lookup
 
 
 @dataclass
