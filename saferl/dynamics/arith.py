@@ -306,8 +306,22 @@ class Boxes(Arith):
 
 # -- the rigorous arithmetic of the certificate check --------------------------------
 
-_TAYLOR_TERMS = 40
+_TAYLOR_TERMS = 40  # at most; 8^82/82! < 1e-48
 _TAYLOR_MAX = 8.0  # |x| above this: [-1, 1]
+_TAYLOR_REMAINDER = 1e-30
+
+
+def _taylor_terms(m: float, start: int) -> int:
+    """Terms after the first that the series of sin (start 1) or cos (start 0) needs on
+    |x| <= m: the fewest whose next exponent k = start + 2*(terms+1) has m^k/k! below a
+    tenth of _TAYLOR_REMAINDER (a margin far above the float error of this estimate)."""
+    if not m <= _TAYLOR_MAX:
+        return _TAYLOR_TERMS
+    for terms in range(_TAYLOR_TERMS):
+        k = start + 2 * (terms + 1)
+        if m == 0.0 or k * math.log(m) - math.lgamma(k + 1) < math.log(_TAYLOR_REMAINDER / 10):
+            return terms
+    return _TAYLOR_TERMS
 
 
 class Rigorous(Boxes):
@@ -320,23 +334,26 @@ class Rigorous(Boxes):
         return _down(lo), _up(hi)
 
     def _series(self, x: Any, start: int) -> tuple[Any, Any]:
-        """sum_k (-1)^k x^(2k+start) / (2k+start)!  enclosed, for |x| <= _TAYLOR_MAX."""
+        """sum_k (-1)^k x^(2k+start) / (2k+start)!  enclosed, for |x| <= _TAYLOR_MAX.
+
+        Only as many terms as the largest |x| needs: the series stops at the first
+        exponent n+2 whose Lagrange remainder |x|^(n+2)/(n+2)! is below _TAYLOR_REMAINDER / 10
+        (|sin^(k)|, |cos^(k)| <= 1), and the enclosure is widened by _TAYLOR_REMAINDER."""
         x = np.asarray(x, dtype=np.float64)
         xi = (x, x)
         term = (np.ones_like(x), np.ones_like(x)) if start == 0 else xi
         total = term
         x2 = self.mul(xi, xi)
         n = start
-        for _ in range(_TAYLOR_TERMS):
+        terms = _taylor_terms(float(np.max(np.abs(x), initial=0.0)), start)
+        for _ in range(terms):
             term = self.mul(term, x2)
             denom = float((n + 1) * (n + 2))
             term = self.div(term, (np.float64(denom), np.float64(denom)))
             n += 2
-            neg = (_down(-term[1]), _up(-term[0]))
-            term = neg
+            term = (-term[1], -term[0])  # negation is exact
             total = self.add(total, term)
-        # remainder: |x|^(n+2)/(n+2)! <= 1e-30 for |x| <= 8 and n >= 80; bound it crudely
-        rem = np.float64(1e-30)
+        rem = np.float64(_TAYLOR_REMAINDER)
         return _down(total[0] - rem), _up(total[1] + rem)
 
     def _point_sin(self, x: Any) -> tuple[Any, Any]:
