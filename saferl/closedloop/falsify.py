@@ -74,7 +74,6 @@ def simulate(
     n = s.shape[0]
     traj = [s.copy()]
     acts: list[np.ndarray] = []
-    low, high = s.min(axis=0), s.max(axis=0)
     reached = np.zeros(n, dtype=bool)
     done = 0
     violation: Trajectory | None = None
@@ -100,8 +99,14 @@ def simulate(
         done += n
         acts.append(a)
         traj.append(s.copy())
-        low = np.fmin(low, s.min(axis=0))
-        high = np.fmax(high, s.max(axis=0))
+    # the ranges once at the end, one strided reduction per variable (per step, or over the
+    # leading axes of a block, the reductions cost as much as the simulation)
+    low = np.full(s.shape[1], np.inf)
+    high = np.full(s.shape[1], -np.inf)
+    for chunk in range(0, len(traj), 256):
+        block = np.stack(traj[chunk:chunk + 256])
+        low = np.fmin(low, [block[..., j].min() for j in range(block.shape[-1])])
+        high = np.fmax(high, [block[..., j].max() for j in range(block.shape[-1])])
     return SimulationSummary(violation, low, high, done, time.perf_counter() - t0)
 
 
