@@ -20,7 +20,7 @@ __all__ = [
     "Span", "Num", "Obs", "Label", "Neg", "BinOp", "Call", "Pid", "Expr",
     "Compare", "BoolOp", "Not", "BoolConst", "Cond",
     "Assign", "If", "Stmt", "ObsDecl", "ActDecl", "Program", "Param",
-    "CALL_ARITY", "MAX_PID_WINDOW", "pid_state_names",
+    "CALL_ARITY", "MAX_PID_WINDOW", "pid_state_names", "walk", "walk_node",
 ]
 
 
@@ -354,36 +354,62 @@ def pid_state_names(sites: int) -> tuple[str, ...]:
 # -- traversal -----------------------------------------------------------------------
 
 def walk(body: tuple[Stmt, ...]) -> Iterator[object]:
-    """Every node under ``body`` in pre-order (statements, conditions, expressions)."""
-    for stmt in body:
-        yield from _walk_node(stmt)
+    """Every node under ``body`` in pre-order (statements, conditions, expressions).
+
+    Iterative, with an explicit stack: a generator per level would pass each node up
+    through every level above it (a large tree is walked by several derived facts).
+    """
+    stack: list[object] = list(reversed(body))
+    pop, push = stack.pop, stack.extend
+    children = _CHILDREN
+    while stack:
+        node = pop()
+        yield node
+        kids = children.get(type(node))
+        if kids is None:
+            kids = _children_of_subclass(node)
+        if kids is not _NO_CHILDREN:
+            push(kids(node))
 
 
-def _walk_node(node: object) -> Iterator[object]:
-    yield node
-    if isinstance(node, Assign):
-        yield from _walk_node(node.value)
-    elif isinstance(node, If):
-        for cond, block in node.branches:
-            yield from _walk_node(cond)
-            for s in block:
-                yield from _walk_node(s)
-        for s in node.orelse:
-            yield from _walk_node(s)
-    elif isinstance(node, Neg | Not):
-        yield from _walk_node(node.operand)
-    elif isinstance(node, BinOp | Compare):
-        yield from _walk_node(node.left)
-        yield from _walk_node(node.right)
-    elif isinstance(node, Call):
-        for a in node.args:
-            yield from _walk_node(a)
-    elif isinstance(node, BoolOp):
-        for o in node.operands:
-            yield from _walk_node(o)
-    elif isinstance(node, Pid):
-        for part in (node.signal, node.target, node.kp, node.ki, node.kd):
-            yield from _walk_node(part)
+def walk_node(node: object) -> Iterator[object]:
+    """``node`` and every node under it, in pre-order."""
+    return walk((node,))  # type: ignore[arg-type]
+
+
+def _if_children(node: If) -> list[object]:
+    out: list[object] = list(reversed(node.orelse))
+    for cond, block in reversed(node.branches):
+        out.extend(reversed(block))
+        out.append(cond)
+    return out
+
+
+def _NO_CHILDREN(node: object) -> tuple[object, ...]:
+    return ()
+
+
+#: per node type, its children in reverse pre-order (as :func:`walk` pushes them)
+_CHILDREN: dict[type, Callable[[Any], Sequence[object]]] = {
+    Num: _NO_CHILDREN, Obs: _NO_CHILDREN, Label: _NO_CHILDREN, BoolConst: _NO_CHILDREN,
+    Assign: lambda n: (n.value,),
+    If: _if_children,
+    Neg: lambda n: (n.operand,),
+    Not: lambda n: (n.operand,),
+    BinOp: lambda n: (n.right, n.left),
+    Compare: lambda n: (n.right, n.left),
+    Call: lambda n: n.args[::-1],
+    BoolOp: lambda n: n.operands[::-1],
+    Pid: lambda n: (n.kd, n.ki, n.kp, n.target, n.signal),
+}
+
+
+def _children_of_subclass(node: object) -> Callable[[Any], Sequence[object]]:
+    """The children getter of a node whose type is a subclass of a node type (or none)."""
+    for cls, kids in _CHILDREN.items():
+        if isinstance(node, cls):
+            return kids
+    return _NO_CHILDREN
 
 
 def _collect_params(body: tuple[Stmt, ...], out: list[Param], action: str | None) -> None:

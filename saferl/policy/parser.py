@@ -483,9 +483,9 @@ class _Parser(TokenStream):
 
 
 def _expr_nodes(e: Expr) -> list[object]:
-    from saferl.policy.ast import _walk_node
+    from saferl.policy.ast import walk_node
 
-    return list(_walk_node(e))
+    return list(walk_node(e))
 
 
 def parse_program(text: str, path: str = "<string>") -> Program:

@@ -71,9 +71,9 @@ def _nonlinear_partners(program: Program) -> set[int]:
 
 
 def walk_expr(e: object) -> list[object]:
-    from saferl.policy.ast import _walk_node
+    from saferl.policy.ast import walk_node
 
-    return list(_walk_node(e))
+    return list(walk_node(e))
 
 
 def _scale_of_obs(program: Program, spec: Spec, name: str, value: float) -> float:

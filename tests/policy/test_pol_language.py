@@ -232,3 +232,48 @@ def test_compiled_evaluator_equals_interpreter(program: Program, values: list[fl
         out = step(*obs, [])
     for (name, v), w in zip(acts.items(), out):
         assert (v == w) or (v != v and w != w), (name, v, w)
+
+
+def _preorder(node: object) -> list[object]:
+    """Every syntax node reached through the dataclass fields, in field order (the reference walk)."""
+    from dataclasses import fields, is_dataclass
+
+    from saferl.policy.ast import Span
+
+    out: list[object] = []
+
+    def visit(x: object) -> None:
+        if isinstance(x, tuple):
+            for item in x:
+                visit(item)
+        elif is_dataclass(x) and not isinstance(x, Span):
+            out.append(x)
+            for f in fields(x):
+                visit(getattr(x, f.name))
+
+    visit(node)
+    return out
+
+
+@settings(max_examples=100, deadline=None)
+@given(_programs())
+def test_walk_is_the_preorder_of_the_fields(program: Program) -> None:
+    from saferl.policy.ast import walk
+
+    got, want = list(walk(program.body)), _preorder(program.body)
+    assert len(got) == len(want) and all(a is b for a, b in zip(got, want))
+
+
+def test_walk_reaches_every_kind_of_node() -> None:
+    from saferl.policy.ast import Pid, walk, walk_node
+
+    program = parse_policy(
+        HEADER + "if not (x <= 1 or true) and -y > 2 { a = left } elif abs(x) < 1 { a = right }\n"
+        "else { if x > max(x, y, 2) { a = left } else { a = right } }\nf = clip(pid(x, 0.5, 1, 0.1, 0.01, 3) / 2, -1, 1)\n"
+    )
+    got = list(walk(program.body))
+    assert got == _preorder(program.body) and all(a is b for a, b in zip(got, _preorder(program.body)))
+    assert {type(n).__name__ for n in got} >= {"If", "BoolOp", "Not", "BoolConst", "Neg", "Call", "Pid", "BinOp", "Assign"}
+    pid = next(n for n in got if isinstance(n, Pid))
+    assert list(walk_node(pid)) == _preorder(pid)
+    assert program.pids == (pid,) and program.state_names == ("pid0.prev_error", "pid0.error2")
