@@ -33,6 +33,11 @@ class GridWorld:
         target: index of the target region.
         start: the start point.
         start_edge: a half-edge of the start region holding the start point, or -1 if unknown.
+
+    A grid is not changed once built: what is derived from it (the half-edges in integer
+    form, the regions holding the start, backward trees and shortest path lengths) is
+    computed once and kept in ``_memo``, so that ``synth`` and ``certify`` on the same grid
+    share one backward tree.
     """
 
     size: int
@@ -48,6 +53,7 @@ class GridWorld:
     start: Point
     start_edge: int = -1
     _by_ends: dict[tuple[Point, Point], int] = field(default_factory=dict, repr=False)
+    _memo: dict[object, object] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         self._by_ends = {(a, b): i for i, (a, b) in enumerate(zip(self.he_start, self.he_end))}
@@ -73,8 +79,13 @@ class GridWorld:
         return True
 
     def regions_containing(self, p: Point) -> list[int]:
-        """Every region whose closure holds ``p``."""
-        return [r for r in range(len(self.regions)) if self.region_contains(r, p)]
+        """Every region whose closure holds ``p`` (a fresh list; kept for the start point)."""
+        if p != self.start:
+            return [r for r in range(len(self.regions)) if self.region_contains(r, p)]
+        got = self._memo.get("start_regions")
+        if got is None:
+            got = self._memo["start_regions"] = tuple(r for r in range(len(self.regions)) if self.region_contains(r, p))
+        return list(got)  # type: ignore[call-overload]
 
     def edges_containing(self, region: int, p: Point) -> list[int]:
         """The half-edges of ``region`` on which ``p`` lies."""

@@ -235,7 +235,8 @@ def build_backward_tree(
 
     ``start_regions`` defaults to the start edge's region, else every region holding the
     start point.  With ``stop_at_start=False`` the tree is explored to the cap (or until
-    nothing new is found).
+    nothing new is found).  A tree is built once per grid and arguments: a second call (for
+    instance ``certify`` after ``synth``) returns the same tree.
     """
     t_begin = time.perf_counter()
     p0 = grid.start if start is None else start
@@ -244,9 +245,43 @@ def build_backward_tree(
             start_regions = [grid.he_region[grid.start_edge]]
         else:
             start_regions = [r for r in grid.regions_containing(p0) if grid.cones[r] or r == grid.target]
-    S, E, opp, reg, cones = grid.he_start, grid.he_end, grid.he_opp, grid.he_region, grid.cones
-    KD = [_scaled((S[i][0], S[i][1], E[i][0] - S[i][0], E[i][1] - S[i][1])) for i in range(len(S))]
     start_set = set(start_regions)
+    key = ("tree", p0, tuple(sorted(start_set)), depth_cap, stop_at_start)
+    known = grid._memo.get(key)
+    if isinstance(known, BackwardTree):
+        return known
+    tree = _grow(grid, p0, start_set, depth_cap, stop_at_start, t_begin)
+    grid._memo[key] = tree
+    _note_shortest(grid, p0, start_set, depth_cap, tree)
+    return tree
+
+
+def _note_shortest(grid: GridWorld, p0: Point, start_set: set[int], depth_cap: int, tree: BackwardTree) -> None:
+    """Record what ``tree`` proves about the shortest path from ``p0`` in each start region.
+
+    Breadth-first, the first node reached from any start region gives the shortest length
+    for its own region; if none was reached, none of the regions reaches the target within
+    the tree's depth (unreachable if the tree was exhausted, unknown if capped).
+    """
+    if tree.length is not None and tree.start_region >= 0:
+        grid._memo[("shortest", p0, tree.start_region, depth_cap)] = ShortestInfo(tree.length, False)
+    elif tree.length is None and (tree.exhausted or tree.capped):
+        for r in start_set:
+            grid._memo[("shortest", p0, r, depth_cap)] = ShortestInfo(None, tree.capped)
+
+
+def _half_edge_table(grid: GridWorld) -> list[tuple[int, list[int]] | None]:
+    """The grid's half-edges ``K, D = start, end - start`` scaled to integers, filled on use."""
+    table = grid._memo.get("kd")
+    if table is None:
+        table = grid._memo["kd"] = [None] * len(grid.he_start)
+    return table  # type: ignore[return-value]
+
+
+def _grow(grid: GridWorld, p0: Point, start_set: set[int], depth_cap: int, stop_at_start: bool,
+          t_begin: float) -> BackwardTree:
+    S, E, opp, reg, cones = grid.he_start, grid.he_end, grid.he_opp, grid.he_region, grid.cones
+    KD = _half_edge_table(grid)
     nodes: list[TreeNode] = []
     explored: list[list[tuple[Q, Q]]] = [[] for _ in S]
     stats = {"nodes": 0, "projections": 0, "pruned": 0}
@@ -289,7 +324,11 @@ def build_backward_tree(
                 if opp[k] < 0:
                     continue
                 stats["projections"] += 1
-                rng = _t_range(ab, KD[k], cone)
+                kd = KD[k]
+                if kd is None:
+                    sk, ek = S[k], E[k]
+                    kd = KD[k] = _scaled((sk[0], sk[1], ek[0] - sk[0], ek[1] - sk[1]))
+                rng = _t_range(ab, kd, cone)
                 if rng is None:
                     continue
                 ex = explored[k]
@@ -298,7 +337,7 @@ def build_backward_tree(
                     stats["pruned"] += 1
                     continue
                 _insert(ex, rng[0], rng[1])
-                mk, (sx, sy, dx, dy) = KD[k]
+                mk, (sx, sy, dx, dy) = kd
                 for (ln, ld), (hn, hd) in pieces:
                     # endpoints K + t D in integers: ((sx d + dx n) / (m d), (sy d + dy n) / (m d))
                     pa = (Fraction(sx * ld + dx * ln, mk * ld), Fraction(sy * ld + dy * ln, mk * ld))
@@ -332,6 +371,13 @@ class ShortestInfo:
 
 
 def shortest_path_length(grid: GridWorld, start: Point, start_region: int, depth_cap: int = 1000) -> ShortestInfo:
-    """The number of moves of a shortest path from ``start`` in ``start_region``."""
+    """The number of moves of a shortest path from ``start`` in ``start_region``.
+
+    Reuses what a backward tree already built on this grid proves (see
+    :func:`build_backward_tree`), else builds the tree for this one region.
+    """
+    known = grid._memo.get(("shortest", start, start_region, depth_cap))
+    if isinstance(known, ShortestInfo):
+        return known
     tree = build_backward_tree(grid, start, [start_region], depth_cap=depth_cap)
     return ShortestInfo(tree.length, tree.capped)

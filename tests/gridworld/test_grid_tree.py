@@ -40,6 +40,9 @@ def test_synthesis_on_generated_instances_is_certified_and_shortest(size: int, c
     result = synthesize(grid, "g")
     cert = certify_program(grid, result.program)
     assert cert.certified and cert.moves == result.path_length == cert.shortest_length
+    # certify reuses synth's tree on the same grid; on a fresh copy it builds its own
+    fresh = certify_program(generate_grid(size=size, n_chords=chords, seed=seed, far_target=bool(seed % 2)), result.program)
+    assert fresh.certified and fresh.shortest_length == result.path_length
     # exploring the whole tree finds the same depth as stopping at the start
     full = build_backward_tree(grid, stop_at_start=False, depth_cap=200)
     assert full.length == result.path_length
@@ -112,3 +115,19 @@ def test_no_random_walk_beats_the_tree(size: int, chords: int, seed: int) -> Non
             p = segment_point(grid.he_start[h], grid.he_end[h], s)
             region = grid.he_region[grid.he_opp[h]]
             assert region != grid.target, f"a walk reached the target in {moves} < {tree.length} moves"
+
+
+def test_certify_shares_the_tree_synth_built(smol: Path) -> None:
+    """One tree per grid: certify after synth does not rebuild it, and agrees with a fresh build."""
+    for name in ("spiral", "size100preds20-1", "one_triangle_two_pass"):
+        path = smol / name / "polygongrid.json"
+        grid = load_grid(path)
+        result = synthesize(grid, "g")
+        tree = build_backward_tree(grid)
+        assert build_backward_tree(grid) is tree
+        shared = certify_program(grid, result.program)
+        fresh = certify_program(load_grid(path), result.program)
+        assert shared.certified and fresh.certified
+        assert shared.shortest_length == fresh.shortest_length == result.path_length
+        # a tree for another depth cap or without stopping at the start is a different tree
+        assert build_backward_tree(grid, depth_cap=999) is not tree
