@@ -11,8 +11,10 @@ from the start point is read off the first node its region can reach.
 
 Speed: the tree stops as soon as the start is reached (every point it has not explored yet
 is at least as far), projections use Fourier-Motzkin elimination on at most six linear
-constraints instead of polygon clipping, and half-edge data is precomputed once.  A depth
-cap bounds the work on instances whose reachable pieces shrink towards a point forever.
+constraints instead of polygon clipping, half-edges and pieces are kept as integers over a
+common denominator (exact rationals are made only for the nodes a caller reads), and a
+grid's tree is built once and shared by synth and certify.  A depth cap bounds the work on
+instances whose reachable pieces shrink towards a point forever.
 """
 
 from __future__ import annotations
@@ -28,27 +30,50 @@ from saferl.gridworld.geometry import (
     R_BIT,
     U_BIT,
     Point,
-    clip_segment_to_cone,
 )
 from saferl.gridworld.instance import GridWorld
 
 __all__ = ["BackwardTree", "TreeNode", "build_backward_tree", "shortest_path_length", "ShortestInfo"]
 
-_ZERO = Fraction(0)
-_ONE = Fraction(1)
-
 
 @dataclass(frozen=True)
 class TreeNode:
-    """The piece ``[t0, t1]`` of half-edge ``edge`` at ``depth`` moves from the target."""
+    """The piece ``[t0, t1]`` of half-edge ``edge`` at ``depth`` moves from the target.
+
+    The piece is kept in integers: ``ends = (m, ax, ay, bx, by)`` with ``m > 0`` stands for
+    the points ``a = (ax / m, ay / m)`` (at ``t0``) and ``b = (bx / m, by / m)`` (at ``t1``);
+    ``lo`` and ``hi`` are ``t0`` and ``t1`` as integer pairs in lowest terms.  The exact
+    rationals are made only when asked for (:attr:`a`, :attr:`b`, :attr:`t0`, :attr:`t1`).
+    """
 
     edge: int
-    t0: Fraction
-    t1: Fraction
     depth: int
     parent: int  # index of the parent node, -1 for a root
-    a: Point  # the point at t0
-    b: Point  # the point at t1
+    lo: tuple[int, int]
+    hi: tuple[int, int]
+    ends: tuple[int, int, int, int, int]
+
+    @property
+    def t0(self) -> Fraction:
+        """Where the piece starts along its half-edge (0 = the half-edge's start)."""
+        return Fraction(*self.lo)
+
+    @property
+    def t1(self) -> Fraction:
+        """Where the piece ends along its half-edge (1 = the half-edge's end)."""
+        return Fraction(*self.hi)
+
+    @property
+    def a(self) -> Point:
+        """The point at ``t0``."""
+        m, ax, ay, _bx, _by = self.ends
+        return (Fraction(ax, m), Fraction(ay, m))
+
+    @property
+    def b(self) -> Point:
+        """The point at ``t1``."""
+        m, _ax, _ay, bx, by = self.ends
+        return (Fraction(bx, m), Fraction(by, m))
 
 
 @dataclass
@@ -278,33 +303,68 @@ def _half_edge_table(grid: GridWorld) -> list[tuple[int, list[int]] | None]:
     return table  # type: ignore[return-value]
 
 
+def _edge_form(grid: GridWorld, table: list[tuple[int, list[int]] | None], k: int) -> tuple[int, list[int]]:
+    """Half-edge ``k`` as ``(m, [kx, ky, dx, dy])``: start ``K = (kx, ky) / m``, ``D = (dx, dy) / m``."""
+    got = table[k]
+    if got is None:
+        sk, ek = grid.he_start[k], grid.he_end[k]
+        m, (sx, sy, ex, ey) = _scaled((sk[0], sk[1], ek[0], ek[1]))
+        got = table[k] = (m, [sx, sy, ex - sx, ey - sy])
+    return got
+
+
+def _reduced(n: int, d: int) -> tuple[int, int]:
+    g = gcd(n, d)
+    return (n // g, d // g) if g > 1 else (n, d)
+
+
+def _piece(kd: tuple[int, list[int]], lo: tuple[int, int], hi: tuple[int, int]) -> tuple[int, int, int, int, int]:
+    """The endpoints ``K + t D`` for ``t = lo, hi`` over one positive denominator (reduced)."""
+    mk, (sx, sy, dx, dy) = kd
+    (ln, ld), (hn, hd) = lo, hi
+    g = gcd(ld, hd)
+    den = ld // g * hd  # lcm(ld, hd)
+    ua, ub = ln * (den // ld), hn * (den // hd)
+    m = mk * den
+    ax, ay, bx, by = sx * den + dx * ua, sy * den + dy * ua, sx * den + dx * ub, sy * den + dy * ub
+    g = gcd(m, ax, ay, bx, by)
+    if g > 1:
+        return (m // g, ax // g, ay // g, bx // g, by // g)
+    return (m, ax, ay, bx, by)
+
+
 def _grow(grid: GridWorld, p0: Point, start_set: set[int], depth_cap: int, stop_at_start: bool,
           t_begin: float) -> BackwardTree:
-    S, E, opp, reg, cones = grid.he_start, grid.he_end, grid.he_opp, grid.he_region, grid.cones
+    opp, reg, cones = grid.he_opp, grid.he_region, grid.cones
     KD = _half_edge_table(grid)
     nodes: list[TreeNode] = []
-    explored: list[list[tuple[Q, Q]]] = [[] for _ in S]
+    explored: list[list[tuple[Q, Q]]] = [[] for _ in opp]
     stats = {"nodes": 0, "projections": 0, "pruned": 0}
     if grid.target in start_set:
         return BackwardTree(grid, nodes, -1, grid.target, 0, False, False, 0, time.perf_counter() - t_begin, stats)
+    # the start as a segment of length 0, so that "some point of the piece is reachable from
+    # the start" is the projection of the piece onto it (non-empty or not)
+    m0, (x0, y0) = _scaled((p0[0], p0[1]))
+    start_form = (m0, [x0, y0, 0, 0])
 
-    def start_hits(i: int) -> bool:
-        n = nodes[i]
+    def start_hits(n: TreeNode) -> bool:
         o = opp[n.edge]
         if o < 0 or reg[o] not in start_set:
             return False
-        return clip_segment_to_cone(n.a, n.b, p0, cones[reg[o]]) is not None
+        m, ax, ay, bx, by = n.ends
+        return _t_range((m, [ax, ay, bx, by]), start_form, cones[reg[o]]) is not None
 
     frontier: list[int] = []
     for g in grid.regions[grid.target]:
         if opp[g] < 0:
             continue
-        nodes.append(TreeNode(g, _ZERO, _ONE, 0, -1, S[g], E[g]))
+        mk, (sx, sy, dx, dy) = _edge_form(grid, KD, g)
+        nodes.append(TreeNode(g, 0, -1, (0, 1), (1, 1), (mk, sx, sy, sx + dx, sy + dy)))
         explored[g].append(((0, 1), (1, 1)))
         frontier.append(len(nodes) - 1)
     found = -1
     for i in frontier:
-        if start_hits(i):
+        if start_hits(nodes[i]):
             found = i
             break
     depth = 0
@@ -313,40 +373,33 @@ def _grow(grid: GridWorld, p0: Point, start_set: set[int], depth_cap: int, stop_
         new_frontier: list[int] = []
         for pi in frontier:
             parent = nodes[pi]
-            o = opp[parent.edge]
-            q_region = reg[o]
-            cone = cones[q_region]
+            q_region = reg[opp[parent.edge]]
             if q_region == grid.target:
                 continue
-            A, B = parent.a, parent.b
-            ab = _scaled((A[0], A[1], B[0], B[1]))
+            cone = cones[q_region]
+            m, ax, ay, bx, by = parent.ends
+            ab = (m, [ax, ay, bx, by])
             for k in grid.regions[q_region]:
                 if opp[k] < 0:
                     continue
                 stats["projections"] += 1
-                kd = KD[k]
-                if kd is None:
-                    sk, ek = S[k], E[k]
-                    kd = KD[k] = _scaled((sk[0], sk[1], ek[0] - sk[0], ek[1] - sk[1]))
+                kd = KD[k] or _edge_form(grid, KD, k)
                 rng = _t_range(ab, kd, cone)
                 if rng is None:
                     continue
+                lo, hi = _reduced(*rng[0]), _reduced(*rng[1])
                 ex = explored[k]
-                pieces = _subtract(rng[0], rng[1], ex) if ex else [rng]
+                pieces = _subtract(lo, hi, ex) if ex else [(lo, hi)]
                 if not pieces:
                     stats["pruned"] += 1
                     continue
-                _insert(ex, rng[0], rng[1])
-                mk, (sx, sy, dx, dy) = kd
-                for (ln, ld), (hn, hd) in pieces:
-                    # endpoints K + t D in integers: ((sx d + dx n) / (m d), (sy d + dy n) / (m d))
-                    pa = (Fraction(sx * ld + dx * ln, mk * ld), Fraction(sy * ld + dy * ln, mk * ld))
-                    pb = (Fraction(sx * hd + dx * hn, mk * hd), Fraction(sy * hd + dy * hn, mk * hd))
-                    nodes.append(TreeNode(k, Fraction(ln, ld), Fraction(hn, hd), depth, pi, pa, pb))
-                    ni = len(nodes) - 1
-                    new_frontier.append(ni)
-                    if found < 0 and start_hits(ni):
-                        found = ni
+                _insert(ex, lo, hi)
+                for plo, phi in pieces:
+                    node = TreeNode(k, depth, pi, plo, phi, _piece(kd, plo, phi))
+                    nodes.append(node)
+                    new_frontier.append(len(nodes) - 1)
+                    if found < 0 and start_hits(node):
+                        found = len(nodes) - 1
             if found >= 0 and stop_at_start:
                 break
         frontier = new_frontier
