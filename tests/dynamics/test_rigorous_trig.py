@@ -27,3 +27,19 @@ def test_rigorous_sin_cos_enclose_the_real_values(scale):
     # arguments lose digits to the alternating terms' cancellation, soundly)
     if scale <= 1.0:
         assert np.all(shi - slo <= 1e-14) and np.all(chi - clo <= 1e-14)
+
+
+def test_box_libm_slack_covers_its_ulps():
+    """The box step's sin/cos slack (one multiply-add) is never narrower than LIBM_ULPS
+    nextafter steps, at powers of two, subnormals, zero and random values."""
+    from saferl.dynamics.arith import LIBM_ULPS, widen_libm
+
+    rng = np.random.default_rng(0)
+    v = np.concatenate([rng.uniform(-1, 1, 10_000), 2.0 ** np.arange(-1074, 1), -(2.0 ** np.arange(-1074, 1)),
+                        [0.0, -0.0, 5e-324, 1.0, -1.0, np.nextafter(1.0, 0.0)]])
+    lo, hi = widen_libm(v)
+    down, up = v.copy(), v.copy()
+    for _ in range(LIBM_ULPS):
+        down, up = np.nextafter(down, -np.inf), np.nextafter(up, np.inf)
+    assert np.all(lo <= down) and np.all(hi >= up)
+    assert np.all(hi - lo <= 1e-14 * np.abs(v) + 1e-300)  # and still tight
