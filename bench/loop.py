@@ -14,8 +14,9 @@ last line of stdout):
 ``loop-cartpole`` / ``loop-mountaincar`` / ``loop-pendulum``
               ``saferl loop`` from the shipped oracle: best verified program's return over
               100 episodes, its size, wall time.
-``loop-pendulum-program``
-              ``saferl loop`` from policies/pendulum/swing_up.pol (tuned, it competes).
+``loop-pendulum-program`` / ``loop-pendulum-energy``
+              ``saferl loop`` from policies/pendulum/swing_up.pol / energy_swing.pol (tuned, it
+              competes).
 
     python bench/loop.py                       # full budgets (hours on 2 cores)
     python bench/loop.py --quick               # small budgets (minutes; figures are rough)
@@ -45,7 +46,8 @@ from saferl.learn.ppo import PPOConfig, train_ppo  # noqa: E402
 from saferl.policy import load_policy, parse_policy  # noqa: E402
 from saferl.spec import load_spec  # noqa: E402
 
-EXPERIMENTS = ("distill", "morl", "shield", "loop-cartpole", "loop-mountaincar", "loop-pendulum", "loop-pendulum-program")
+EXPERIMENTS = ("distill", "morl", "shield", "loop-cartpole", "loop-mountaincar", "loop-pendulum", "loop-pendulum-program",
+               "loop-pendulum-energy")
 POLE_FOLLOW = ROOT / "specs" / "cartpole" / "pole_follow.yaml"
 LEVELS = ("near_optimal", "intermediate", "worst")
 SOLVED = 475.0
@@ -55,6 +57,7 @@ LOOPS = {
     "loop-pendulum": ("Pendulum-v1", "oracles/pendulum-td3", "specs/pendulum/upright.yaml", "tree"),
     # from a program instead of an oracle: the (tuned) start competes with the iterations
     "loop-pendulum-program": ("Pendulum-v1", "policies/pendulum/swing_up.pol", "specs/pendulum/upright.yaml", "tree"),
+    "loop-pendulum-energy": ("Pendulum-v1", "policies/pendulum/energy_swing.pol", "specs/pendulum/upright.yaml", "tree"),
 }
 
 
