@@ -20,7 +20,6 @@ from saferl.gridworld.geometry import (
     cone_letters,
     format_point,
     point_on_segment,
-    segment_point,
 )
 from saferl.gridworld.instance import GridWorld
 from saferl.gridworld.program import Segment, SubgoalProgram, Target
@@ -106,17 +105,30 @@ def _seg_text(s: Segment) -> str:
     return f"[{format_point(s.a)} -- {format_point(s.b)}]"
 
 
-def _reachable_point(p: Point, t: Target, cone: int) -> Point | None:
-    a, b = t.goal.unordered()
-    rng = clip_segment_to_cone(a, b, p, cone)
+class _Goal:
+    """A target's goal segment as the run uses it, worked out once per target and run."""
+
+    __slots__ = ("a", "b", "d", "prefer", "edge", "on_edge")
+
+    def __init__(self, t: Target):
+        self.a, self.b = t.goal.unordered()
+        self.d = (self.b[0] - self.a[0], self.b[1] - self.a[1])
+        self.prefer = t.prefer
+        self.edge = -2  # the half-edge of t.edge, resolved on first use (-1: not an edge)
+        self.on_edge: bool | None = None  # whether the whole goal lies on that edge
+
+
+def _reachable_point(p: Point, g: _Goal, cone: int) -> Point | None:
+    rng = clip_segment_to_cone(g.a, g.b, p, cone, g.d)
     if rng is None:
         return None
     s0, s1 = rng
-    if t.prefer == "max":
-        return segment_point(a, b, s1)
-    if t.prefer == "min":
-        return segment_point(a, b, s0)
-    return segment_point(a, b, (s0 + s1) * _HALF)
+    s = s1 if g.prefer == "max" else s0 if g.prefer == "min" else (s0 + s1) * _HALF
+    if s == 0:
+        return g.a
+    if s == 1:
+        return g.b
+    return (g.a[0] + s * g.d[0], g.a[1] + s * g.d[1])
 
 
 def run_program(
@@ -163,7 +175,14 @@ def run_program(
                 if u >= 0:
                     ids.add(u)
         until_ids.append(frozenset(ids))
-    edge_of_target: dict[int, int] = {}  # id(target) -> half-edge of its 'on' segment, resolved once
+    goals: dict[int, _Goal] = {}  # id(target) -> its goal, worked out once
+
+    def goal_of(t: Target) -> _Goal:
+        g = goals.get(id(t))
+        if g is None:
+            g = goals[id(t)] = _Goal(t)
+        return g
+
     pointers: dict[tuple[int, int], int] = {}
     h = start_h
     b = 0
@@ -195,13 +214,14 @@ def run_program(
         i = pointers.get(key, 0)
         q = None
         if i + 1 < len(targets):
-            q = _reachable_point(p, targets[i + 1], cone)
+            q = _reachable_point(p, goal_of(targets[i + 1]), cone)
             if q is not None:
                 i += 1
                 pointers[key] = i
         target = targets[i]
+        goal = goal_of(target)
         if q is None:
-            q = _reachable_point(p, target, cone)
+            q = _reachable_point(p, goal, cone)
         rule_text = _LazyText(lambda b=b, h=h, i=i, target=target: (
             f"block {b + 1}, from {grid.describe_edge(h)}, target {i + 1}: "
             f"reach {_seg_text(target.goal)} on {_seg_text(target.edge)} prefer {target.prefer}"))
@@ -209,9 +229,9 @@ def run_program(
             return False, path, StepFailure(step, p, b, str(rule_text),
                                             f"no point of the target is reachable from {format_point(p)} with moves {cone_letters(cone) or 'none'}")
         # the edge the move ends on, as a half-edge of the current region
-        e = edge_of_target.get(id(target), -2)
+        e = goal.edge
         if e == -2:
-            e = edge_of_target[id(target)] = grid.half_edge(target.edge.a, target.edge.b)
+            e = goal.edge = grid.half_edge(target.edge.a, target.edge.b)
         if e < 0:
             return False, path, StepFailure(step, p, b, str(rule_text), f"{_seg_text(target.edge)} is not an edge of the grid")
         if grid.he_region[e] != region:
@@ -222,7 +242,10 @@ def run_program(
             crossed = o
         else:
             crossed = e
-        if not point_on_segment(q, grid.he_start[crossed], grid.he_end[crossed]):
+        if goal.on_edge is None:  # q lies on the goal; if the whole goal is on the edge, so is q
+            ea, eb = grid.he_start[crossed], grid.he_end[crossed]
+            goal.on_edge = point_on_segment(goal.a, ea, eb) and point_on_segment(goal.b, ea, eb)
+        if not goal.on_edge and not point_on_segment(q, grid.he_start[crossed], grid.he_end[crossed]):
             return False, path, StepFailure(step, p, b, str(rule_text),
                                             f"the chosen point {format_point(q)} is not on the edge {grid.describe_edge(crossed)}")
         if grid.he_opp[crossed] < 0:

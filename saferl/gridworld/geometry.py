@@ -114,14 +114,16 @@ def _clip_1d(lo: Fraction, hi: Fraction, base: Fraction, slope: Fraction, sign: 
     return (lo, hi) if lo <= hi else None
 
 
-def clip_segment_to_cone(a: Point, b: Point, p: Point, mask: int) -> tuple[Fraction, Fraction] | None:
+def clip_segment_to_cone(
+    a: Point, b: Point, p: Point, mask: int, d: Point | None = None
+) -> tuple[Fraction, Fraction] | None:
     """The parameters ``[s0, s1]`` of the part of ``[a, b]`` reachable from ``p`` in one move.
 
     A point ``a + s (b - a)`` is reachable when its difference from ``p`` lies in the cone.
-    Returns None when no point of the segment is reachable.
+    Returns None when no point of the segment is reachable.  ``d``, if given, must be
+    ``b - a`` (callers clipping the same segment many times compute it once).
     """
-    dx = b[0] - a[0]
-    dy = b[1] - a[1]
+    dx, dy = (b[0] - a[0], b[1] - a[1]) if d is None else d
     bx = a[0] - p[0]
     by = a[1] - p[1]
     # (base, slope, sign): keep the s with sign * (base + slope * s) >= 0

@@ -14,7 +14,7 @@ from fractions import Fraction
 from math import gcd
 
 from saferl.errors import Location, ModelFileError
-from saferl.gridworld.geometry import Point, cone_letters, cross, format_point, point_on_segment
+from saferl.gridworld.geometry import Point, cone_letters, format_point, point_on_segment
 
 __all__ = ["GridWorld", "build_from_polygons", "build_from_half_edges", "validate_grid"]
 
@@ -71,12 +71,41 @@ class GridWorld:
         """The vertices of a region, counter-clockwise."""
         return [self.he_start[h] for h in self.regions[region]]
 
+    def edge_form(self, h: int) -> tuple[int, int, int, int, int]:
+        """Half-edge ``h`` in integers: ``(m, kx, ky, dx, dy)``, ``m > 0``, with start
+        ``(kx, ky) / m`` and direction ``end - start = (dx, dy) / m`` (worked out on first use)."""
+        table = self._memo.get("edge_forms")
+        if table is None:
+            table = self._memo["edge_forms"] = [None] * len(self.he_start)
+        got = table[h]  # type: ignore[index]
+        if got is None:
+            a, b = self.he_start[h], self.he_end[h]
+            m, (kx, ky, ex, ey) = scaled_ints((a[0], a[1], b[0], b[1]))
+            got = table[h] = (m, kx, ky, ex - kx, ey - ky)  # type: ignore[index]
+        return got  # type: ignore[no-any-return]
+
     def region_contains(self, region: int, p: Point) -> bool:
         """Whether ``p`` lies in the closed (convex) region."""
+        q, (x, y) = scaled_ints(p)
         for h in self.regions[region]:
-            if cross(self.he_start[h], self.he_end[h], p) < 0:
+            # the sign of cross(start, end, p), all in integers (m, q > 0)
+            m, kx, ky, dx, dy = self.edge_form(h)
+            if dx * (y * m - ky * q) - dy * (x * m - kx * q) < 0:
                 return False
         return True
+
+    def point_on_edge(self, p: Point, h: int) -> bool:
+        """Whether ``p`` lies on the closed segment of half-edge ``h``."""
+        q, (x, y) = scaled_ints(p)
+        m, kx, ky, dx, dy = self.edge_form(h)
+        rx, ry = x * m - kx * q, y * m - ky * q  # (p - start) * m * q
+        if dx == 0 and dy == 0:
+            return rx == 0 and ry == 0
+        if dx * ry - dy * rx != 0:
+            return False
+        # on the line: between the ends iff 0 <= (p - start) . d <= d . d (scaled by m q > 0)
+        dot = rx * dx + ry * dy
+        return 0 <= dot <= (dx * dx + dy * dy) * q
 
     def regions_containing(self, p: Point) -> list[int]:
         """Every region whose closure holds ``p`` (a fresh list; kept for the start point)."""
@@ -89,7 +118,7 @@ class GridWorld:
 
     def edges_containing(self, region: int, p: Point) -> list[int]:
         """The half-edges of ``region`` on which ``p`` lies."""
-        return [h for h in self.regions[region] if point_on_segment(p, self.he_start[h], self.he_end[h])]
+        return [h for h in self.regions[region] if self.point_on_edge(p, h)]
 
     def default_start_edge(self) -> int:
         """``start_edge`` if set, else a half-edge holding the start point (interior ones first)."""
@@ -113,6 +142,21 @@ class GridWorld:
     def moves_of(self, region: int) -> str:
         """The moves of a region as letters (``""`` for none)."""
         return cone_letters(self.cones[region])
+
+
+def scaled_ints(values: tuple[Fraction, ...]) -> tuple[int, list[int]]:
+    """A common positive multiplier ``m`` and the integers ``v * m`` (exact).
+
+    Example:
+        >>> scaled_ints((Fraction(1, 2), Fraction(2, 3), Fraction(3)))
+        (6, [3, 4, 18])
+    """
+    m = 1
+    for v in values:
+        d = v.denominator
+        if m % d:
+            m = m // gcd(m, d) * d
+    return m, [v.numerator * (m // v.denominator) for v in values]
 
 
 def _err(msg: str, path: str, hint: str | None = None) -> ModelFileError:

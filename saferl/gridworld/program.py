@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Literal
 
 from saferl.gridworld.geometry import Point, lex_order
@@ -89,7 +90,11 @@ class SubgoalProgram:
         return sum(len(r.targets) for b in self.blocks for r in b.rules)
 
     def text(self) -> str:
-        """The canonical .pol text of this program."""
+        """The canonical .pol text of this program (formatted once: a program is immutable)."""
+        return self._text
+
+    @cached_property
+    def _text(self) -> str:
         from saferl.gridworld.polfile import format_subgoal_pol
 
         return format_subgoal_pol(self)

@@ -22,7 +22,7 @@ from typing import Any
 
 from saferl.errors import UnsupportedError
 from saferl.gridworld.certify import CertifyResult, certify_program
-from saferl.gridworld.geometry import Point, lex_order, point_on_segment
+from saferl.gridworld.geometry import Point, lex_order
 from saferl.gridworld.instance import GridWorld
 from saferl.gridworld.program import Block, Rule, Segment, SubgoalProgram, Target
 from saferl.gridworld.tree import BackwardTree, build_backward_tree
@@ -156,7 +156,7 @@ def synthesize(grid: GridWorld, name: str = "synth", *, depth_cap: int = 1000, m
         # an edge holding the start point if there is one (interior edges first), else any
         # side of the start region: the start edge only selects the first rule
         sides = grid.regions[region]
-        cands = [h for h in sides if point_on_segment(grid.start, grid.he_start[h], grid.he_end[h])] or list(sides)
+        cands = [h for h in sides if grid.point_on_edge(grid.start, h)] or list(sides)
         cands.sort(key=lambda h: grid.he_opp[h] < 0)
         start_edge = cands[0]
     moves = max_moves if max_moves is not None else max(1000, 4 * tree.length)

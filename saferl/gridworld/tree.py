@@ -31,7 +31,7 @@ from saferl.gridworld.geometry import (
     U_BIT,
     Point,
 )
-from saferl.gridworld.instance import GridWorld
+from saferl.gridworld.instance import GridWorld, scaled_ints
 
 __all__ = ["BackwardTree", "TreeNode", "build_backward_tree", "shortest_path_length", "ShortestInfo"]
 
@@ -178,27 +178,17 @@ def _insert(explored: list[tuple[Q, Q]], lo: Q, hi: Q) -> None:
     explored[:] = out
 
 
-def _scaled(values: tuple[Fraction, ...]) -> tuple[int, list[int]]:
-    """A common positive multiplier ``m`` and the integers ``v * m`` (exact)."""
-    m = 1
-    for v in values:
-        d = v.denominator
-        if m % d:
-            m = m // gcd(m, d) * d
-    return m, [v.numerator * (m // v.denominator) for v in values]
-
-
-def _t_range(ab: tuple[int, list[int]], kd: tuple[int, list[int]], cone: int) -> tuple[Q, Q] | None:
+def _t_range(ab: tuple[int, int, int, int, int], kd: tuple[int, int, int, int, int], cone: int) -> tuple[Q, Q] | None:
     """The ``t`` in [0, 1] such that some ``q`` on [A, B] is reachable from ``K + t D``.
 
-    ``ab`` is ``A, B`` scaled to integers (:func:`_scaled` of ``(A.x, A.y, B.x, B.y)``) and
-    ``kd`` likewise ``K, D``.  Constraints ``a_s s + a_t t + c >= 0`` over ``s, t`` in
-    [0, 1] (all scaled by the same positive integer) have ``s`` eliminated by
-    Fourier-Motzkin, leaving bounds on ``t``; everything is integer arithmetic until the
-    two bounds become Fractions.
+    ``ab = (mp, ax, ay, bx, by)`` is ``A, B`` over the positive denominator ``mp`` and
+    ``kd = (mk, kx, ky, dx, dy)`` likewise ``K, D`` (:meth:`GridWorld.edge_form`).
+    Constraints ``a_s s + a_t t + c >= 0`` over ``s, t`` in [0, 1] (all scaled by the same
+    positive integer) have ``s`` eliminated by Fourier-Motzkin, leaving bounds on ``t``;
+    everything is integer arithmetic.
     """
-    mp, (ax, ay, bx, by) = ab
-    mk, (kx, ky, dx, dy) = kd
+    mp, ax, ay, bx, by = ab
+    mk, kx, ky, dx, dy = kd
     # scaled by mp * mk: q = A + s (B - A), p = K + t D; a constraint is (a_s, a_t, c)
     raw: list[tuple[int, int, int]] = []
     if cone & (L_BIT | R_BIT) != (L_BIT | R_BIT):  # x is constrained
@@ -295,32 +285,14 @@ def _note_shortest(grid: GridWorld, p0: Point, start_set: set[int], depth_cap: i
             grid._memo[("shortest", p0, r, depth_cap)] = ShortestInfo(None, tree.capped)
 
 
-def _half_edge_table(grid: GridWorld) -> list[tuple[int, list[int]] | None]:
-    """The grid's half-edges ``K, D = start, end - start`` scaled to integers, filled on use."""
-    table = grid._memo.get("kd")
-    if table is None:
-        table = grid._memo["kd"] = [None] * len(grid.he_start)
-    return table  # type: ignore[return-value]
-
-
-def _edge_form(grid: GridWorld, table: list[tuple[int, list[int]] | None], k: int) -> tuple[int, list[int]]:
-    """Half-edge ``k`` as ``(m, [kx, ky, dx, dy])``: start ``K = (kx, ky) / m``, ``D = (dx, dy) / m``."""
-    got = table[k]
-    if got is None:
-        sk, ek = grid.he_start[k], grid.he_end[k]
-        m, (sx, sy, ex, ey) = _scaled((sk[0], sk[1], ek[0], ek[1]))
-        got = table[k] = (m, [sx, sy, ex - sx, ey - sy])
-    return got
-
-
 def _reduced(n: int, d: int) -> tuple[int, int]:
     g = gcd(n, d)
     return (n // g, d // g) if g > 1 else (n, d)
 
 
-def _piece(kd: tuple[int, list[int]], lo: tuple[int, int], hi: tuple[int, int]) -> tuple[int, int, int, int, int]:
+def _piece(kd: tuple[int, int, int, int, int], lo: tuple[int, int], hi: tuple[int, int]) -> tuple[int, int, int, int, int]:
     """The endpoints ``K + t D`` for ``t = lo, hi`` over one positive denominator (reduced)."""
-    mk, (sx, sy, dx, dy) = kd
+    mk, sx, sy, dx, dy = kd
     (ln, ld), (hn, hd) = lo, hi
     g = gcd(ld, hd)
     den = ld // g * hd  # lcm(ld, hd)
@@ -336,7 +308,7 @@ def _piece(kd: tuple[int, list[int]], lo: tuple[int, int], hi: tuple[int, int]) 
 def _grow(grid: GridWorld, p0: Point, start_set: set[int], depth_cap: int, stop_at_start: bool,
           t_begin: float) -> BackwardTree:
     opp, reg, cones = grid.he_opp, grid.he_region, grid.cones
-    KD = _half_edge_table(grid)
+    edge_form = grid.edge_form
     nodes: list[TreeNode] = []
     explored: list[list[tuple[Q, Q]]] = [[] for _ in opp]
     stats = {"nodes": 0, "projections": 0, "pruned": 0}
@@ -344,21 +316,20 @@ def _grow(grid: GridWorld, p0: Point, start_set: set[int], depth_cap: int, stop_
         return BackwardTree(grid, nodes, -1, grid.target, 0, False, False, 0, time.perf_counter() - t_begin, stats)
     # the start as a segment of length 0, so that "some point of the piece is reachable from
     # the start" is the projection of the piece onto it (non-empty or not)
-    m0, (x0, y0) = _scaled((p0[0], p0[1]))
-    start_form = (m0, [x0, y0, 0, 0])
+    m0, (x0, y0) = scaled_ints(p0)
+    start_form = (m0, x0, y0, 0, 0)
 
     def start_hits(n: TreeNode) -> bool:
         o = opp[n.edge]
         if o < 0 or reg[o] not in start_set:
             return False
-        m, ax, ay, bx, by = n.ends
-        return _t_range((m, [ax, ay, bx, by]), start_form, cones[reg[o]]) is not None
+        return _t_range(n.ends, start_form, cones[reg[o]]) is not None
 
     frontier: list[int] = []
     for g in grid.regions[grid.target]:
         if opp[g] < 0:
             continue
-        mk, (sx, sy, dx, dy) = _edge_form(grid, KD, g)
+        mk, sx, sy, dx, dy = edge_form(g)
         nodes.append(TreeNode(g, 0, -1, (0, 1), (1, 1), (mk, sx, sy, sx + dx, sy + dy)))
         explored[g].append(((0, 1), (1, 1)))
         frontier.append(len(nodes) - 1)
@@ -377,13 +348,12 @@ def _grow(grid: GridWorld, p0: Point, start_set: set[int], depth_cap: int, stop_
             if q_region == grid.target:
                 continue
             cone = cones[q_region]
-            m, ax, ay, bx, by = parent.ends
-            ab = (m, [ax, ay, bx, by])
+            ab = parent.ends
             for k in grid.regions[q_region]:
                 if opp[k] < 0:
                     continue
                 stats["projections"] += 1
-                kd = KD[k] or _edge_form(grid, KD, k)
+                kd = edge_form(k)
                 rng = _t_range(ab, kd, cone)
                 if rng is None:
                     continue
