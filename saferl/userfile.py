@@ -14,7 +14,6 @@ Example:
 from __future__ import annotations
 
 import errno
-import json
 import os
 import re
 import stat
@@ -110,6 +109,8 @@ def parse_user_json(text: str, path: str | Path, what: str, error: type[InputErr
         )
         exc.limit = "max_data_depth"
         raise exc
+    import json  # only for JSON files (the verify path reads none)
+
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:

@@ -23,11 +23,9 @@ Example:
 from __future__ import annotations
 
 import itertools
-import random
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
 from saferl.errors import InternalError, SolverError, SpecError
@@ -43,6 +41,8 @@ from saferl.spec.expr import variables
 from saferl.spec.load import Property, Spec
 
 if TYPE_CHECKING:
+    from fractions import Fraction
+
     from pysmt.fnode import FNode
 
     from saferl.smt.props import ProgramFrame
@@ -79,6 +79,8 @@ class Concrete:
 
 def decode(frame: Frame, model: Mapping[FNode, Fraction], program: Program) -> Concrete:
     """Round a model to runtime values: float32 observations, float64 state."""
+    from fractions import Fraction  # models come from a solver, which imported it already
+
     obs: dict[str, dict[str, float]] = {}
     for lbl in frame.obs_labels:
         obs[lbl] = {}
@@ -135,6 +137,8 @@ def replay(
 
 def _nearby(values: Concrete, program: Program, seed: int) -> list[Concrete]:
     """Float32 neighbours of a point (a few ulps per coordinate), for replay retries."""
+    import random  # only when a replay is retried
+
     rng = random.Random(seed)
     out: list[Concrete] = []
     keys = [(lbl, d.name) for lbl in values.obs for d in program.observations if d.dtype == "float32"]

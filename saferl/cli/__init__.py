@@ -16,7 +16,6 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-import traceback
 from typing import TextIO
 
 __all__ = ["COMMANDS", "main", "run"]
@@ -163,6 +162,8 @@ def _write_quietly(stream: TextIO, text: str) -> None:
 
 def _internal_error(exc: BaseException, err: TextIO, debug: bool) -> int:
     if debug:
+        import traceback
+
         _write_quietly(err, "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
     _write_quietly(err, internal_error_line(exc) + "\n")
     return EXIT_ERROR

@@ -8,7 +8,6 @@ and ``torch-pickle`` (both need code execution or unpickling to read).
 
 from __future__ import annotations
 
-import zipfile
 from pathlib import Path
 
 from saferl.errors import Location, ModelFileError
@@ -23,6 +22,8 @@ _HINT = "pass a .pol file, a saferl model directory, an SB3 .zip, an .onnx MLP o
 
 
 def _zip_format(path: Path) -> str:
+    import zipfile  # only for archives (it imports shutil and the compressors)
+
     try:
         with zipfile.ZipFile(path) as archive:
             names = archive.namelist()

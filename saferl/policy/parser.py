@@ -10,7 +10,6 @@ Example:
 
 from __future__ import annotations
 
-import difflib
 import math
 
 from saferl.errors import Location, PolicyParseError
@@ -61,6 +60,8 @@ def parse_number(text: str, loc: Location) -> float:
 
 
 def _suggest(name: str, candidates: list[str]) -> str | None:
+    import difflib  # only for an error's hint
+
     close = difflib.get_close_matches(name, candidates, n=1)
     return f"did you mean {close[0]!r}?" if close else None
 

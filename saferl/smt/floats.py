@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import math
 import struct
-from fractions import Fraction
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from fractions import Fraction
 
 __all__ = [
     "to_f32", "f32_down", "f32_up", "f32_succ", "f32_pred", "is_f32", "round_f32", "F32_MAX", "F64_MAX",

@@ -13,7 +13,6 @@ consumer (encoder, replay, shield) expressions whose labels are already constant
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
 
 from saferl.errors import Location, SpecError
@@ -139,6 +138,8 @@ def property_condition(prop: Property, binding: Binding) -> tuple[SExpr, SExpr]:
 def _hint(name: str, binding: Binding) -> str:
     labels = {n for t in binding.action_labels.values() for n in t}
     names = [*binding.program.obs_names, *binding.program.action_names, *binding.program.state_names, *sorted(labels)]
+    import difflib  # only for an error's hint
+
     close = difflib.get_close_matches(name, names, n=1)
     if close:
         return f"did you mean {close[0]!r}?"
