@@ -15,18 +15,15 @@ from typing import Any
 
 from saferl.gridworld.geometry import (
     Point,
-    clip_segment_to_cone,
+    clip_scaled_to_cone,
     cone_allows,
     cone_letters,
     format_point,
-    point_on_segment,
 )
-from saferl.gridworld.instance import GridWorld
+from saferl.gridworld.instance import GridWorld, scaled_ints
 from saferl.gridworld.program import Segment, SubgoalProgram, Target
 
 __all__ = ["StepFailure", "CertifyResult", "run_program", "certify_program"]
-
-_HALF = Fraction(1, 2)
 
 
 @dataclass(frozen=True)
@@ -106,29 +103,44 @@ def _seg_text(s: Segment) -> str:
 
 
 class _Goal:
-    """A target's goal segment as the run uses it, worked out once per target and run."""
+    """A target's goal segment as the run uses it, worked out once per target and run.
 
-    __slots__ = ("a", "b", "d", "prefer", "edge", "on_edge")
+    ``a``, ``b``: its ends in lexicographic order; ``m, ax, ay, dx, dy``: ``a`` and
+    ``b - a`` in integers over the positive denominator ``m``.
+    """
+
+    __slots__ = ("a", "b", "m", "ax", "ay", "dx", "dy", "prefer", "edge", "on_edge")
 
     def __init__(self, t: Target):
         self.a, self.b = t.goal.unordered()
-        self.d = (self.b[0] - self.a[0], self.b[1] - self.a[1])
+        self.m, (self.ax, self.ay, bx, by) = scaled_ints((self.a[0], self.a[1], self.b[0], self.b[1]))
+        self.dx, self.dy = bx - self.ax, by - self.ay
         self.prefer = t.prefer
         self.edge = -2  # the half-edge of t.edge, resolved on first use (-1: not an edge)
         self.on_edge: bool | None = None  # whether the whole goal lies on that edge
 
 
 def _reachable_point(p: Point, g: _Goal, cone: int) -> Point | None:
-    rng = clip_segment_to_cone(g.a, g.b, p, cone, g.d)
+    """The goal's preferred point among those reachable from ``p`` (None if none is)."""
+    mp, (px, py) = scaled_ints(p)
+    m = g.m
+    # everything over the common denominator m * mp
+    rng = clip_scaled_to_cone((g.ax * mp, g.ay * mp), (g.dx * mp, g.dy * mp), (px * m, py * m), cone)
     if rng is None:
         return None
-    s0, s1 = rng
-    s = s1 if g.prefer == "max" else s0 if g.prefer == "min" else (s0 + s1) * _HALF
-    if s == 0:
+    (ln, ld), (hn, hd) = rng
+    if g.prefer == "max":
+        sn, sd = hn, hd
+    elif g.prefer == "min":
+        sn, sd = ln, ld
+    else:
+        sn, sd = ln * hd + hn * ld, 2 * ld * hd
+    if sn == 0:
         return g.a
-    if s == 1:
+    if sn == sd:
         return g.b
-    return (g.a[0] + s * g.d[0], g.a[1] + s * g.d[1])
+    den = m * sd
+    return (Fraction(g.ax * sd + g.dx * sn, den), Fraction(g.ay * sd + g.dy * sn, den))
 
 
 def run_program(
@@ -243,9 +255,8 @@ def run_program(
         else:
             crossed = e
         if goal.on_edge is None:  # q lies on the goal; if the whole goal is on the edge, so is q
-            ea, eb = grid.he_start[crossed], grid.he_end[crossed]
-            goal.on_edge = point_on_segment(goal.a, ea, eb) and point_on_segment(goal.b, ea, eb)
-        if not goal.on_edge and not point_on_segment(q, grid.he_start[crossed], grid.he_end[crossed]):
+            goal.on_edge = grid.point_on_edge(goal.a, crossed) and grid.point_on_edge(goal.b, crossed)
+        if not goal.on_edge and not grid.point_on_edge(q, crossed):
             return False, path, StepFailure(step, p, b, str(rule_text),
                                             f"the chosen point {format_point(q)} is not on the edge {grid.describe_edge(crossed)}")
         if grid.he_opp[crossed] < 0:

@@ -27,6 +27,7 @@ __all__ = [
     "lex_order",
     "point_on_segment",
     "clip_segment_to_cone",
+    "clip_scaled_to_cone",
     "segment_point",
     "format_fraction",
     "format_point",
@@ -143,6 +144,34 @@ def clip_segment_to_cone(
             return None
         lo, hi = rng
     return lo, hi
+
+
+def clip_scaled_to_cone(
+    a: tuple[int, int], d: tuple[int, int], p: tuple[int, int], mask: int
+) -> tuple[tuple[int, int], tuple[int, int]] | None:
+    """:func:`clip_segment_to_cone` in integers: ``a``, ``d = b - a`` and ``p`` over one common
+    positive denominator; the bounds ``s0, s1`` come back as ``(numerator, denominator)``
+    pairs with positive denominators (not reduced)."""
+    bx, by = a[0] - p[0], a[1] - p[1]
+    dx, dy = d
+    lo_n, lo_d, hi_n, hi_d = 0, 1, 1, 1
+    # keep the s with base + slope * s >= 0, for each side of the cone that is closed
+    for closed, base, slope in ((not mask & L_BIT, bx, dx), (not mask & R_BIT, -bx, -dx),
+                                (not mask & D_BIT, by, dy), (not mask & U_BIT, -by, -dy)):
+        if not closed:
+            continue
+        if slope == 0:
+            if base < 0:
+                return None
+            continue
+        if slope > 0:  # s >= -base / slope
+            if -base * lo_d > lo_n * slope:
+                lo_n, lo_d = -base, slope
+        elif base * hi_d < hi_n * -slope:  # s <= base / -slope
+            hi_n, hi_d = base, -slope
+        if lo_n * hi_d > hi_n * lo_d:
+            return None
+    return (lo_n, lo_d), (hi_n, hi_d)
 
 
 def format_fraction(x: Fraction) -> str:

@@ -8,7 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from saferl.gridworld.generator import generate_grid
 from saferl.gridworld.geometry import (
+    clip_scaled_to_cone,
     clip_segment_to_cone,
     cone_allows,
     cone_from_letters,
@@ -16,6 +18,7 @@ from saferl.gridworld.geometry import (
     parse_fraction,
     point_on_segment,
 )
+from saferl.gridworld.instance import scaled_ints
 from saferl.gridworld.mpq import decode_mpq, encode_mpq
 
 fractions = st.fractions(max_denominator=10**40).map(lambda x: x * 10**30)
@@ -80,3 +83,37 @@ def test_parse_fraction() -> None:
 def test_point_on_segment() -> None:
     assert point_on_segment((F(1), F(1)), (F(0), F(0)), (F(2), F(2)))
     assert not point_on_segment((F(3), F(3)), (F(0), F(0)), (F(2), F(2)))
+
+
+small = st.fractions(min_value=-20, max_value=20, max_denominator=12)
+points = st.tuples(small, small)
+
+
+@given(points, points, points, st.integers(0, 15))
+def test_integer_clip_agrees_with_the_rational_one(a, b, p, mask) -> None:  # type: ignore[no-untyped-def]
+    """The certifier's integer clip gives the same reachable part as the Fraction one."""
+    m, (ax, ay, bx, by, px, py) = scaled_ints((a[0], a[1], b[0], b[1], p[0], p[1]))
+    got = clip_scaled_to_cone((ax, ay), (bx - ax, by - ay), (px, py), mask)
+    want = clip_segment_to_cone(a, b, p, mask)
+    if want is None:
+        assert got is None
+    else:
+        assert got is not None
+        assert (F(*got[0]), F(*got[1])) == want
+
+
+@given(st.integers(0, 10**6), points)
+def test_integer_region_and_edge_tests_agree_with_the_rational_ones(seed, p) -> None:  # type: ignore[no-untyped-def]
+    """region_contains / point_on_edge (integers) against cross / point_on_segment (Fractions)."""
+    grid = generate_grid(size=8, n_chords=4, seed=seed, require_reachable=False)
+    p = (abs(p[0]) % 9, abs(p[1]) % 9)
+    for r, sides in enumerate(grid.regions):
+        inside = all((grid.he_end[h][0] - grid.he_start[h][0]) * (p[1] - grid.he_start[h][1])
+                     - (grid.he_end[h][1] - grid.he_start[h][1]) * (p[0] - grid.he_start[h][0]) >= 0 for h in sides)
+        assert grid.region_contains(r, p) == inside
+        for h in sides:
+            assert grid.point_on_edge(p, h) == point_on_segment(p, grid.he_start[h], grid.he_end[h])
+            a, b = grid.he_start[h], grid.he_end[h]
+            mid, beyond = ((a[0] + b[0]) / 2, (a[1] + b[1]) / 2), (2 * b[0] - a[0], 2 * b[1] - a[1])
+            assert grid.point_on_edge(a, h) and grid.point_on_edge(b, h) and grid.point_on_edge(mid, h)
+            assert not grid.point_on_edge(beyond, h)
