@@ -143,8 +143,11 @@ class TorcsEnv(gym.Env[np.ndarray, np.ndarray]):
         self.action_space = action_space()
         if not float(robot_timeout_s) > 0:
             raise InputError(f"robot_timeout_s must be positive, got {robot_timeout_s}")
+        # TORCS races one lap more than the episode: were it to end the race itself when the
+        # car crosses the line for the last time, that step would carry no observation and
+        # the last lap's time would be lost; the episode ends on the lap time instead
         self._race = TorcsRace(
-            find_installation(), track=track, laps=self.laps, port=port, robot_timeout_s=float(robot_timeout_s)
+            find_installation(), track=track, laps=self.laps + 1, port=port, robot_timeout_s=float(robot_timeout_s)
         )
         self._client: ScrClient | None = None
         self._sensors: dict[str, Any] = {}
