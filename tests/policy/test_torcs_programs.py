@@ -16,6 +16,7 @@ S, U = Verdict.SAFE, Verdict.UNSAFE
 TRACK = {"edge-left-steer-right": S, "edge-right-steer-left": S, "no-full-throttle-misaligned": S,
          "steer-smooth": S, "steer-range": S, "accel-range": S, "brake-range": S}
 SMOOTH = {"accel-smooth": S, "accel-range": S, "steer-range": S, "brake-range": S}
+SPEED = {**TRACK, "throttle-overspeed": S, "brake-overspeed": S, "drift-left-ease-off": S, "drift-right-ease-off": S}
 
 
 @pytest.mark.parametrize(
@@ -24,6 +25,12 @@ SMOOTH = {"accel-smooth": S, "accel-range": S, "steer-range": S, "brake-range": 
         ("propel_fast.pol", "track.yaml", TRACK),
         ("propel_fast.pol", "smooth.yaml", SMOOTH),
         ("prior_window.pol", "smooth_window.yaml", SMOOTH),
+        ("propel_careful.pol", "track_speed.yaml", SPEED),
+        ("propel_careful.pol", "track.yaml", TRACK),
+        # propel_fast's brake is a PD controller (its derivative state can cancel the
+        # proportional term) and it does not ease off when drifting wide: refuted
+        ("propel_fast.pol", "track_speed.yaml",
+         {**SPEED, "brake-overspeed": U, "drift-left-ease-off": U, "drift-right-ease-off": U}),
         # the older program jumps its steering between branches and keeps full throttle when
         # misaligned: the track-keeping spec refutes it (counterexamples replayed)
         ("propel_prog.pol", "track.yaml", {**TRACK, "no-full-throttle-misaligned": U, "steer-smooth": U}),
