@@ -197,6 +197,9 @@ def _clean(lo: Any, hi: Any) -> tuple[Any, Any]:
     return np.fmax(lo, -_INF), np.fmin(hi, _INF)
 
 
+_NEAR_ZERO = 1.5  # below pi/2: the fast path of Boxes._periodic
+
+
 class Boxes(Arith):
     """Intervals enclosing every float64 result (monotone rounding; libm sin/cos + slack)."""
 
@@ -269,6 +272,15 @@ class Boxes(Arith):
         """sin (phase 0) or cos (phase pi/2) of an interval: ends plus extrema inside."""
         al, ah = (np.asarray(v, dtype=np.float64) for v in _pair(a))
         al, ah = np.broadcast_arrays(al, ah)
+        if al.size and np.max(np.abs(al)) <= _NEAR_ZERO and np.max(np.abs(ah)) <= _NEAR_ZERO:
+            # every interval inside [-1.5, 1.5] (a pole, a pendulum near upright): sin has no
+            # extremum there and cos only its maximum at 0; the general case below decides
+            # exactly this, with more passes over the arrays
+            (l1, h1), (l2, h2) = point(al), point(ah)
+            lo, hi = np.minimum(l1, l2), np.maximum(h1, h2)
+            if phase != 0.0:
+                hi = np.where((ah >= 0) & (al <= 1e-9), _up(np.float64(1.0), LIBM_ULPS), hi)
+            return (lo, hi)
         finite = np.isfinite(al) & np.isfinite(ah) & (ah - al < 6.0)
         sal, sah = np.where(finite, al, 0.0), np.where(finite, ah, 0.0)
         l1, h1 = point(sal)

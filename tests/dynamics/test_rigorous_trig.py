@@ -43,3 +43,21 @@ def test_box_libm_slack_covers_its_ulps():
         down, up = np.nextafter(down, -np.inf), np.nextafter(up, np.inf)
     assert np.all(lo <= down) and np.all(hi >= up)
     assert np.all(hi - lo <= 1e-14 * np.abs(v) + 1e-300)  # and still tight
+
+
+@pytest.mark.parametrize("name", ["BOXES", "RIGOROUS"])
+def test_near_zero_fast_path_gives_the_general_enclosures(name, monkeypatch):
+    """Intervals inside [-1.5, 1.5] take a shorter path; it must give the same bounds as the
+    general one (ends plus extrema), including intervals that touch or straddle 0."""
+    from saferl.dynamics import arith
+
+    A = getattr(arith, name)
+    rng = np.random.default_rng(3)
+    lo = rng.uniform(-1.5, 1.5, 5000)
+    hi = np.minimum(lo + rng.uniform(0, 0.4, 5000) * rng.integers(0, 2, 5000), 1.5)
+    lo[:6], hi[:6] = [0.0, -0.0, 1e-9, 2e-9, -1e-300, -1.5], [0.0, 0.0, 1e-9, 3e-9, 0.0, 1.5]
+    fast = [A.sin((lo, hi)), A.cos((lo, hi))]
+    monkeypatch.setattr(arith, "_NEAR_ZERO", -1.0)
+    general = [A.sin((lo, hi)), A.cos((lo, hi))]
+    for (fl, fh), (gl, gh) in zip(fast, general, strict=True):
+        assert np.array_equal(fl, gl) and np.array_equal(fh, gh)
