@@ -30,7 +30,7 @@ re-checked against every property before it is used.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,7 +67,10 @@ from saferl.spec.expr import (
 )
 from saferl.spec.load import Property, Spec
 
-__all__ = ["CompiledChecks", "MonitoredProperty", "compile_checks", "expr_source", "inline_fallback"]
+__all__ = [
+    "CompiledChecks", "MonitoredProperty", "compile_checks", "expr_source", "bound_lines", "inline_fallback",
+    "program_expr_source",
+]
 
 HistoryEntry = tuple[Sequence[float], Sequence[float], Sequence[float]]
 CheckFn = Callable[[Sequence[float], Sequence[float], Sequence[HistoryEntry], Sequence[float]], int]
@@ -88,6 +91,9 @@ class MonitoredProperty:
     when_src: str
     require_src: str
     uses_state: bool
+    bounds: tuple[tuple[int, str, str, bool], ...] = ()
+    """Projection bounds, ``(action index, "lo" | "hi", value source, strict)``, in the
+    order the ``intervals`` function applies them (empty when none is extractable)."""
 
 
 @dataclass(frozen=True)
@@ -303,8 +309,13 @@ def compile_checks(spec: Spec, binding: Binding, continuous: Sequence[bool] | No
         when, require = property_condition(prop, binding)
         lag = _property_lag(prop)
         uses_state = any(binding.kind_of(v.name) == "state" for e in (when, require) for v in variables(e))
+        bounds: list[tuple[int, str, str, bool]] = []
+        for j, action in enumerate(program.action_names):
+            if kinds[j]:
+                bounds += [(j, side, value, strict) for side, value, strict in _bounds(require, action, names.code) or ()]
         monitored.append(
-            MonitoredProperty(prop.id, prop.kind, lag, expr_source(when, names.code), expr_source(require, names.code), uses_state)
+            MonitoredProperty(prop.id, prop.kind, lag, expr_source(when, names.code), expr_source(require, names.code),
+                              uses_state, tuple(bounds))
         )
         conds.append((prop, when, require, lag))
 
@@ -358,13 +369,13 @@ def _interval_source(
     lines = ["def intervals(o, a, h, s):", "    n = len(h)"]
     body: list[str] = []
     now: set[str] = set()
-    for j, action in enumerate(program.action_names):
+    for j in range(len(program.action_names)):
         body.append(f"    lo{j} = -_INF")
         body.append(f"    hi{j} = _INF")
         if not kinds[j]:
             continue
         for (_, when, require, lag), m in zip(conds, monitored, strict=True):
-            bounds = _bounds(require, action, names.code)
+            bounds = [(side, value, strict) for k, side, value, strict in m.bounds if k == j]
             if not bounds:
                 continue
             used = {names.code(v) for e in (when, require) for v in variables(e) if binding.kind_of(v.name) != "label"}
@@ -376,11 +387,7 @@ def _interval_source(
                 pad = "        "
                 body += names.preamble(past, pad)
             body.append(f"{pad}if {m.when_src}:")
-            for side, value, strict in bounds:
-                if side == "lo":
-                    body.append(f"{pad}    lo{j} = max(lo{j}, {'_above(' + value + ')' if strict else value})")
-                else:
-                    body.append(f"{pad}    hi{j} = min(hi{j}, {'_below(' + value + ')' if strict else value})")
+            body += bound_lines(j, bounds, pad + "    ")
     lines += names.preamble(now, "    ")
     lines += body
     outs = ", ".join(f"(lo{j}, hi{j})" for j in range(len(program.action_names)))
@@ -388,7 +395,46 @@ def _interval_source(
     return "\n".join(lines) + "\n"
 
 
+def bound_lines(j: int, bounds: Sequence[tuple[str, str, bool]], pad: str) -> list[str]:
+    """Lines narrowing ``lo{j}`` / ``hi{j}`` by one property's projection bounds (a strict
+    bound moves one float inward: ``_above`` / ``_below``)."""
+    out = []
+    for side, value, strict in bounds:
+        if side == "lo":
+            out.append(f"{pad}lo{j} = max(lo{j}, {'_above(' + value + ')' if strict else value})")
+        else:
+            out.append(f"{pad}hi{j} = min(hi{j}, {'_below(' + value + ')' if strict else value})")
+    return out
+
+
 # -- the fallback in line ------------------------------------------------------------
+
+def program_expr_source(e: Expr, index: Mapping[str, int]) -> str:
+    """Python source of a stateless .pol expression, observation ``i`` read from ``o{i}``:
+    the same text :func:`saferl.policy.evaluate.compile_program` generates (float64
+    arithmetic, ``clip`` as ``min(max(…))``, ``min`` / ``max`` folded left)."""
+    if isinstance(e, Num):
+        return repr(e.value)
+    if isinstance(e, Obs):
+        return f"o{index[e.name]}"
+    if isinstance(e, Label):
+        return repr(float(e.value))
+    if isinstance(e, Neg):
+        return f"(-{program_expr_source(e.operand, index)})"
+    if isinstance(e, BinOp):
+        return f"({program_expr_source(e.left, index)} {e.op} {program_expr_source(e.right, index)})"
+    if isinstance(e, Call):
+        args = [program_expr_source(a, index) for a in e.args]
+        if e.func == "abs":
+            return f"abs({args[0]})"
+        if e.func == "clip":
+            return f"min(max({args[0]}, {args[1]}), {args[2]})"
+        acc = args[0]
+        for a in args[1:]:
+            acc = f"{e.func}({acc}, {a})"
+        return acc
+    raise TypeError(f"not a stateless expression: {e!r}")
+
 
 def inline_fallback(program: Program, target: str, pad: str) -> list[str] | None:
     """Lines computing a stateless one-action discrete program into ``target`` (an int),
@@ -401,27 +447,7 @@ def inline_fallback(program: Program, target: str, pad: str) -> list[str] | None
     lines: list[str] = []
 
     def expr(e: Expr) -> str:
-        if isinstance(e, Num):
-            return repr(e.value)
-        if isinstance(e, Obs):
-            return f"o{index[e.name]}"
-        if isinstance(e, Label):
-            return repr(float(e.value))
-        if isinstance(e, Neg):
-            return f"(-{expr(e.operand)})"
-        if isinstance(e, BinOp):
-            return f"({expr(e.left)} {e.op} {expr(e.right)})"
-        if isinstance(e, Call):
-            args = [expr(a) for a in e.args]
-            if e.func == "abs":
-                return f"abs({args[0]})"
-            if e.func == "clip":
-                return f"min(max({args[0]}, {args[1]}), {args[2]})"
-            acc = args[0]
-            for a in args[1:]:
-                acc = f"{e.func}({acc}, {a})"
-            return acc
-        raise TypeError(f"not a stateless expression: {e!r}")
+        return program_expr_source(e, index)
 
     def cond(c: Cond) -> str:
         if isinstance(c, Compare):

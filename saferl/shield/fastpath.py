@@ -1,14 +1,26 @@
 """The generated fast ``step`` of the shield (a friend of :class:`~saferl.shield.Shield`).
 
-For a Discrete action space, a stateless fallback and no history properties, the shield
-replaces its ``step`` on reset by a function generated here: the property checks are
-inlined, the fallback program's tree is inlined, and every record is built once and
-shared.  Anything unusual (invalid action, a fallback failing a property outside the
-verified domain) is handed to the general path, ``Shield._step``, which starts over.
+The shield replaces its ``step`` on reset by a function generated here for its spec and
+fallback, with the property checks in line (no per-property dispatch, no dicts):
+
+* Discrete action space, stateless fallback, no history properties
+  (:func:`make_fast_step`'s first case): the fallback program's tree is inlined too, and
+  every record is built once and shared.
+* Box action space (:func:`make_box_step`), e.g. a TORCS driver: the proposal is read
+  once (``tolist``), checked against every property (history properties from the
+  history's last entries), projected into the allowed interval in line when it breaks
+  one, and the fallback's PID state is advanced by its update alone (the program's
+  action is not computed unless it is needed), exactly as the full program would.
+
+Anything unusual (invalid action, the first steps of an episode before the history is
+full, a projection that fails, a fallback needed) is handed to the general path,
+``Shield._step``, which starts over: the fast step changes nothing before it decides
+to keep the step, so the two paths take the same decisions and leave the same state.
 """
 
 from __future__ import annotations
 
+import ast
 import math
 import re
 from collections.abc import Callable
@@ -16,13 +28,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from saferl.shield.compile import inline_fallback
+from saferl.policy.ast import Assign, BinOp, Call, If, Neg, Pid, Program, walk
+from saferl.shield.compile import bound_lines, inline_fallback, program_expr_source
 from saferl.shield.records import ShieldRecord
 
 if TYPE_CHECKING:
     from saferl.shield.wrapper import Shield
 
-__all__ = ["make_fast_step"]
+__all__ = ["make_fast_step", "make_box_step", "pid_update_lines"]
 
 
 def _implied_by_space(shield: Shield, pid: str) -> bool:
@@ -48,7 +61,9 @@ def make_fast_step(shield: Shield) -> Callable[[Any], Any] | None:
     (proposed, executed, property) and shared; interventions are tallied per
     property in a list and folded into the episode counters when they are read.
     """
-    if not shield._discrete or shield._stateful or shield.checks.window or shield.checks.uses_state:
+    if not shield._discrete:
+        return make_box_step(shield)
+    if shield._stateful or shield.checks.window or shield.checks.uses_state:
         return None
     if not shield._plain_tolist:
         return None
@@ -140,3 +155,256 @@ def make_fast_step(shield: Shield) -> Callable[[Any], Any] | None:
     fn: Callable[[Any], Any] = local["step"]
     fn.__doc__ = src
     return fn
+
+
+# -- Box action spaces ------------------------------------------------------------------
+
+def _pids(e: Any) -> list[Pid]:
+    """The pid calls of an expression in evaluation order (the order compile_program updates them)."""
+    if isinstance(e, Pid):
+        return [*_pids(e.signal), e]
+    if isinstance(e, Neg):
+        return _pids(e.operand)
+    if isinstance(e, BinOp):
+        return _pids(e.left) + _pids(e.right)
+    if isinstance(e, Call):
+        return [p for a in e.args for p in _pids(a)]
+    return []
+
+
+def pid_update_lines(program: Program, pad: str) -> list[str] | None:
+    """Lines advancing the state list ``ps`` of ``program``'s pid controllers by one step,
+    reading observation ``i`` from ``o{i}``, without computing any action: the same
+    operations, in the same order, as :func:`saferl.policy.evaluate.compile_program`'s
+    step does on the state, so the state stays bit for bit what the full program leaves.
+
+    None when that cannot be done without the actions: a pid inside an ``if`` (its state
+    advances only on the steps its branch runs) or a pid in another pid's signal.
+    """
+    index = {name: i for i, name in enumerate(program.obs_names)}
+    lines: list[str] = []
+    for stmt in program.body:
+        if isinstance(stmt, If):
+            if any(isinstance(node, Pid) for node in walk((stmt,))):
+                return None
+            continue
+        if not isinstance(stmt, Assign):
+            return None
+        for pid in _pids(stmt.value):
+            if _pids(pid.signal):
+                return None
+            k = program.pid_slots[pid.site]
+            e = f"e{pid.site}"
+            lines.append(f"{pad}{e} = {pid.target.value!r} - {program_expr_source(pid.signal, index)}")
+            if pid.window is None:
+                lines.append(f"{pad}ps[{k}] = ps[{k}] + {e}")
+                lines.append(f"{pad}ps[{k + 1}] = {e}")
+            else:
+                for j in range(pid.state_size - 1, 0, -1):
+                    lines.append(f"{pad}ps[{k + j}] = ps[{k + j - 1}]")
+                lines.append(f"{pad}ps[{k}] = {e}")
+    return lines
+
+
+def _box_implies(shield: Shield, pid: str) -> bool:
+    """Is ``pid`` an unconditional ``range`` property that every action of the box meets?"""
+    prop = next(p for p in shield.safety_spec.properties if p.id == pid)
+    if prop.kind != "bounds" or prop.when is not None or prop.allowed or prop.low is None or prop.high is None:
+        return False
+    j = shield.fallback.action_names.index(prop.action or "")
+    return prop.low <= shield._alow[j] and shield._ahigh[j] <= prop.high
+
+
+def make_box_step(shield: Shield) -> Callable[[Any], Any] | None:
+    """Straight-line ``step`` for a Box action space (a continuous driver behind the shield).
+
+    Handled here: a valid proposal (an array of the space's dtype and shape inside the
+    box) once the history holds every past step the properties refer to, that either
+    satisfies every property or breaks one and is projected into the interval every
+    property allows (the projection re-checked against all of them).  Anything else goes
+    to the general path (:meth:`Shield._step`) before the fast step has changed anything.
+    The fallback's PID state advances on every step by its update alone
+    (:func:`pid_update_lines`; the whole program when the update cannot be separated).
+    Interventions are tallied per property in a list and folded into the episode's
+    counters when they are read.  None when the shield's set-up needs the general path
+    throughout (look-ahead, unbounded box, properties over the fallback's state, float64
+    observations cast to float32).
+    """
+    checks = shield.checks
+    if shield.lookahead is not None or not shield._plain_tolist or shield._open_box or checks.uses_state:
+        return None
+    n_obs, n_act, window = len(shield.fallback.observations), len(shield._alow), checks.window
+    if window > 8:
+        return None
+    state_lines = pid_update_lines(shield.fallback, "            ") if shield._stateful else []
+    if state_lines is None:
+        state_lines = ["            fallback(*o, ps)"]
+    acts = [f"a{j}" for j in range(n_act)]
+    props = list(checks.monitored)
+    # a range property that contains the box holds for every action the box test lets
+    # through, and for every projection (clamped into the box): not tested again
+    tested = [m for m in props if not _box_implies(shield, m.id)]
+
+    def test(m: Any, rename: str | None = None) -> str:
+        when, require = m.when_src, m.require_src
+        if rename is not None:
+            when, require = (re.sub(r"\ba(\d+)\b", rf"{rename}\1", x) for x in (when, require))
+        return f"not {require}" if when == "True" else f"{when} and not {require}"
+
+    body = [m.when_src + " " + m.require_src for m in props] + state_lines
+    body += [v for m in props for _, _, v, _ in m.bounds]
+    text = "\n".join(body)
+    used_now = {int(i) for i in re.findall(r"\bo(\d+)\b", text)}
+    used_past = sorted({(kind, int(i), int(lag)) for kind, i, lag in re.findall(r"\b([oa])(\d+)_(\d+)\b", text)})
+    unpack = ", ".join(f"o{i}" if i in used_now else "_" for i in range(n_obs))
+    # min / max calls over this step's observations that the checks and the PID update
+    # both evaluate (the free distance ahead, say) are computed once per step
+    always = "\n".join([test(m) for m in tested] + state_lines)
+    hoisted = _shared_obs_calls(always)
+    box = " and ".join(f"{shield._alow[j]!r} <= a{j} <= {shield._ahigh[j]!r}" for j in range(n_act))
+    lines = [
+        "def step(action):",
+        f"    if action.__class__ is _ndarray and action.dtype is adtype and action.shape == ashape{' and len(h) >= ' + str(window) if window else ''}:",
+        "        vals = action.tolist()",
+        f"        {', '.join(acts)}, = vals",
+        f"        if {box}:",
+        "            o = shield._o",
+        f"            {unpack}, = o" if used_now else "            pass",
+    ]
+    for kind, i, lag in used_past:
+        lines.append(f"            {kind}{i}_{lag} = h[-{lag}][{0 if kind == 'o' else 1}][{i}]")
+    lines += [f"            c{n} = {text}" for n, text in enumerate(hoisted)]
+    for n, m in enumerate(tested):
+        lines += [f"            {'if' if n == 0 else 'elif'} {test(m)}:", f"                k = {props.index(m) + 1}"]
+    lines += ["            else:" if tested else "            if True:", "                k = 0"]
+    lines += [
+        "            if k:",
+        "                if not projection:",
+        "                    return general(action, False)",
+    ]
+    for j in range(n_act):
+        lines += [f"                lo{j} = -_INF", f"                hi{j} = _INF"]
+        for m in props:
+            bounds = [(side, value, strict) for jj, side, value, strict in m.bounds if jj == j]
+            if not bounds:
+                continue
+            lines.append(f"                if {m.when_src}:")
+            lines += bound_lines(j, bounds, "                    ")
+        lines += [
+            f"                lo{j} = max(lo{j}, {shield._alow[j]!r})",
+            f"                hi{j} = min(hi{j}, {shield._ahigh[j]!r})",
+            f"                if not lo{j} <= hi{j}:",
+            "                    return general(action, False)",
+            f"                p{j} = min(max(a{j}, lo{j}), hi{j})",
+            # an unclamped value is already of the action dtype and inside [lo, hi]: the
+            # cast would return it unchanged
+            f"                if p{j} != a{j}:",
+            f"                    p{j} = cast_into(p{j}, lo{j}, hi{j})",
+        ]
+    if tested:
+        lines.append("                if " + " or ".join(f"({test(m, 'p')})" for m in tested) + ":")
+        lines.append("                    return general(action, False)")
+    ex_p = f"({', '.join(f'p{j}' for j in range(n_act))},)"
+    # counters move only once the environment has taken the step (as the general path's);
+    # the history's state slot stays empty: no property reads the fallback's state
+    lines += [
+        f"                ex = {ex_p}",
+        "                env_action = _array(ex, dtype=adtype).reshape(ashape)",
+        f"                rec = _new(_Rec, ({'a0' if n_act == 1 else 'tuple(vals)'}, {'p0' if n_act == 1 else 'ex'}, True, "
+        "pids[k], 'violation', 'projection', None))",
+        "            else:",
+        "                ex = tuple(vals)",
+        "                env_action = action",
+        f"                rec = _new(_Rec, ({'a0, a0' if n_act == 1 else 'ex, ex'}, False, None, None, 'policy', None))",
+        *state_lines,
+        "            obs, reward, terminated, truncated, info = env_step(env_action)",
+        "            if k:",
+        "                ptally[k] += 1",
+        *(["            h.append((o, ex, ()))"] if window else []),
+        "            if obs.__class__ is _ndarray and obs.dtype is odtype:",
+        "                shield._o = obs.tolist()",
+        "            else:",
+        "                shield._o = to_list(obs)",
+        "            shield._t += 1",
+        "            if terminated or truncated:",
+        "                rec = finish(rec)",
+        "            info['saferl'] = rec",
+        "            return obs, reward, terminated, truncated, info",
+        "    return general(action, False)",
+    ]
+    src = "\n".join(lines) + "\n"
+    for n, text in enumerate(hoisted):
+        body_start = src.index(f"            c{n} = ") + len(f"            c{n} = {text}\n")
+        src = src[:body_start] + src[body_start:].replace(text, f"c{n}")
+    src = _inline_min_max(src)
+    namespace: dict[str, Any] = {
+        "__builtins__": {"min": min, "max": max, "abs": abs, "len": len, "tuple": tuple},
+        "_ndarray": np.ndarray, "_array": np.array, "_new": tuple.__new__, "_Rec": ShieldRecord,
+        "_INF": math.inf, "_NAN": math.nan,
+        "_below": lambda x: math.nextafter(x, -math.inf), "_above": lambda x: math.nextafter(x, math.inf),
+        "shield": shield, "general": shield._step, "env_step": shield.env.step, "to_list": shield._to_list,
+        "finish": shield._finish, "cast_into": shield._cast_into, "fallback": shield._fb_step,
+        "ps": shield._ps, "h": shield._h, "ptally": shield._ptally, "projection": shield.projection,
+        "adtype": shield._adtype, "ashape": shield._ashape, "odtype": shield._odtype,
+        "pids": (None, *shield._ids),
+    }
+    local: dict[str, Any] = {}
+    exec(compile(src, f"<shield-box-step:{shield.safety_spec.name}>", "exec"), namespace, local)
+    fn: Callable[[Any], Any] = local["step"]
+    fn.__doc__ = src
+    return fn
+
+
+def _calls(text: str) -> list[str]:
+    """Every ``min(…)`` / ``max(…)`` call in generated source, as written (outer and inner)."""
+    out = []
+    for m in re.finditer(r"(?<![\w.])(?:min|max)\(", text):
+        depth = 0
+        for i in range(m.end() - 1, len(text)):
+            depth += {"(": 1, ")": -1}.get(text[i], 0)
+            if depth == 0:
+                out.append(text[m.start(): i + 1])
+                break
+    return out
+
+
+def _shared_obs_calls(text: str) -> list[str]:
+    """The min / max calls over this step's observations and constants only that occur more
+    than once in ``text``, outermost first (an inner one inside a hoisted one is not kept)."""
+    seen: dict[str, int] = {}
+    for call in _calls(text):
+        if re.search(r"\b(?:[aps]\d|o\d+_|c\d|e\d)", call):
+            continue  # actions, the past, state or temporaries: not this step's observations only
+        seen[call] = seen.get(call, 0) + 1
+    shared = sorted((c for c, n in seen.items() if n > 1), key=len, reverse=True)
+    return [c for c in shared if not any(c != d and c in d for d in shared)]
+
+
+class _MinMax(ast.NodeTransformer):
+    """``max(a, b)`` -> ``(b if b > a else a)`` and ``min(a, b)`` -> ``(b if b < a else a)``,
+    which is what the builtins return (the first argument unless the second is strictly
+    greater / smaller: NaN and signed zeros alike), each argument evaluated once."""
+
+    def __init__(self) -> None:
+        self.n = 0
+
+    def _once(self, e: ast.expr) -> tuple[ast.expr, ast.expr]:
+        if isinstance(e, ast.Name | ast.Constant) or (isinstance(e, ast.UnaryOp) and isinstance(e.operand, ast.Constant)):
+            return e, e
+        self.n += 1
+        name = f"_m{self.n}"
+        return ast.Name(name, ast.Load()), ast.NamedExpr(ast.Name(name, ast.Store()), e)
+
+    def visit_Call(self, node: ast.Call) -> ast.AST:
+        self.generic_visit(node)
+        if isinstance(node.func, ast.Name) and node.func.id in ("min", "max") and len(node.args) == 2 and not node.keywords:
+            a_ref, a_first = self._once(node.args[0])
+            b_ref, b_first = self._once(node.args[1])
+            op: ast.cmpop = ast.Gt() if node.func.id == "max" else ast.Lt()
+            return ast.IfExp(ast.Compare(b_first, [op], [a_first]), b_ref, a_ref)
+        return node
+
+
+def _inline_min_max(src: str) -> str:
+    tree = _MinMax().visit(ast.parse(src))
+    return ast.unparse(ast.fix_missing_locations(tree)) + "\n"

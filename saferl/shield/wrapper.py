@@ -85,6 +85,10 @@ class Shield(gym.Wrapper, gym.utils.RecordConstructorArgs):  # type: ignore[type
         lookahead: enforce the spec's closed-loop ``safety`` properties by a one-step
             look-ahead on the fallback's proved invariant (Discrete action spaces; the
             environment must be the property's dynamics model, parameters included).
+        fast_path: replace ``step`` by a function generated for this spec and fallback
+            (:mod:`saferl.shield.fastpath`) where the set-up allows one; it takes the same
+            decisions as the general step.  ``False`` keeps the general step (for
+            comparisons and benchmarks).
 
     Raises:
         UnverifiedFallbackError: the fallback is not SAFE on a monitored property.
@@ -103,6 +107,7 @@ class Shield(gym.Wrapper, gym.utils.RecordConstructorArgs):  # type: ignore[type
         verify_options: VerifyOptions | None = None,
         projection: bool = True,
         lookahead: bool = True,
+        fast_path: bool = True,
     ):
         super().__init__(env)
         if not isinstance(spec, Spec):
@@ -134,11 +139,11 @@ class Shield(gym.Wrapper, gym.utils.RecordConstructorArgs):  # type: ignore[type
         self._zero_counters()
         self._closed = EpisodeStats(0, 0, 0)
         self._episodes = 0
-        self._fast: Callable[[Any], Any] | None = make_fast_step(self)
+        self._fast: Callable[[Any], Any] | None = make_fast_step(self) if fast_path else None
         # lets gymnasium re-create the shielded environment from env.spec (gym.make, check_env)
         gym.utils.RecordConstructorArgs.__init__(
             self, spec=spec, fallback=fallback, allow_unverified=allow_unverified, proof=self.proof,
-            verify_options=verify_options, projection=projection, lookahead=lookahead,
+            verify_options=verify_options, projection=projection, lookahead=lookahead, fast_path=fast_path,
         )
 
     # -- set-up -----------------------------------------------------------------------
@@ -251,11 +256,14 @@ class Shield(gym.Wrapper, gym.utils.RecordConstructorArgs):  # type: ignore[type
 
     # -- counters ---------------------------------------------------------------------
     def _zero_counters(self) -> None:
-        # tally[k]: fast-path substitutions of the fallback for property k (1-based); the
-        # list object is shared with the generated step, so it is cleared in place
+        # tally[k] / ptally[k]: fast-path substitutions of the fallback / projections for
+        # property k (1-based); the lists are shared with the generated step, so they are
+        # cleared in place
         if not hasattr(self, "_tally"):
             self._tally = [0] * (len(self._ids) + 1)
+            self._ptally = [0] * (len(self._ids) + 1)
         self._tally[:] = [0] * len(self._tally)
+        self._ptally[:] = [0] * len(self._ptally)
         self._t = 0
         self._ep_int = 0
         self._ep_unsafe = 0
@@ -266,13 +274,16 @@ class Shield(gym.Wrapper, gym.utils.RecordConstructorArgs):  # type: ignore[type
     def _episode_stats(self) -> EpisodeStats:
         prop, reason, source = collections.Counter(self._ep_prop), collections.Counter(self._ep_reason), collections.Counter(self._ep_source)
         fast = 0
-        for k, count in enumerate(self._tally):
-            if k and count:
-                prop[self._ids[k - 1]] += count
-                fast += count
-        if fast:
-            reason["violation"] += fast
-            source["fallback"] += fast
+        for tally, src in ((self._tally, "fallback"), (self._ptally, "projection")):
+            n = 0
+            for k, count in enumerate(tally):
+                if k and count:
+                    prop[self._ids[k - 1]] += count
+                    n += count
+            if n:
+                reason["violation"] += n
+                source[src] += n
+                fast += n
         return EpisodeStats(self._t, self._ep_int + fast, self._ep_unsafe, dict(prop), dict(reason), dict(source))
 
     def _fold_episode(self) -> EpisodeStats:
