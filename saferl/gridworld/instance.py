@@ -52,11 +52,11 @@ class GridWorld:
     target: int
     start: Point
     start_edge: int = -1
-    _by_ends: dict[tuple[Point, Point], int] = field(default_factory=dict, repr=False)
+    _by_ends: dict[tuple[int, ...], int] = field(default_factory=dict, repr=False)
     _memo: dict[object, object] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
-        self._by_ends = {(a, b): i for i, (a, b) in enumerate(zip(self.he_start, self.he_end))}
+        self._by_ends = {_ends_key(a, b): i for i, (a, b) in enumerate(zip(self.he_start, self.he_end))}
 
     @property
     def n_regions(self) -> int:
@@ -65,7 +65,7 @@ class GridWorld:
 
     def half_edge(self, a: Point, b: Point) -> int:
         """The half-edge running from ``a`` to ``b``, or -1."""
-        return self._by_ends.get((a, b), -1)
+        return self._by_ends.get(_ends_key(a, b), -1)
 
     def polygon(self, region: int) -> list[Point]:
         """The vertices of a region, counter-clockwise."""
@@ -142,6 +142,14 @@ class GridWorld:
     def moves_of(self, region: int) -> str:
         """The moves of a region as letters (``""`` for none)."""
         return cone_letters(self.cones[region])
+
+
+def _ends_key(a: Point, b: Point) -> tuple[int, ...]:
+    """Two points as the numerators and denominators of their coordinates (lowest terms):
+    equal points give equal keys, and integers hash much faster than Fractions."""
+    (ax, ay), (bx, by) = a, b
+    return (ax.numerator, ax.denominator, ay.numerator, ay.denominator,
+            bx.numerator, bx.denominator, by.numerator, by.denominator)
 
 
 def scaled_ints(values: tuple[Fraction, ...]) -> tuple[int, list[int]]:

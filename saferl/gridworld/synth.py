@@ -94,7 +94,12 @@ def program_from_path(
     chain = tree.chain()
     S, E = grid.he_start, grid.he_end
     edge_seg = lambda h: Segment(S[h], E[h])  # noqa: E731
-    seen = {lex_order(S[start_edge], E[start_edge])}
+    opp = grid.he_opp
+
+    def edge_id(h: int) -> int:  # one id per edge: twins share their segment
+        return h if opp[h] < 0 or h < opp[h] else opp[h]
+
+    seen = {edge_id(start_edge)}
     block_until: list[Segment | None] = []
     block_rules: list[dict[int, list[Target]]] = [{}]
     standing = start_edge
@@ -120,7 +125,7 @@ def program_from_path(
             targets.append(target)
         standing = node.edge
         is_last = step == len(chain) - 1
-        key = lex_order(S[standing], E[standing])
+        key = edge_id(standing)
         if not is_last and (strategy == "stepwise" or key not in seen):
             seen.add(key)
             block_until.append(_lex_seg(S[standing], E[standing]))
