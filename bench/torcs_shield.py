@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/torcs_shield.py                       # 3-lap races on the five tracks
     .venv/bin/python bench/torcs_shield.py --tracks g-track-2 --laps 1 --json out/torcs_shield.json
+    .venv/bin/python bench/torcs_shield.py --general             # also shielded by the general step
 
 For every track the driver (``--policy``, default ``oracles/torcs-td3``) races ``--laps``
 laps of real TORCS (``saferl/Torcs-v0``) twice: unshielded, and behind
@@ -13,12 +14,23 @@ crash (left the track or took damage), distance, steps, interventions, spec viol
 (counted by :class:`saferl.shield.ViolationMonitor`, the reference evaluator, on what the
 environment actually received), and the shield's overhead.
 
-Overhead, side by side in one run: the shielded environment is
-``Shield(StepTimer(TorcsEnv))``; ``StepTimer`` times the inner ``env.step`` (the TORCS
-round trip), and the bench times the whole ``shield.step``.  The shield's own time per
-step is the difference; overhead % = shield's own time / inner env step time.  Both are
-wall-clock sums over the race (``time.perf_counter``); the shield's part is pure Python
-CPU work, the env step is mostly waiting for TORCS.  Machine load inflates both.
+Overhead, side by side: every race runs on ``StepTimer(TorcsEnv)``; ``StepTimer`` times
+the inner ``env.step`` (the TORCS round trip), and the bench times the whole outer step
+(``shield.step``, or ``StepTimer.step`` itself when unshielded).  Outer minus inner is the
+shield's own time plus the timer's own cost; the unshielded race measures the timer's cost
+alone, and the shield's time per step (``shield_us``) is the shielded race's outer minus
+inner less the unshielded race's (``shield_us_raw`` keeps the timer's cost in).
+Overhead % = shield_us / the inner env step time of the shielded race.  These are
+wall-clock sums (``time.perf_counter``); the shield's part is pure Python CPU work, the env
+step is mostly waiting for TORCS.  The bench also sums this thread's CPU time
+(``time.thread_time``) over the outer steps of each race: ``cpu_step_us`` per step,
+shielded and unshielded side by side (the shield's CPU is the difference; the client's
+socket work and TORCS's tick make the rest).  Machine load inflates every figure.  Last,
+without TORCS: the first track's unshielded race (observations and proposals) is replayed
+through the shield, generated step and general step, best of five, in this thread's CPU
+time (``summary.replay``: per step, less the bare replay's cost).
+With ``--general`` the shielded race runs a second time with ``fast_path=False``
+(the shield's general step instead of the step generated for the spec and fallback).
 
 Output: a table, then JSON (``--json FILE`` also writes it).
 """
@@ -49,8 +61,8 @@ from saferl.verify import verify_policy  # noqa: E402
 
 TRACKS = ("g-track-2", "eroad", "aalborg", "ruudskogen", "alpine-2")
 DEFAULT_POLICY = ROOT / "oracles/torcs-td3"
-DEFAULT_SPEC = ROOT / "specs/torcs/track.yaml"
-DEFAULT_FALLBACK = ROOT / "policies/torcs/propel_fast.pol"
+DEFAULT_SPEC = ROOT / "specs/torcs/track_speed.yaml"
+DEFAULT_FALLBACK = ROOT / "policies/torcs/propel_careful.pol"
 
 
 class StepTimer(gym.Wrapper):  # type: ignore[type-arg]
@@ -67,12 +79,13 @@ class StepTimer(gym.Wrapper):  # type: ignore[type-arg]
         return out
 
 
-def race(track: str, laps: int, max_steps: int, act: Any, reset: Any, spec: Any, program: Any, proof: Any | None) -> dict[str, Any]:
-    """One race; ``proof`` set = behind the shield."""
+def race(track: str, laps: int, max_steps: int, act: Any, reset: Any, spec: Any, program: Any, proof: Any | None,
+         fast_path: bool = True, tape: list[Any] | None = None) -> dict[str, Any]:
+    """One race; ``proof`` set = behind the shield; ``tape`` collects (observation, proposal)."""
     inner = StepTimer(gym.make("saferl/Torcs-v0", track=track, laps=laps, max_steps=max_steps))
-    env: Any = inner if proof is None else Shield(inner, spec, fallback=program, proof=proof)
+    env: Any = inner if proof is None else Shield(inner, spec, fallback=program, proof=proof, fast_path=fast_path)
     monitor = ViolationMonitor(spec, program)
-    total_s = 0.0
+    total_s = cpu_s = 0.0
     try:
         obs, info = env.reset()
         reset()
@@ -80,9 +93,13 @@ def race(track: str, laps: int, max_steps: int, act: Any, reset: Any, spec: Any,
         steps, done = 0, False
         while not done:
             action = np.asarray(act(obs), dtype=np.float32).reshape(-1)
+            if tape is not None:
+                tape.append((obs, action))
+            c0 = time.thread_time()
             t0 = time.perf_counter()
             obs, _, term, trunc, info = env.step(action)
             total_s += time.perf_counter() - t0
+            cpu_s += time.thread_time() - c0
             executed = info["saferl"].executed if proof is not None else action
             monitor.step(executed, obs)
             steps += 1
@@ -102,18 +119,74 @@ def race(track: str, laps: int, max_steps: int, act: Any, reset: Any, spec: Any,
         "violations": monitor.total,
         "violations_by_property": {k: v for k, v in monitor.violations.items() if v},
         "env_step_us": round(1e6 * inner.step_s / max(steps, 1), 2),
+        "outer_minus_inner_us": round(1e6 * (total_s - inner.step_s) / max(steps, 1), 3),
+        "cpu_step_us": round(1e6 * cpu_s / max(steps, 1), 2),
     }
     if stats is not None:
-        own = total_s - inner.step_s
         out.update(
             interventions=stats.interventions,
             interventions_by_property=dict(stats.by_property),
             interventions_by_source=dict(stats.by_source),
             unsafe_steps=stats.unsafe_steps,
-            shield_us=round(1e6 * own / max(steps, 1), 2),
-            overhead_pct=round(100.0 * own / inner.step_s, 2) if inner.step_s > 0 else None,
         )
     return out
+
+
+def shield_cost(shielded: dict[str, Any], plain: dict[str, Any]) -> None:
+    """The shield's own time per step, the timer's own cost (from the unshielded race) taken off."""
+    raw = shielded["outer_minus_inner_us"]
+    own = raw - plain["outer_minus_inner_us"]
+    shielded.update(shield_us_raw=round(raw, 2), shield_us=round(own, 2),
+                    overhead_pct=round(100.0 * own / shielded["env_step_us"], 2) if shielded["env_step_us"] > 0 else None,
+                    cpu_extra_us=round(shielded["cpu_step_us"] - plain["cpu_step_us"], 2))
+
+
+class Replay(gym.Env):  # type: ignore[type-arg]
+    """Replays a race's observations (TORCS's spaces), whatever the actions."""
+
+    def __init__(self, observations: list[Any], like: gym.Env):  # type: ignore[type-arg]
+        self.observations, self.i = observations, 0
+        self.observation_space, self.action_space = like.observation_space, like.action_space
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
+        self.i = 0
+        return self.observations[0], {}
+
+    def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
+        self.i += 1
+        return self.observations[self.i], 0.0, False, self.i == len(self.observations) - 1, {}
+
+
+def replay_cost(tape: list[Any], spec: Any, program: Any, proof: Any, repeats: int = 5) -> dict[str, Any]:
+    """The shield's CPU per step without TORCS: the race's proposals replayed on its
+    observations, generated step vs general step vs the bare replay (this thread's CPU
+    time, best of ``repeats``)."""
+    like = gym.make("saferl/Torcs-v0")
+    observations, proposals = [o for o, _ in tape], [a for _, a in tape[:-1]]
+    out: dict[str, Any] = {"steps": len(proposals)}
+    for name, fast in (("bare_us", None), ("fast_us", True), ("general_us", False)):
+        best = float("inf")
+        for _ in range(repeats):
+            env: Any = Replay(observations, like)
+            if fast is not None:
+                env = Shield(env, spec, fallback=program, proof=proof, fast_path=fast)
+            env.reset()
+            step = env.step
+            c0 = time.thread_time()
+            for a in proposals:
+                step(a)
+            best = min(best, time.thread_time() - c0)
+        out[name] = round(1e6 * best / max(len(proposals), 1), 3)
+    like.close()
+    out["fast_shield_us"] = round(out["fast_us"] - out["bare_us"], 3)
+    out["general_shield_us"] = round(out["general_us"] - out["bare_us"], 3)
+    return out
+
+
+def overall(rows: list[dict[str, Any]]) -> float:
+    """The shield's time over all races as a percentage of the env step time over all races."""
+    return round(100.0 * sum(r["shield_us"] * r["steps"] for r in rows)
+                 / max(sum(r["env_step_us"] * r["steps"] for r in rows), 1e-9), 2)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -125,6 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--laps", type=int, default=3)
     ap.add_argument("--max-steps", type=int, default=None, help="frame cap per race (default 300 s per lap)")
     ap.add_argument("--no-fallback-row", action="store_true", help="skip the fallback's own race")
+    ap.add_argument("--general", action="store_true", help="also race shielded by the general step (fast_path=False)")
     ap.add_argument("--json", default=None, help="also write the JSON here")
     args = ap.parse_args(argv)
     register_envs()
@@ -140,30 +214,41 @@ def main(argv: list[str] | None = None) -> int:
     max_steps = args.max_steps or 15_000 * args.laps
     rows: list[dict[str, Any]] = []
     no_reset = lambda: None  # noqa: E731
+    tape: list[Any] = []
     for track in args.tracks:
-        plain = race(track, args.laps, max_steps, policy.act, no_reset, spec, program, None)
+        plain = race(track, args.laps, max_steps, policy.act, no_reset, spec, program, None, tape=tape if not tape else None)
         shielded = race(track, args.laps, max_steps, policy.act, no_reset, spec, program, proof)
+        shield_cost(shielded, plain)
         rows.append({"run": "unshielded", **plain})
         rows.append({"run": "shielded", **shielded})
+        if args.general:
+            general = race(track, args.laps, max_steps, policy.act, no_reset, spec, program, proof, fast_path=False)
+            shield_cost(general, plain)
+            rows.append({"run": "general", **general})
         if not args.no_fallback_row:
             fb = ProgramPolicy(program)
             rows.append({"run": "fallback", **race(track, args.laps, max_steps, fb.act, fb.reset, spec, program, None)})
     print(f"{'track':<11} {'run':<10} {'best lap':>9} {'laps':>4} {'crash':>5} {'dist m':>8} {'steps':>6} "
-          f"{'interv.':>7} {'viol.':>5} {'env us':>7} {'shield us':>9} {'ovh %':>6}")
+          f"{'interv.':>7} {'viol.':>5} {'env us':>7} {'shield us':>9} {'ovh %':>6} {'cpu us':>7}")
     for r in rows:
         lap = f"{r['best_lap_s']:.2f}" if r["best_lap_s"] else "-"
         print(f"{r['track']:<11} {r['run']:<10} {lap:>9} {r['laps']:>4} {'yes' if r['crashed'] else 'no':>5} "
               f"{r['dist_m']:>8.0f} {r['steps']:>6} {r.get('interventions', '-'):>7} {r['violations']:>5} "
-              f"{r['env_step_us']:>7.1f} {r.get('shield_us', '-'):>9} {r.get('overhead_pct', '-'):>6}")
+              f"{r['env_step_us']:>7.1f} {r.get('shield_us', '-'):>9} {r.get('overhead_pct', '-'):>6} {r['cpu_step_us']:>7.1f}")
     shielded_rows = [r for r in rows if r["run"] == "shielded"]
     summary = {
         "shielded_crashes": sum(r["crashed"] for r in shielded_rows),
         "shielded_violations": sum(r["violations"] for r in shielded_rows),
         "unshielded_crashes": sum(r["crashed"] for r in rows if r["run"] == "unshielded"),
-        "overhead_pct": round(
-            100.0 * sum(r["shield_us"] * r["steps"] for r in shielded_rows)
-            / max(sum(r["env_step_us"] * r["steps"] for r in shielded_rows), 1e-9), 2),
+        "overhead_pct": overall(shielded_rows),
+        "shield_us": round(sum(r["shield_us"] * r["steps"] for r in shielded_rows) / max(sum(r["steps"] for r in shielded_rows), 1), 2),
     }
+    general_rows = [r for r in rows if r["run"] == "general"]
+    if general_rows:
+        summary["general_overhead_pct"] = overall(general_rows)
+        summary["general_shield_us"] = round(
+            sum(r["shield_us"] * r["steps"] for r in general_rows) / max(sum(r["steps"] for r in general_rows), 1), 2)
+    summary["replay"] = replay_cost(tape, spec, program, proof)
     print("summary: " + ", ".join(f"{k} {v}" for k, v in summary.items()))
     record = {
         "bench": "torcs_shield",
@@ -173,7 +258,8 @@ def main(argv: list[str] | None = None) -> int:
         "fallback_verdicts": verdicts,
         "laps": args.laps,
         "max_steps": max_steps,
-        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "load": os.getloadavg()},
+        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "load": os.getloadavg(),
+                    "cpu_s": round(time.process_time(), 1), "children_cpu_s": round(sum(os.times()[2:4]), 1)},
         "rows": rows,
         "summary": summary,
     }
