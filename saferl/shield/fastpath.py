@@ -271,8 +271,10 @@ def make_box_step(shield: Shield) -> Callable[[Any], Any] | None:
         "            o = shield._o",
         f"            {unpack}, = o" if used_now else "            pass",
     ]
+    for lag in sorted({lag for _, _, lag in used_past}):
+        lines.append(f"            h{lag} = h[-{lag}]")
     for kind, i, lag in used_past:
-        lines.append(f"            {kind}{i}_{lag} = h[-{lag}][{0 if kind == 'o' else 1}][{i}]")
+        lines.append(f"            {kind}{i}_{lag} = h{lag}[{0 if kind == 'o' else 1}][{i}]")
     lines += [f"            c{n} = {text}" for n, text in enumerate(hoisted)]
     for n, m in enumerate(tested):
         lines += [f"            {'if' if n == 0 else 'elif'} {test(m)}:", f"                k = {props.index(m) + 1}"]
@@ -309,7 +311,8 @@ def make_box_step(shield: Shield) -> Callable[[Any], Any] | None:
     # the history's state slot stays empty: no property reads the fallback's state
     lines += [
         f"                ex = {ex_p}",
-        "                env_action = _array(ex, dtype=adtype).reshape(ashape)",
+        # a flat box: the new array has the space's shape already
+        f"                env_action = _array(ex, dtype=adtype){'' if len(shield._ashape) == 1 else '.reshape(ashape)'}",
         f"                rec = _new(_Rec, ({'a0' if n_act == 1 else 'tuple(vals)'}, {'p0' if n_act == 1 else 'ex'}, True, "
         "pids[k], 'violation', 'projection', None))",
         "            else:",
