@@ -74,15 +74,20 @@ class GridWorld:
     def edge_form(self, h: int) -> tuple[int, int, int, int, int]:
         """Half-edge ``h`` in integers: ``(m, kx, ky, dx, dy)``, ``m > 0``, with start
         ``(kx, ky) / m`` and direction ``end - start = (dx, dy) / m`` (worked out on first use)."""
-        table = self._memo.get("edge_forms")
-        if table is None:
-            table = self._memo["edge_forms"] = [None] * len(self.he_start)
-        got = table[h]  # type: ignore[index]
+        table = self.edge_form_table()
+        got = table[h]
         if got is None:
             a, b = self.he_start[h], self.he_end[h]
             m, (kx, ky, ex, ey) = scaled_ints((a[0], a[1], b[0], b[1]))
-            got = table[h] = (m, kx, ky, ex - kx, ey - ky)  # type: ignore[index]
-        return got  # type: ignore[no-any-return]
+            got = table[h] = (m, kx, ky, ex - kx, ey - ky)
+        return got
+
+    def edge_form_table(self) -> list[tuple[int, int, int, int, int] | None]:
+        """The :meth:`edge_form` of each half-edge worked out so far (None: not yet)."""
+        table = self._memo.get("edge_forms")
+        if table is None:
+            table = self._memo["edge_forms"] = [None] * len(self.he_start)
+        return table  # type: ignore[return-value]
 
     def region_contains(self, region: int, p: Point) -> bool:
         """Whether ``p`` lies in the closed (convex) region."""

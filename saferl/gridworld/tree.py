@@ -203,8 +203,8 @@ def _t_range(ab: tuple[int, int, int, int, int], kd: tuple[int, int, int, int, i
             raw.append((ey, -dys, cy))
         if not cone & U_BIT:
             raw.append((-ey, dys, -cy))
-    pos: list[tuple[int, int, int]] = [(1, 0, 0)]  # s >= 0
-    neg: list[tuple[int, int, int]] = [(-1, 0, 1)]  # s <= 1
+    pos: list[tuple[int, int, int]] = []
+    neg: list[tuple[int, int, int]] = []
     tcons: list[tuple[int, int]] = []
     for c in raw:
         if c[0] > 0:
@@ -213,7 +213,12 @@ def _t_range(ab: tuple[int, int, int, int, int], kd: tuple[int, int, int, int, i
             neg.append(c)
         else:
             tcons.append((c[1], c[2]))
-    for ps, pt, pc in pos:
+    # eliminate s: every lower bound on s (s >= 0 and the a_s > 0 rows) against every upper
+    # bound (s <= 1 and the a_s < 0 rows); the pair (s >= 0, s <= 1) says nothing about t
+    for _ns, nt, nc in neg:  # with s >= 0: a_t t + c >= 0
+        tcons.append((nt, nc))
+    for ps, pt, pc in pos:  # with s <= 1: ps (1 - s) + (ps s + pt t + pc) >= 0
+        tcons.append((pt, ps + pc))
         for ns, nt, nc in neg:
             m = -ns
             tcons.append((m * pt + ps * nt, m * pc + ps * nc))
@@ -310,8 +315,9 @@ def _grow(grid: GridWorld, p0: Point, start_set: set[int], depth_cap: int, stop_
     opp, reg, cones = grid.he_opp, grid.he_region, grid.cones
     edge_form = grid.edge_form
     nodes: list[TreeNode] = []
-    explored: list[list[tuple[Q, Q]]] = [[] for _ in opp]
+    explored: dict[int, list[tuple[Q, Q]]] = {}  # per half-edge: its explored pieces, sorted
     stats = {"nodes": 0, "projections": 0, "pruned": 0}
+    projections = pruned = 0
     if grid.target in start_set:
         return BackwardTree(grid, nodes, -1, grid.target, 0, False, False, 0, time.perf_counter() - t_begin, stats)
     # the start as a segment of length 0, so that "some point of the piece is reachable from
@@ -326,12 +332,13 @@ def _grow(grid: GridWorld, p0: Point, start_set: set[int], depth_cap: int, stop_
         return _t_range(n.ends, start_form, cones[reg[o]]) is not None
 
     frontier: list[int] = []
+    forms = grid.edge_form_table()
     for g in grid.regions[grid.target]:
         if opp[g] < 0:
             continue
         mk, sx, sy, dx, dy = edge_form(g)
         nodes.append(TreeNode(g, 0, -1, (0, 1), (1, 1), (mk, sx, sy, sx + dx, sy + dy)))
-        explored[g].append(((0, 1), (1, 1)))
+        explored[g] = [((0, 1), (1, 1))]
         frontier.append(len(nodes) - 1)
     found = -1
     for i in frontier:
@@ -352,18 +359,22 @@ def _grow(grid: GridWorld, p0: Point, start_set: set[int], depth_cap: int, stop_
             for k in grid.regions[q_region]:
                 if opp[k] < 0:
                     continue
-                stats["projections"] += 1
-                kd = edge_form(k)
+                projections += 1
+                kd = forms[k] or edge_form(k)
                 rng = _t_range(ab, kd, cone)
                 if rng is None:
                     continue
                 lo, hi = _reduced(*rng[0]), _reduced(*rng[1])
-                ex = explored[k]
-                pieces = _subtract(lo, hi, ex) if ex else [(lo, hi)]
-                if not pieces:
-                    stats["pruned"] += 1
-                    continue
-                _insert(ex, lo, hi)
+                ex = explored.get(k)
+                if ex is None:
+                    pieces = [(lo, hi)]
+                    explored[k] = [(lo, hi)]
+                else:
+                    pieces = _subtract(lo, hi, ex)
+                    if not pieces:
+                        pruned += 1
+                        continue
+                    _insert(ex, lo, hi)
                 for plo, phi in pieces:
                     node = TreeNode(k, depth, pi, plo, phi, _piece(kd, plo, phi))
                     nodes.append(node)
@@ -373,7 +384,7 @@ def _grow(grid: GridWorld, p0: Point, start_set: set[int], depth_cap: int, stop_
             if found >= 0 and stop_at_start:
                 break
         frontier = new_frontier
-    stats["nodes"] = len(nodes)
+    stats.update(nodes=len(nodes), projections=projections, pruned=pruned)
     length = None if found < 0 else nodes[found].depth + 1
     start_region = -1
     if found >= 0:
