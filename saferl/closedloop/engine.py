@@ -44,6 +44,8 @@ __all__ = ["ClosedLoopOptions", "ClosedLoopOutcome", "check_property", "check_ob
 
 DEFAULT_TIMEOUT_S = 60.0
 FOREVER_SIMULATION_STEPS = 1000
+#: when no invariant is found, how far the bounded fallback goes ("safe for the first N steps")
+FOREVER_BOUNDED_STEPS = 1_000_000
 MAX_GRID_DIMS = 3  # a 4-D grid within the cell budget is too coarse to be worth its time
 INVARIANT_SHARE = 0.5  # of the time left after falsification; the bounded fallback gets the rest
 
@@ -210,7 +212,7 @@ def check_property(
             msg = (f"proved forever: inductive invariant of {int(grid.alive.sum())} cells over "
                    f"({', '.join(stats['dims'])}), certificate re-checked with rigorous arithmetic")
             return done(Verdict.SAFE, msg, "closedloop:invariant", invariant=grid, stats=stats)
-        bounded = _bounded(model, program, prop, sim, deadline, FOREVER_SIMULATION_STEPS, keep_tube)
+        bounded = _bounded(model, program, prop, sim, deadline, FOREVER_BOUNDED_STEPS, keep_tube)
         stats["sets"] = bounded.boxes
         return done(Verdict.UNKNOWN, f"no inductive invariant found ({why}); safe for the first {bounded.proved} steps "
                     f"({bounded.reason or 'bound reached'}); undecided after", "closedloop:bounded",
