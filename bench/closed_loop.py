@@ -1,6 +1,7 @@
 """Benchmark of closed-loop proofs (issue 12's targets) on the shipped policies and specs.
 
-Prints a table, then the same figures as JSON.  Run: python bench/closed_loop.py
+Prints a table (verdict, wall and CPU seconds, the load average while it ran), then the
+same figures as JSON.  Run: python bench/closed_loop.py
 [--quick] [--cap SECONDS] [--only SUBSTRING].  Each property's budget is its target time.  Each row is one property checked end to end:
 falsification, then the proof, then (for invariants) the independent certificate check.
 """
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import time
 from pathlib import Path
@@ -139,13 +141,16 @@ def main() -> None:
             budget = min(budget, args.cap)
         program = load_policy(ROOT / policy)
         spec_obj = load_spec(ROOT / spec)
-        t = time.perf_counter()
+        load0 = os.getloadavg()[0]
+        t, c = time.perf_counter(), time.process_time()
         (out,) = check_closed_loop(program, spec_obj, ClosedLoopOptions(timeout_s=budget), policy_path=policy)
-        wall = time.perf_counter() - t
+        wall, cpu = time.perf_counter() - t, time.process_time() - c
+        load = max(load0, os.getloadavg()[0])
         r = out.result
         rows.append({
             "policy": policy, "spec": spec, "property": r.property_id, "target": target, "target_s": target_s,
-            "verdict": r.verdict.value, "seconds": round(wall, 2), "within_target": bool(wall <= target_s),
+            "verdict": r.verdict.value, "seconds": round(wall, 2), "cpu_seconds": round(cpu, 2),
+            "load_average": round(load, 2), "within_target": bool(wall <= target_s),
             "proved_steps": out.proved_steps, "message": r.message, **{k: v for k, v in out.stats.items() if k != "dims"},
         })
     rates = {
@@ -155,10 +160,11 @@ def main() -> None:
             "MountainCarContinuous-v0", "policies/mountaincar/bang_bang.pol", "specs/closedloop/mountaincar.yaml"),
     }
     shield = shield_figures(args.shield_steps) if not args.only else {}
-    print(f"{'policy':<40} {'spec':<32} {'verdict':<8} {'s':>7} {'target':>7}  detail")
+    print(f"{'policy':<28} {'spec':<24} {'verdict':<8} {'wall s':>7} {'cpu s':>7} {'load':>5} {'target':>7}  detail")
     for row in rows:
-        print(f"{Path(row['policy']).name:<40} {Path(row['spec']).name:<32} {row['verdict']:<8} "
-              f"{row['seconds']:>7.2f} {row['target_s']:>7}  {row['message'][:110]}")
+        print(f"{Path(row['policy']).name:<28} {Path(row['spec']).name:<24} {row['verdict']:<8} "
+              f"{row['seconds']:>7.2f} {row['cpu_seconds']:>7.2f} {row['load_average']:>5.1f} {row['target_s']:>7}  "
+              f"{row['message'][:100]}")
     print()
     for env, rate in rates.items():
         print(f"falsification throughput {env:<26} {rate:>12,.0f} simulated steps/s (target >= 100,000)")
