@@ -107,3 +107,47 @@ def test_track_option_is_for_torcs_only() -> None:
             "--fallback", str(ROOT / "policies/cartpole/near_optimal.pol"), "--env", "CartPole-v1", "--track", "aalborg"]
     assert run(args, out, err) == 2
     assert "--track and --laps apply to the TORCS environments" in err.getvalue()
+
+
+@needs_torcs
+def test_the_speed_spec_takes_the_driver_through_aalborgs_first_hairpin() -> None:
+    """Unshielded, the shipped driver enters aalborg's first hairpin too fast and leaves the
+    track at about 195 m; behind specs/torcs/track_speed.yaml (fallback propel_careful.pol,
+    proved SAFE) the shield lowers its throttle and raises its brake there, and the car is
+    still on the track 30 s later, well past it."""
+    import gymnasium as gym
+
+    from saferl.envs import register_envs
+    from saferl.learn.model import load_model
+    from saferl.policy import load_policy
+    from saferl.shield import Shield, ViolationMonitor
+    from saferl.spec import load_spec
+
+    register_envs()
+    spec = load_spec(ROOT / "specs/torcs/track_speed.yaml")
+    program = load_policy(ROOT / "policies/torcs/propel_careful.pol")
+    driver = load_model(ORACLE)
+    steps = 1_500
+    results = []
+    for shielded in (False, True):
+        env: Any = gym.make("saferl/Torcs-v0", track="aalborg", max_steps=steps)
+        if shielded:
+            env = Shield(env, spec, fallback=program)
+            assert env.verified
+        monitor = ViolationMonitor(spec, program)
+        try:
+            obs, _ = env.reset()
+            monitor.reset(obs)
+            done = False
+            while not done:
+                action = np.asarray(driver.act(obs), dtype=np.float32)
+                obs, _, terminated, truncated, info = env.step(action)
+                monitor.step(info["saferl"].executed if shielded else action, obs)
+                done = terminated or truncated
+        finally:
+            env.close()
+        results.append((info["crashed"], info["dist_raced"], monitor.total))
+    (crashed, dist, violations), (crashed_s, dist_s, violations_s) = results
+    assert crashed and dist < 300 and violations > 0
+    assert not crashed_s and dist_s > 500 and violations_s == 0
+    assert not live_torcs_children()
