@@ -91,6 +91,8 @@ def _cond_pts(c: Cond, obs: dict[str, np.ndarray]) -> Any:
 
 
 def _block_pts(body: tuple[Stmt, ...], obs: dict[str, np.ndarray], active: Any, out: np.ndarray) -> None:
+    if not np.any(active):  # no row runs this block (most of a big tree, at any one step)
+        return
     for stmt in body:
         if isinstance(stmt, Assign):
             out[:] = np.where(active, _expr_pts(stmt.value, obs), out)
