@@ -9,8 +9,6 @@ tool error, never SAFE.
 
 from __future__ import annotations
 
-import itertools
-
 import numpy as np
 
 from saferl.closedloop.invariant import (
@@ -25,6 +23,35 @@ from saferl.policy.ast import Program
 from saferl.spec.closedloop import ClosedLoopProperty
 
 __all__ = ["check_invariant"]
+
+
+_PAIRS_PER_CHUNK = 1 << 22
+
+
+def _successors_alive(alive: np.ndarray, first: np.ndarray, last: np.ndarray) -> np.ndarray:
+    """Per cell: is every grid cell of its image's index box [first, last] alive?  Every
+    (cell, successor) pair is listed and looked up, in chunks of about _PAIRS_PER_CHUNK."""
+    sizes = last - first + 1
+    counts = np.prod(sizes, axis=1)
+    ok = np.ones(first.shape[0], dtype=bool)
+    ends = np.cumsum(counts)
+    start = 0
+    while start < first.shape[0]:
+        # the cells whose pairs fit in this chunk (at least one cell)
+        limit = (ends[start - 1] if start else 0) + _PAIRS_PER_CHUNK
+        stop = max(start + 1, int(np.searchsorted(ends, limit, side="right")))
+        cnt = counts[start:stop]
+        rows = np.repeat(np.arange(start, stop), cnt)
+        k = np.arange(rows.size) - np.repeat(np.cumsum(cnt) - cnt, cnt)  # pair number within its cell
+        cell = np.empty((rows.size, first.shape[1]), dtype=np.int64)
+        for j in range(first.shape[1] - 1, -1, -1):
+            size = sizes[rows, j]
+            cell[:, j] = first[rows, j] + k % size
+            k = k // size
+        hit = alive[tuple(cell[:, j] for j in range(cell.shape[1]))]
+        ok[np.unique(rows[~hit])] = False
+        start = stop
+    return ok
 
 
 def check_invariant(model: Model, program: Program, prop: ClosedLoopProperty, grid: Grid) -> tuple[bool, str]:
@@ -42,13 +69,7 @@ def check_invariant(model: Model, program: Program, prop: ClosedLoopProperty, gr
     first, last, out = grid.index_ranges(ilo[:, grid.dims], ihi[:, grid.dims])
     if out.any():
         return False, "a cell's image leaves the grid"
-    span = last - first
-    ok = np.ones(idx.size, dtype=bool)
-    for offset in itertools.product(*[range(int(s) + 1) for s in span.max(axis=0)]):
-        off = np.array(offset)
-        inside = np.all(off[None, :] <= span, axis=1)
-        cell = first + np.minimum(off[None, :], span)
-        ok &= ~inside | alive[tuple(cell[:, j] for j in range(cell.shape[1]))]
+    ok = _successors_alive(alive, first, last)
     if not ok.all():
         return False, f"{int((~ok).sum())} cells have a successor outside the invariant"
     return initial_cells_alive(model, program, grid, prop, grid.alive, rigorous=True)
