@@ -11,12 +11,13 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from fractions import Fraction
+from math import gcd
 from typing import Any
 
 from saferl.gridworld.geometry import (
     Point,
     clip_scaled_to_cone,
-    cone_allows,
+    cone_allows_move,
     cone_letters,
     format_point,
 )
@@ -120,9 +121,14 @@ class _Goal:
         self.on_edge: bool | None = None  # whether the whole goal lies on that edge
 
 
-def _reachable_point(p: Point, g: _Goal, cone: int) -> Point | None:
-    """The goal's preferred point among those reachable from ``p`` (None if none is)."""
-    mp, (px, py) = scaled_ints(p)
+#: a point in integers: ``(m, x, y)`` stands for ``(x / m, y / m)``, ``m > 0``
+_Scaled = tuple[int, int, int]
+
+
+def _reachable_point(ps: _Scaled, g: _Goal, cone: int) -> tuple[Point, _Scaled] | None:
+    """The goal's preferred point among those reachable from ``ps`` (None if none is), as a
+    point and in integers (over the smallest common denominator of its coordinates)."""
+    mp, px, py = ps
     m = g.m
     # everything over the common denominator m * mp
     rng = clip_scaled_to_cone((g.ax * mp, g.ay * mp), (g.dx * mp, g.dy * mp), (px * m, py * m), cone)
@@ -136,11 +142,14 @@ def _reachable_point(p: Point, g: _Goal, cone: int) -> Point | None:
     else:
         sn, sd = ln * hd + hn * ld, 2 * ld * hd
     if sn == 0:
-        return g.a
+        return g.a, (m, g.ax, g.ay)
     if sn == sd:
-        return g.b
-    den = m * sd
-    return (Fraction(g.ax * sd + g.dx * sn, den), Fraction(g.ay * sd + g.dy * sn, den))
+        return g.b, (m, g.ax + g.dx, g.ay + g.dy)
+    den, qx, qy = m * sd, g.ax * sd + g.dx * sn, g.ay * sd + g.dy * sn
+    k = gcd(den, qx, qy)
+    if k > 1:
+        den, qx, qy = den // k, qx // k, qy // k
+    return (Fraction(qx, den), Fraction(qy, den)), (den, qx, qy)
 
 
 def run_program(
@@ -151,6 +160,8 @@ def run_program(
     If ``edges`` is given, the half-edge stood on before each move is appended to it.
     """
     p = program.start
+    m0, (x0, y0) = scaled_ints(p)
+    ps: _Scaled = (m0, x0, y0)
     path = [p]
     start_h = grid.half_edge(program.start_edge.a, program.start_edge.b)
     if start_h < 0:
@@ -224,22 +235,23 @@ def run_program(
             return False, path, StepFailure(step, p, b, str(rule_text), "the rule has no target")
         key = (b, h)
         i = pointers.get(key, 0)
-        q = None
+        reached_q = None
         if i + 1 < len(targets):
-            q = _reachable_point(p, goal_of(targets[i + 1]), cone)
-            if q is not None:
+            reached_q = _reachable_point(ps, goal_of(targets[i + 1]), cone)
+            if reached_q is not None:
                 i += 1
                 pointers[key] = i
         target = targets[i]
         goal = goal_of(target)
-        if q is None:
-            q = _reachable_point(p, goal, cone)
+        if reached_q is None:
+            reached_q = _reachable_point(ps, goal, cone)
         rule_text = _LazyText(lambda b=b, h=h, i=i, target=target: (
             f"block {b + 1}, from {grid.describe_edge(h)}, target {i + 1}: "
             f"reach {_seg_text(target.goal)} on {_seg_text(target.edge)} prefer {target.prefer}"))
-        if q is None:
+        if reached_q is None:
             return False, path, StepFailure(step, p, b, str(rule_text),
                                             f"no point of the target is reachable from {format_point(p)} with moves {cone_letters(cone) or 'none'}")
+        q, qs = reached_q
         # the edge the move ends on, as a half-edge of the current region
         e = goal.edge
         if e == -2:
@@ -263,14 +275,16 @@ def run_program(
             return False, path, StepFailure(step, p, b, str(rule_text),
                                             f"the move to {format_point(q)} goes through the outer boundary {grid.describe_edge(crossed)}")
         # q == p is allowed: an agent standing on a vertex of the crossed edge steps across it
-        if not cone_allows(cone, p, q):
+        # the move's direction, in integers: q - p over the positive denominator qm * pm
+        (pm, px, py), (qm, qx, qy) = ps, qs
+        if not cone_allows_move(cone, qx * pm - px * qm, qy * pm - py * qm):
             return False, path, StepFailure(step, p, b, str(rule_text),
                                             f"the move to {format_point(q)} is outside the cone {cone_letters(cone) or 'none'}")
         # p lies on the closed convex region (invariant) and q on its edge: the segment is inside
         path.append(q)
         if edges is not None:
             edges.append(h)
-        p = q
+        p, ps = q, qs
         h = grid.he_opp[crossed]
         if grid.he_region[h] == grid.target:
             return True, path, None

@@ -23,6 +23,7 @@ __all__ = [
     "cone_from_letters",
     "cone_letters",
     "cone_allows",
+    "cone_allows_move",
     "cross",
     "lex_order",
     "point_on_segment",
@@ -61,8 +62,11 @@ def cone_letters(mask: int) -> str:
 
 def cone_allows(mask: int, p: Point, q: Point) -> bool:
     """Whether the straight move from ``p`` to ``q`` lies in the cone ``mask``."""
-    dx = q[0] - p[0]
-    dy = q[1] - p[1]
+    return cone_allows_move(mask, q[0] - p[0], q[1] - p[1])
+
+
+def cone_allows_move(mask: int, dx: Fraction | int, dy: Fraction | int) -> bool:
+    """Whether a move with the signs of ``(dx, dy)`` lies in the cone ``mask``."""
     if dx > 0 and not mask & R_BIT:
         return False
     if dx < 0 and not mask & L_BIT:
