@@ -13,6 +13,7 @@ from saferl.gridworld.geometry import (
     clip_scaled_to_cone,
     clip_segment_to_cone,
     cone_allows,
+    cone_allows_move,
     cone_from_letters,
     cone_letters,
     parse_fraction,
@@ -117,3 +118,10 @@ def test_integer_region_and_edge_tests_agree_with_the_rational_ones(seed, p) -> 
             mid, beyond = ((a[0] + b[0]) / 2, (a[1] + b[1]) / 2), (2 * b[0] - a[0], 2 * b[1] - a[1])
             assert grid.point_on_edge(a, h) and grid.point_on_edge(b, h) and grid.point_on_edge(mid, h)
             assert not grid.point_on_edge(beyond, h)
+
+
+@given(points, points, st.integers(0, 15))
+def test_cone_check_on_integers_agrees(p, q, mask) -> None:  # type: ignore[no-untyped-def]
+    """The certifier's move check over one common denominator, against the Fraction one."""
+    m, (px, py, qx, qy) = scaled_ints((p[0], p[1], q[0], q[1]))
+    assert cone_allows_move(mask, qx - px, qy - py) == cone_allows(mask, p, q)
