@@ -13,9 +13,8 @@ Example:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from saferl.limits import shown_path
+from saferl.record import record
 
 __all__ = [
     "Location",
@@ -31,7 +30,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
+@record
 class Location:
     """A place in a file: 1-based line and column (0 means unknown)."""
 

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
+
+from saferl.record import record
 
 __all__ = ["Verdict", "Step", "Counterexample", "PropertyResult", "VerifyResult"]
 
@@ -52,7 +54,7 @@ _RANK = {Verdict.UNSAFE: 0, Verdict.UNKNOWN: 1, Verdict.SAFE: 2}
 Number = int | float
 
 
-@dataclass(frozen=True)
+@record
 class Step:
     """Concrete values at one point of a counterexample.
 
@@ -74,7 +76,7 @@ class Step:
         }
 
 
-@dataclass(frozen=True)
+@record
 class Counterexample:
     """A concrete violation, already replayed on the concrete evaluator.
 
@@ -96,7 +98,7 @@ class Counterexample:
         }
 
 
-@dataclass(frozen=True)
+@record
 class PropertyResult:
     """The verdict on one property, with where it came from and what it cost."""
 
@@ -130,7 +132,7 @@ class PropertyResult:
         }
 
 
-@dataclass(frozen=True)
+@record
 class VerifyResult:
     """Every property's result for one policy against one spec."""
 

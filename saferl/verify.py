@@ -25,13 +25,14 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from typing import TYPE_CHECKING, Any
 
 from saferl.errors import InternalError, SolverError, SpecError
 from saferl.policy.ast import Assign, Program, walk
 from saferl.policy.evaluate import interpret
 from saferl.policy.printer import program_digest
+from saferl.record import record
 from saferl.results import Counterexample, PropertyResult, Step, Verdict, VerifyResult
 from saferl.smt.floats import f32_pred, f32_succ, round_f32
 from saferl.smt.frame import Frame, concrete_lookup, frame_labels
@@ -52,7 +53,7 @@ __all__ = ["verify_policy", "VerifyOptions", "replay", "decode", "Concrete"]
 DEFAULT_TIMEOUT_S = 10.0
 
 
-@dataclass(frozen=True)
+@record
 class VerifyOptions:
     """How to verify: the time limit per property and solver, cvc5 cross-checking, and an
     overall budget for the whole call (properties not reached in it are UNKNOWN).
@@ -69,7 +70,7 @@ class VerifyOptions:
     decompose: bool = True
 
 
-@dataclass
+@record(frozen=False)
 class Concrete:
     """Concrete values of a frame: observations per step, initial state."""
 
@@ -181,7 +182,7 @@ def _policy_line(prop: Property, program: Program, lines: Mapping[str, Mapping[s
     return program.span.line or 1
 
 
-@dataclass
+@record(frozen=False)
 class _Decision:
     """What one solver concluded about one property (before cross-checking)."""
 
@@ -204,7 +205,7 @@ def _replay_first(
     return None
 
 
-@dataclass
+@record(frozen=False)
 class _Shared:
     """What the properties of one verify call share: the program encoded once per frame,
     and z3's term conversion."""

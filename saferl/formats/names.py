@@ -21,11 +21,12 @@ Example:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from saferl.errors import InputError
+from saferl.record import record
 
 __all__ = ["PolicyNames", "load_names_file"]
 
@@ -53,7 +54,7 @@ def _number(value: Any, what: str) -> float:
     return float(value)
 
 
-@dataclass(frozen=True)
+@record
 class PolicyNames:
     """User-given names; ``None`` where the user said nothing (the environment decides)."""
 

@@ -12,9 +12,11 @@ back with :meth:`Program.with_values`.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from functools import cached_property
 from typing import Any
+
+from saferl.record import record
 
 __all__ = [
     "Span", "Num", "Obs", "Label", "Neg", "BinOp", "Call", "Pid", "Expr",
@@ -24,7 +26,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
+@record
 class Span:
     """1-based line and column of a node's first token."""
 
@@ -41,7 +43,7 @@ def _span() -> Span:
 
 # -- expressions ---------------------------------------------------------------------
 
-@dataclass(frozen=True)
+@record
 class Num:
     """A float64 constant, printed with ``repr`` so the text round-trips exactly."""
 
@@ -49,7 +51,7 @@ class Num:
     span: Span = _span()
 
 
-@dataclass(frozen=True)
+@record
 class Obs:
     """A reference to a declared observation."""
 
@@ -57,7 +59,7 @@ class Obs:
     span: Span = _span()
 
 
-@dataclass(frozen=True)
+@record
 class Label:
     """A discrete action value referred to by its label (``left``)."""
 
@@ -66,13 +68,13 @@ class Label:
     span: Span = _span()
 
 
-@dataclass(frozen=True)
+@record
 class Neg:
     operand: Expr
     span: Span = _span()
 
 
-@dataclass(frozen=True)
+@record
 class BinOp:
     """``left op right`` with op one of ``+ - * /`` (division only by a non-zero constant)."""
 
@@ -89,14 +91,14 @@ MAX_PID_WINDOW = 100
 CALL_ARITY: dict[str, int | None] = {"abs": 1, "min": None, "max": None, "clip": 3}
 
 
-@dataclass(frozen=True)
+@record
 class Call:
     func: str
     args: tuple[Expr, ...]
     span: Span = _span()
 
 
-@dataclass(frozen=True)
+@record
 class Pid:
     """A stateful PID controller: error = target - signal, integral += error,
     output = kp*error + ki*integral + kd*(error - prev_error); its state starts at 0, 0.
@@ -158,7 +160,7 @@ Expr = Num | Obs | Label | Neg | BinOp | Call | Pid
 
 # -- conditions ----------------------------------------------------------------------
 
-@dataclass(frozen=True)
+@record
 class Compare:
     """``left op right`` with op one of ``< <= > >= == !=``."""
 
@@ -168,7 +170,7 @@ class Compare:
     span: Span = _span()
 
 
-@dataclass(frozen=True)
+@record
 class BoolOp:
     """``and`` / ``or`` over two or more operands."""
 
@@ -177,13 +179,13 @@ class BoolOp:
     span: Span = _span()
 
 
-@dataclass(frozen=True)
+@record
 class Not:
     operand: Cond
     span: Span = _span()
 
 
-@dataclass(frozen=True)
+@record
 class BoolConst:
     value: bool
     span: Span = _span()
@@ -194,7 +196,7 @@ Cond = Compare | BoolOp | Not | BoolConst
 
 # -- statements and declarations -----------------------------------------------------
 
-@dataclass(frozen=True)
+@record
 class Assign:
     """``action = expr``."""
 
@@ -203,7 +205,7 @@ class Assign:
     span: Span = _span()
 
 
-@dataclass(frozen=True)
+@record
 class If:
     """``if c1 { … } elif c2 { … } else { … }``; ``orelse`` may be empty."""
 
@@ -215,7 +217,7 @@ class If:
 Stmt = Assign | If
 
 
-@dataclass(frozen=True)
+@record
 class ObsDecl:
     """``obs name: float32 [in [low, high]]``: an observation and its element type.
 
@@ -229,7 +231,7 @@ class ObsDecl:
     span: Span = _span()
 
 
-@dataclass(frozen=True)
+@record
 class ActDecl:
     """``act name: discrete {l0 = 0, …}`` or ``act name: continuous [low, high]``."""
 
@@ -248,7 +250,7 @@ class ActDecl:
         return None
 
 
-@dataclass(frozen=True)
+@record
 class Param:
     """A repairable constant: id, kind (threshold, leaf, gain, target, constant), value, position."""
 
@@ -260,7 +262,7 @@ class Param:
     node: object = field(default=None, compare=False, repr=False)
 
 
-@dataclass(frozen=True)
+@record
 class Program:
     """A whole .pol policy of the tree/program family."""
 

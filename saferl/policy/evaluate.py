@@ -13,7 +13,7 @@ statements it executes (the reference, used to replay counterexamples), and
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from saferl.errors import InputError
@@ -35,6 +35,7 @@ from saferl.policy.ast import (
     Program,
     Stmt,
 )
+from saferl.record import record
 from saferl.smt.floats import to_f32
 
 __all__ = ["interpret", "Trace", "compile_program", "ProgramPolicy", "cast_observations"]
@@ -50,7 +51,7 @@ def cast_observations(program: Program, values: Sequence[float]) -> list[float]:
     return out
 
 
-@dataclass
+@record(frozen=False)
 class Trace:
     """What one interpreted step did: the assignment lines executed, per action."""
 

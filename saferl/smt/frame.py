@@ -8,9 +8,10 @@ step, the state entering each executed step and the actions.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING, Any
 
+from saferl.record import record
 from saferl.spec.bind import Binding
 from saferl.spec.expr import variables
 from saferl.spec.load import Property
@@ -50,7 +51,7 @@ def concrete_lookup(
     return lookup
 
 
-@dataclass
+@record(frozen=False)
 class Frame:
     """The symbols and terms of one property's encoding, for decoding and replay."""
 

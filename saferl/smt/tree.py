@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from saferl.policy.ast import (
@@ -62,6 +61,7 @@ from saferl.policy.ast import (
     Stmt,
 )
 from saferl.policy.ast import Not as PNot
+from saferl.record import record
 from saferl.smt.floats import f32_pred, f32_succ, snap_threshold, snapped_range
 from saferl.smt.frame import Frame, frame_labels
 from saferl.spec.bind import Binding, property_condition
@@ -128,7 +128,7 @@ class _Node:
         return self.stmt is None
 
 
-@dataclass
+@record(frozen=False)
 class TreeOutcome:
     """What the decomposition concluded about one property.
 

@@ -13,10 +13,9 @@ consumer (encoder, replay, shield) expressions whose labels are already constant
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from saferl.errors import Location, SpecError
 from saferl.policy.ast import Program
+from saferl.record import record
 from saferl.spec.expr import (
     SBin,
     SBool,
@@ -35,7 +34,7 @@ from saferl.spec.load import Property, Spec
 __all__ = ["Binding", "bind_spec", "property_condition", "resolve_labels"]
 
 
-@dataclass(frozen=True)
+@record
 class Binding:
     """What each spec name means for one policy.
 

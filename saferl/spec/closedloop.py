@@ -25,12 +25,13 @@ models by name only (:data:`ENVIRONMENTS`), so that loading a spec never imports
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 import yaml
 
 from saferl.errors import Location, SpecError
+from saferl.record import record
 from saferl.spec.expr import SExpr, variables
 
 __all__ = ["ClosedLoopProperty", "ENVIRONMENTS", "CLOSED_LOOP_KINDS", "closed_loop_kind", "parse_closed_loop"]
@@ -69,7 +70,7 @@ _KEYS = {
 Box = tuple[tuple[float, float], ...]
 
 
-@dataclass(frozen=True)
+@record
 class ClosedLoopProperty:
     """A safety or reach property of the closed loop, with the YAML line it starts on.
 

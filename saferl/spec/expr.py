@@ -20,12 +20,13 @@ unrolled sum of n terms is n levels deep), unrolls to at most ``MAX_SUM_EXPANSIO
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 
 from saferl.errors import Location, SpecError
 from saferl.limits import MAX_HISTORY_LAG, MAX_SUM_EXPANSION, limit_message
 from saferl.policy.lexer import Token, TokenStream, tokenize
 from saferl.policy.parser import MAX_ABS_CONSTANT
+from saferl.record import record
 
 __all__ = [
     "SNum", "SVar", "SNeg", "SBin", "SCall", "SCmp", "SBool", "SNot", "SConst",
@@ -36,12 +37,12 @@ FUNCS = {"abs": 1, "min": None, "max": None}
 _CMP = ("<", "<=", ">", ">=", "==", "!=")
 
 
-@dataclass(frozen=True)
+@record
 class SNum:
     value: float
 
 
-@dataclass(frozen=True)
+@record
 class SVar:
     """A name at ``lag`` steps before t (0 = now) in run ``copy`` (0, or 1 when primed)."""
 
@@ -51,43 +52,43 @@ class SVar:
     loc: Location | None = field(default=None, compare=False, repr=False)
 
 
-@dataclass(frozen=True)
+@record
 class SNeg:
     operand: SExpr
 
 
-@dataclass(frozen=True)
+@record
 class SBin:
     op: str
     left: SExpr
     right: SExpr
 
 
-@dataclass(frozen=True)
+@record
 class SCall:
     func: str
     args: tuple[SExpr, ...]
 
 
-@dataclass(frozen=True)
+@record
 class SCmp:
     op: str
     left: SExpr
     right: SExpr
 
 
-@dataclass(frozen=True)
+@record
 class SBool:
     op: str
     operands: tuple[SExpr, ...]
 
 
-@dataclass(frozen=True)
+@record
 class SNot:
     operand: SExpr
 
 
-@dataclass(frozen=True)
+@record
 class SConst:
     value: bool
 

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,7 @@ import yaml
 
 from saferl.errors import Location, SpecError
 from saferl.limits import MAX_HISTORY_LAG, MAX_NAME_LENGTH, MAX_NUMBER_LENGTH, limit_message
+from saferl.record import record
 from saferl.spec.closedloop import ClosedLoopProperty, closed_loop_kind, parse_closed_loop
 from saferl.spec.expr import SExpr, parse_spec_expr, variables
 from saferl.userfile import read_user_text
@@ -58,7 +59,7 @@ _PROP_KEYS = {
 _TAG = YAML_TAG
 
 
-@dataclass(frozen=True)
+@record
 class Property:
     """One property of a spec, with the YAML line it starts on.
 
@@ -82,7 +83,7 @@ class Property:
     locations: dict[str, Location] = field(default_factory=dict, compare=False, repr=False)
 
 
-@dataclass(frozen=True)
+@record
 class Spec:
     """A whole spec file."""
 
