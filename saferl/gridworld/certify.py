@@ -267,7 +267,9 @@ def run_program(
         else:
             crossed = e
         if goal.on_edge is None:  # q lies on the goal; if the whole goal is on the edge, so is q
-            goal.on_edge = grid.point_on_edge(goal.a, crossed) and grid.point_on_edge(goal.b, crossed)
+            gm, gx, gy = goal.m, goal.ax, goal.ay
+            goal.on_edge = (grid.scaled_point_on_edge(gm, gx, gy, crossed)
+                            and grid.scaled_point_on_edge(gm, gx + goal.dx, gy + goal.dy, crossed))
         if not goal.on_edge and not grid.point_on_edge(q, crossed):
             return False, path, StepFailure(step, p, b, str(rule_text),
                                             f"the chosen point {format_point(q)} is not on the edge {grid.describe_edge(crossed)}")

@@ -102,6 +102,10 @@ class GridWorld:
     def point_on_edge(self, p: Point, h: int) -> bool:
         """Whether ``p`` lies on the closed segment of half-edge ``h``."""
         q, (x, y) = scaled_ints(p)
+        return self.scaled_point_on_edge(q, x, y, h)
+
+    def scaled_point_on_edge(self, q: int, x: int, y: int, h: int) -> bool:
+        """:meth:`point_on_edge` for the point ``(x / q, y / q)``, ``q > 0``."""
         m, kx, ky, dx, dy = self.edge_form(h)
         rx, ry = x * m - kx * q, y * m - ky * q  # (p - start) * m * q
         if dx == 0 and dy == 0:

@@ -229,6 +229,19 @@ def _seg(s: Segment) -> str:
 
 def format_subgoal_pol(program: SubgoalProgram) -> str:
     """The canonical text of a subgoal program (parse_subgoal_pol inverts it)."""
+    # a point often comes back (rules, edges, until): its text is made once, keyed by the
+    # identity of the point (alive while the program is), which is cheaper than its hash
+    texts: dict[int, str] = {}
+
+    def point(p: Point) -> str:
+        got = texts.get(id(p))
+        if got is None:
+            got = texts[id(p)] = format_point(p)
+        return got
+
+    def _seg(s: Segment) -> str:
+        return f"[{point(s.a)} -- {point(s.b)}]"
+
     out = [
         f"policy {program.name}",
         f"gridworld size {program.size} start {format_point(program.start)} on {_seg(program.start_edge)}",

@@ -78,7 +78,9 @@ def paper_size_bound(grid: GridWorld, path_length: int) -> int:
     :meth:`SubgoalProgram.n_instructions` does: ``blocks + rules + reaches <=
     (E + 1) + path_length + path_length`` with ``E`` the number of edges.
     """
-    edges = sum(1 for h, o in enumerate(grid.he_opp) if o < 0 or h < o)
+    edges = grid._memo.get("n_edges")
+    if not isinstance(edges, int):
+        edges = grid._memo["n_edges"] = sum(1 for h, o in enumerate(grid.he_opp) if o < 0 or h < o)
     return min(path_length, edges) + 1 + 2 * path_length
 
 
