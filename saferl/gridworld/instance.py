@@ -306,7 +306,9 @@ def validate_grid(grid: GridWorld, path: str = "<grid>") -> None:
     n = len(S)
     for i in range(n):
         for p in (S[i], E[i]):
-            if not (zero <= p[0] <= fN and zero <= p[1] <= fN):
+            # 0 <= x <= N on numerator and denominator (denominator > 0): integer comparisons
+            x, y = p
+            if not (0 <= x.numerator <= N * x.denominator and 0 <= y.numerator <= N * y.denominator):
                 raise _err(f"half-edge {i}: vertex {format_point(p)} lies outside [0, {N}]^2", path)
         if S[i] == E[i]:
             raise _err(f"half-edge {i} has zero length at {format_point(S[i])}", path)
