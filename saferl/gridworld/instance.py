@@ -53,7 +53,7 @@ class GridWorld:
     start: Point
     start_edge: int = -1
     _by_ends: dict[tuple[int, ...], int] = field(default_factory=dict, repr=False)
-    _memo: dict[object, object] = field(default_factory=dict, repr=False)
+    _memo: dict[object, object] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._by_ends = {_ends_key(a, b): i for i, (a, b) in enumerate(zip(self.he_start, self.he_end))}
@@ -120,9 +120,10 @@ class GridWorld:
         """Every region whose closure holds ``p`` (a fresh list; kept for the start point)."""
         if p != self.start:
             return [r for r in range(len(self.regions)) if self.region_contains(r, p)]
-        got = self._memo.get("start_regions")
+        key = ("regions_containing", p)
+        got = self._memo.get(key)
         if got is None:
-            got = self._memo["start_regions"] = tuple(r for r in range(len(self.regions)) if self.region_contains(r, p))
+            got = self._memo[key] = tuple(r for r in range(len(self.regions)) if self.region_contains(r, p))
         return list(got)  # type: ignore[call-overload]
 
     def edges_containing(self, region: int, p: Point) -> list[int]:

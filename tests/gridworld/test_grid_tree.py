@@ -131,3 +131,15 @@ def test_certify_shares_the_tree_synth_built(smol: Path) -> None:
         assert shared.shortest_length == fresh.shortest_length == result.path_length
         # a tree for another depth cap or without stopping at the start is a different tree
         assert build_backward_tree(grid, depth_cap=999) is not tree
+
+
+def test_a_changed_copy_of_a_grid_builds_its_own_tree(smol: Path) -> None:
+    """What is derived from a grid stays with that grid: a copy with another target starts afresh."""
+    from dataclasses import replace
+
+    grid = load_grid(smol / "spiral" / "polygongrid.json")
+    tree = build_backward_tree(grid)
+    other = replace(grid, target=(grid.target + 1) % grid.n_regions)
+    assert not other._memo
+    assert build_backward_tree(other) is not tree
+    assert build_backward_tree(other).nodes[0].edge in other.regions[other.target]
