@@ -34,20 +34,23 @@ _BLANK = frozenset(" \t\r#")
 _SKIP = re.compile(r"(?:[ \t\r]+|#[^\n]*)+")
 _WORD = re.compile(r"\w+")
 _DIGIT_RUN = re.compile(r"[0-9]*")
-#: the common, well-formed tokens in one expression; anything else (errors, dotted names,
-#: odd characters) goes through the character-by-character rules below
-_FAST = re.compile(
-    r"""(?P<nl>\n)
-    |(?P<blank>(?:[ \t\r]+|\#[^\n]*)+)
-    |(?P<name>[A-Za-z_]\w*)(?![.\w])
-    |(?P<number>(?:[0-9]+(?:\.(?!\.)[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)(?![.\w])
-    |(?P<op><=|>=|==|!=|\.\.|--|->|[{}()\[\],:=<>+\-*/'|;])""",
-    re.X,
+#: the common, well-formed tokens in one expression, each with the blanks and comments
+#: before it (possessive: no backtracking over a long run); anything else (errors, dotted
+#: names, odd characters) goes through the character-by-character rules below.  Groups by
+#: number: 1 newline, 2 name, 3 number, 4 operator, 5 any other character; none: the end.
+_SCAN = re.compile(
+    r"""(?:[ \t\r]++|\#[^\n]*+)*+
+    (?:(\n)
+    |([A-Za-z_]\w*)(?![.\w])
+    |((?:[0-9]+(?:\.(?!\.)[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)(?![.\w])
+    |(<=|>=|==|!=|\.\.|--|->|[{}()\[\],:=<>+\-*/'|;])
+    |(.)
+    |\Z)""",
+    re.X | re.S,
 )
-#: the fast tokens, and any other character (where the rules below take over)
-_SCAN = re.compile(_FAST.pattern + r"|(?P<other>.)", re.X | re.S)
-_FAST_KIND = {"name": "NAME", "number": "NUMBER", "op": "OP"}
-_FAST_MAX = {"name": MAX_NAME_LENGTH, "number": MAX_NUMBER_LENGTH, "op": 2}
+_NL, _OTHER = 1, 5
+_FAST_KIND = {2: "NAME", 3: "NUMBER", 4: "OP"}
+_FAST_MAX = {2: MAX_NAME_LENGTH, 3: MAX_NUMBER_LENGTH, 4: 2}
 
 #: tokens after ')' showing that the parentheses opened an arithmetic operand
 _CONTINUES = frozenset({"<", "<=", ">", ">=", "==", "!=", "+", "-", "*", "/"})
@@ -93,27 +96,32 @@ def tokenize(
         return Location(path, line + line_offset, col)
 
     scan = _SCAN.finditer
-    kinds, longest = _FAST_KIND, _FAST_MAX
+    kinds, longest, new = _FAST_KIND, _FAST_MAX, tuple.__new__
+    limited = max_tokens is not None
     stop = n + 1 if max_tokens is None else max_tokens
     while i < n and len(tokens) < stop:
-        # the common tokens in one pass of the regular expression; the first other
-        # character (or an over-long token) goes through the rules below
+        # the common tokens in one pass of the regular expression (blanks and comments
+        # before a token are part of its match); the first other character (or an
+        # over-long token) goes through the rules below
+        tline = line + line_offset
+        base = line_start - 1 - (col_offset if line == 1 else 0)  # a token's column: start - base
         for m in scan(text, i):
-            group = m.lastgroup
-            if group == "nl":
+            k = m.lastindex
+            if k is None:  # blanks or a comment at the end
+                continue
+            if k == _NL:
                 line += 1
                 line_start = m.end()
+                tline = line + line_offset
+                base = line_start - 1
                 continue
-            if group == "blank":
-                continue
-            at, j = m.span()
-            if group == "other" or j - at > longest[group]:  # type: ignore[index]
-                i = at
+            word = m.group(k)
+            if k == _OTHER or len(word) > longest[k]:  # type: ignore[index]
+                i = m.start(k)  # type: ignore[arg-type]
                 break
-            append(Token(kinds[group], m.group(), line + line_offset,  # type: ignore[index]
-                         at - line_start + 1 + (col_offset if line == 1 else 0)))
-            if max_tokens is not None and len(tokens) >= stop:
-                i = j
+            append(new(Token, (kinds[k], word, tline, m.start(k) - base)))  # type: ignore[arg-type,index]
+            if limited and len(tokens) >= stop:
+                i = m.end()
                 break
         else:
             i = n

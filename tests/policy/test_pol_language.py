@@ -277,3 +277,18 @@ def test_walk_reaches_every_kind_of_node() -> None:
     pid = next(n for n in got if isinstance(n, Pid))
     assert list(walk_node(pid)) == _preorder(pid)
     assert program.pids == (pid,) and program.state_names == ("pid0.prev_error", "pid0.error2")
+
+
+def test_tokens_around_blanks_and_comments() -> None:
+    from saferl.policy.lexer import tokenize
+
+    def kinds(text: str) -> list[tuple[str, str, int, int]]:
+        return [(t.kind, t.text, t.line, t.col) for t in tokenize(text, dotted_names=True)]
+
+    assert kinds("a # if b\n  # c\n\tb.c<=1.5e-3 #end") == [
+        ("NAME", "a", 1, 1), ("NAME", "b.c", 3, 2), ("OP", "<=", 3, 5), ("NUMBER", "1.5e-3", 3, 7), ("EOF", "", 3, 18),
+    ]
+    assert kinds("x" + " " * 100_000) == [("NAME", "x", 1, 1), ("EOF", "", 1, 100_002)]
+    assert kinds("#" + "a" * 1000) == [("EOF", "", 1, 1002)]
+    with pytest.raises(PolicyParseError, match=r"<string>:2:3: unexpected character '\$'"):
+        tokenize("a\n  $")
