@@ -75,6 +75,14 @@ class PPOConfig:
     """probability of a random action while gathering them"""
     q_eval_updates: int = 5_000
     """gradient steps of the fitted Q evaluation"""
+    critic_warmup: int = 0
+    """rollouts at the start that only fit the critics, the actor frozen (fine-tuning: a
+    fresh value function first learns the start's values, so that the first policy
+    updates follow advantages rather than noise); their environment steps count"""
+    critic_warmup_epochs: int = 50
+    """passes over each warm-up rollout (V and Q regressed on discounted returns)"""
+    critic_warmup_lr: float = 1e-3
+    """Adam step size of the warm-up's own optimiser"""
 
 
 def _greedy_return(actor: nn.Module, env_id: str, episodes: int, seed: int) -> float:
@@ -176,6 +184,55 @@ def _fit_q(
     return q_net
 
 
+def _discounted_returns(
+    rewards: torch.Tensor, dones: torch.Tensor, next_done: torch.Tensor, next_value: torch.Tensor, gamma: float
+) -> torch.Tensor:
+    """Discounted returns of a (T, N) rollout, bootstrapped with ``next_value`` where the
+    rollout cuts an episode (``dones[t]`` marks that step t starts a new episode)."""
+    T = rewards.shape[0]
+    out = torch.zeros_like(rewards)
+    running = next_value * (1.0 - next_done)
+    for t in reversed(range(T)):
+        out[t] = rewards[t] + gamma * running
+        running = out[t] * (1.0 - dones[t])
+    return out
+
+
+def _warm_critics(
+    v_net: nn.Sequential,
+    q_net: nn.Sequential,
+    obs: torch.Tensor,
+    act: torch.Tensor,
+    returns: torch.Tensor,
+    cfg: PPOConfig,
+    rng: np.random.Generator,
+    first: bool,
+) -> None:
+    """Regress V(s) and Q(s, a taken) on discounted returns of the frozen start actor, with
+    an optimiser of their own; the first call starts both output biases at the mean return
+    (a fresh critic's output is near 0 and the start's returns are in the tens)."""
+    if first:
+        with torch.no_grad():
+            for net in (v_net, q_net):
+                out = net[-1]
+                if isinstance(out, nn.Linear):
+                    out.bias.fill_(float(returns.mean()))
+    params = [*v_net.parameters(), *q_net.parameters()]
+    opt = torch.optim.Adam(params, lr=cfg.critic_warmup_lr)
+    n = len(obs)
+    size = max(1, n // cfg.num_minibatches)
+    for _ in range(cfg.critic_warmup_epochs):
+        order = torch.as_tensor(rng.permutation(n))
+        for lo in range(0, n, size):
+            idx = order[lo : lo + size]
+            v_loss = 0.5 * ((v_net(obs[idx]).squeeze(1) - returns[idx]) ** 2).mean()
+            q_loss = 0.5 * ((q_net(obs[idx]).gather(1, act[idx, None]).squeeze(1) - returns[idx]) ** 2).mean()
+            opt.zero_grad()
+            (v_loss + q_loss).backward()
+            nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
+            opt.step()
+
+
 def train_ppo(
     env_id: str,
     seed: int,
@@ -188,7 +245,8 @@ def train_ppo(
 ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Train PPO on a discrete-action environment; return (manifest, tensors).
 
-    ``progress(step, total, last_eval_return)`` is called after each update.  For
+    ``progress(step, total, last_eval_return)`` is called after each update (and, with
+    ``init_actor`` and evaluation on, once with step 0 for the start's evaluation).  For
     fine-tuning (:mod:`saferl.learn.finetune`): ``init_actor`` holds ``actor.<k>`` tensors
     to start from (its greedy return is then the first "best" checkpoint, so the result is
     never worse than the start on the evaluation episodes); ``env_factory()`` makes each
@@ -236,6 +294,8 @@ def train_ppo(
     last_eval = float("nan")
     if init_actor is not None and cfg.eval_every:
         best_return = last_eval = _greedy_return(actor, env_id, cfg.eval_episodes, seed + 10_000)
+        if progress is not None:  # the start's own evaluation, before any training step
+            progress(0, num_updates * batch_size, last_eval)
     for update in range(1, num_updates + 1):
         # anneal the learning rate
         for group in optimizer.param_groups:
@@ -262,6 +322,15 @@ def train_ppo(
                 dones.append(float(term or trunc))
             next_obs = torch.as_tensor(np.stack(obs_list), dtype=torch.float32)
             next_done = torch.as_tensor(dones)
+
+        if update <= cfg.critic_warmup:  # fit the critics only; the actor stays as it started
+            with torch.no_grad():
+                discounted = _discounted_returns(b_rew, b_done, next_done, v_net(next_obs).squeeze(1), cfg.gamma)
+            _warm_critics(v_net, q_net, b_obs.reshape(batch_size, obs_dim), b_act.reshape(-1), discounted.reshape(-1),
+                          cfg, rng, first=update == 1)
+            if progress is not None:
+                progress(update * batch_size, num_updates * batch_size, last_eval)
+            continue
 
         # 2. GAE advantages and λ-returns
         with torch.no_grad():

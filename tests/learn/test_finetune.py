@@ -53,14 +53,21 @@ def test_shielded_training_never_violates_the_spec(worst_net: NeuralPolicy) -> N
     spec, fallback = load_spec(POLE_FOLLOW), load_policy(NEAR_OPTIMAL)
     free = finetune_model(worst_net, "CartPole-v1", seed=0, timesteps=1024, fallback=fallback, monitor_spec=spec,
                           trainer_config=_tiny_ppo(), eval_episodes=1)
+    calls: list[tuple[int, int, float]] = []
     shielded = finetune_model(worst_net, "CartPole-v1", seed=0, timesteps=1024, shield_spec=spec, fallback=fallback,
-                              trainer_config=_tiny_ppo(), eval_episodes=1)
+                              trainer_config=_tiny_ppo(), eval_episodes=1, progress=lambda *a: calls.append(a))
     assert free.monitored and not free.shielded
     assert free.violations > 50  # the unshielded run is reported, not hidden
     assert free.violations <= sum(free.violations_by_property.values())  # a step can break two properties
     assert shielded.shielded and shielded.violations == 0 and shielded.violations_by_property == {}
     assert shielded.interventions > 0
-    assert shielded.steps == free.steps == 1024
+    # every environment step counts: the softening's greedy episode (the curve's first, run
+    # behind the shield too) and the training steps; progress reports from the start's
+    # evaluation (after that episode) to the end
+    measured = shielded.curve[0].step
+    assert 0 < measured < 500 and shielded.steps == measured + 1024
+    assert free.steps == free.curve[0].step + 1024
+    assert calls[0][0] == measured and calls[-1][:2] == (shielded.steps, shielded.steps)
     # the curve's step axis is increasing and its counters cumulative
     steps = [p.step for p in shielded.curve]
     assert steps == sorted(steps) and shielded.curve[-1].interventions <= shielded.interventions
@@ -78,10 +85,10 @@ def test_imitation_penalty_pulls_towards_the_program(worst_net: NeuralPolicy) ->
         return float(np.mean(policy.act_batch(states) == labels))
 
     def tuned(lam: float) -> NeuralPolicy:
-        # keep the last actor (eval_every 0), not the best-evaluated one
+        # keep the last actor (eval_every 0), not the best-evaluated one; every update moves it
         cfg = PPOConfig(q_eval_transitions=0, eval_every=0, learning_rate=1e-3)
         result = finetune_model(worst_net, "CartPole-v1", seed=0, timesteps=4096, program=program if lam else None,
-                                lam=lam, trainer_config=cfg, eval_episodes=1)
+                                lam=lam, trainer_config=cfg, eval_episodes=1, critic_warmup=0)
         return policy_from_parts(result.manifest, result.tensors)
 
     with_penalty, without = agreement(tuned(5.0)), agreement(tuned(0.0))
@@ -156,3 +163,25 @@ def test_softened_start_keeps_every_greedy_action(worst_net: NeuralPolicy) -> No
     logits = soft.actor_output(states)
     p_max = np.exp(logits.max(1)) / np.exp(logits).sum(1)
     assert np.median(p_max) <= 0.951
+
+
+def test_critic_warmup_fits_the_critics_and_leaves_the_actor(worst_net: NeuralPolicy) -> None:
+    from saferl.extract.rollout import collect
+    from saferl.learn.ppo import train_ppo
+
+    torch.set_num_threads(1)
+    actor = {k: v for k, v in worst_net.tensors.items() if k.startswith("actor.")}
+    states = collect(worst_net, "CartPole-v1", episodes=5, seed=3).states
+
+    def q_mean(warmup: int) -> tuple[bool, float]:
+        cfg = PPOConfig(total_timesteps=512, q_eval_transitions=0, eval_every=0, critic_warmup=warmup, hidden=(16,))
+        _, t = train_ppo("CartPole-v1", 0, cfg, init_actor=actor)
+        q = np.tanh(states @ t["critic.0.weight"].T + t["critic.0.bias"]) @ t["critic.1.weight"].T + t["critic.1.bias"]
+        return all(np.array_equal(t[k], v) for k, v in actor.items()), float(q.mean())
+
+    frozen, warm = q_mean(1)
+    moved, fresh = q_mean(0)
+    # one warm-up rollout: the actor is exactly the start, and Q reads the start's discounted
+    # returns (episodes of about 10 steps), where one PPO update leaves a fresh Q near 0
+    assert frozen and not moved
+    assert 3.0 < warm < 20.0 and abs(fresh) < 1.0
