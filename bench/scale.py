@@ -11,7 +11,14 @@ Trees are random balanced trees over CartPole's four float32 observations (thres
 The ratio is measured side by side in one run (median of 3).  Then a 10 MB policy (a
 balanced tree of 65,536 leaves) is parsed in a child process: CPU and peak memory.  The
 load average is printed with the figures (the machine is shared).  Prints a table and JSON.
-``python bench/scale.py [MAX_DEPTH]`` (default 13: 8,192 leaves).
+``python bench/scale.py [MAX_DEPTH] [--cold]`` (default 13: 8,192 leaves).
+
+Bytecode: both children read and write compiled modules in a cache of their own
+(``PYTHONPYCACHEPREFIX`` in the temporary folder), filled by one untimed run of each
+first — as an installed package runs, whose modules are compiled at install time.
+``--cold`` keeps the environment as it is: under ``PYTHONDONTWRITEBYTECODE=1`` an
+editable checkout's modules without a current ``.pyc`` are compiled on every run (z3's,
+installed, are not).
 """
 
 from __future__ import annotations
@@ -97,35 +104,51 @@ def parse_row(tmp: Path) -> dict[str, object]:
     }
 
 
-def child_cpu(argv: list[str]) -> float:
+def child_env(tmp: Path, cold: bool) -> dict[str, str]:
+    """The children's environment: a bytecode cache of their own unless ``cold``."""
+    env = dict(os.environ)
+    if not cold:
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = str(tmp / "pycache")
+    return env
+
+
+def child_cpu(argv: list[str], env: dict[str, str] | None = None) -> float:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+    subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False, env=env)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def main() -> None:
-    max_depth = int(sys.argv[1]) if len(sys.argv) > 1 else 13
+    args = [a for a in sys.argv[1:] if a != "--cold"]
+    cold = "--cold" in sys.argv[1:]
+    max_depth = int(args[0]) if args else 13
     saferl = str(Path(sys.executable).with_name("saferl"))
     rows = []
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
         ref = Path(tmp) / "reference.py"
         ref.write_text(REFERENCE)
-        for depth in (3, 7, 9, 11, max_depth):
-            if depth > max_depth:
-                continue
+        env = child_env(Path(tmp), cold)
+        warm = True
+        for depth in sorted({d for d in (3, 7, 9, 11, 13, 15) if d <= max_depth} | {max_depth}):
             tree = gen(depth, random.Random(depth))
             pol, js = Path(tmp) / f"t{depth}.pol", Path(tmp) / f"t{depth}.json"
             pol.write_text(HEADER + pol_text(tree))
             js.write_text(json.dumps(tree))
-            ours = [child_cpu([saferl, "verify", str(pol), "--spec", str(SPEC)]) for _ in range(3)]
-            theirs = [child_cpu([sys.executable, str(ref), str(js)]) for _ in range(3)]
+            if warm:  # fill the bytecode caches (untimed)
+                child_cpu([saferl, "verify", str(pol), "--spec", str(SPEC)], env)
+                child_cpu([sys.executable, str(ref), str(js)], env)
+                warm = False
+            ours = [child_cpu([saferl, "verify", str(pol), "--spec", str(SPEC)], env) for _ in range(3)]
+            theirs = [child_cpu([sys.executable, str(ref), str(js)], env) for _ in range(3)]
             o, t = statistics.median(ours), statistics.median(theirs)
             rows.append({"leaves": 2**depth, "saferl_cpu_s": round(o, 3), "reference_cpu_s": round(t, 3), "ratio": round(o / t, 2)})
         parse = parse_row(Path(tmp))
     load = {"before": round(load_before, 2), "after": round(os.getloadavg()[0], 2), "cpus": os.cpu_count()}
-    print(f"load average {load['before']} -> {load['after']} on {load['cpus']} CPUs")
+    bytecode = "as the environment has it (--cold)" if cold else "cached (PYTHONPYCACHEPREFIX, one untimed run first)"
+    print(f"load average {load['before']} -> {load['after']} on {load['cpus']} CPUs; bytecode {bytecode}")
     print(f"{'leaves':>7} {'saferl CPU s':>13} {'reference CPU s':>16} {'ratio':>6}")
     for r in rows:
         print(f"{r['leaves']:>7} {r['saferl_cpu_s']:>13} {r['reference_cpu_s']:>16} {r['ratio']:>6}")
@@ -133,7 +156,7 @@ def main() -> None:
         f"parse {parse['bytes'] / 1e6:.1f} MB ({parse['lines']:,} lines, {parse['leaves']:,} leaves): "
         f"{parse['parse_cpu_s']} s CPU, peak {parse['peak_rss_mb']} MB"
     )
-    print(json.dumps({"verify": rows, "parse_10mb": parse, "load": load}))
+    print(json.dumps({"verify": rows, "parse_10mb": parse, "load": load, "bytecode": "cold" if cold else "cached"}))
 
 
 if __name__ == "__main__":
