@@ -22,6 +22,6 @@ def test_successors_alive_matches_a_plain_loop(seed: int, chunk: int, monkeypatc
     first = np.stack([rng.integers(0, s, n) for s in shape], axis=1)
     last = np.minimum(first + rng.integers(0, 4, size=first.shape), np.array(shape) - 1)
     got = certify._successors_alive(alive, first, last)
-    want = [all(alive[c] for c in itertools.product(*[range(a, b + 1) for a, b in zip(f, l, strict=True)]))
-            for f, l in zip(first.tolist(), last.tolist(), strict=True)]
+    want = [all(alive[c] for c in itertools.product(*[range(a, b + 1) for a, b in zip(lo_, hi_, strict=True)]))
+            for lo_, hi_ in zip(first.tolist(), last.tolist(), strict=True)]
     assert got.tolist() == want
