@@ -244,7 +244,11 @@ class TokenStream:
     def built(self, node: N, children: Iterable[object], tok: Token | None = None) -> N:
         """Record the depth of a new inner ``node``; fails if, with the statements around
         it, it is nested deeper than :attr:`max_depth` (``tok`` locates the error)."""
-        depth = 1 + max((self.depth_of(c) for c in children), default=0)
+        depth, leaf, depths = 1, self.leaf_types, self._depths
+        for c in children:
+            below = 1 if isinstance(c, leaf) else depths[id(c)]
+            if below >= depth:
+                depth = below + 1
         if depth + self.block_depth > self.max_depth:
             raise self.too_deep(tok)
         self._depths[id(node)] = depth

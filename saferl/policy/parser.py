@@ -95,8 +95,15 @@ class _Parser(TokenStream):
         if t.kind != "NUMBER":
             raise self.error(f"expected a number, found {self.describe(t)}")
         self.i += 1
-        v = parse_number(t.text, self.loc(t))
+        v = self.number_value(t)
         return -v if neg else v
+
+    def number_value(self, t: Token) -> float:
+        """The value of a number token (:func:`parse_number`; its location made only for an error)."""
+        value = float(t.text)
+        if -MAX_ABS_CONSTANT <= value <= MAX_ABS_CONSTANT:
+            return value
+        return parse_number(t.text, self.loc(t))
 
     # -- program ---------------------------------------------------------------------
     def program(self) -> Program:
@@ -338,18 +345,18 @@ class _Parser(TokenStream):
 
     def not_cond(self) -> Cond:
         t = self.tok
-        if self.accept("not"):
+        if t.kind == "NAME" and t.text in ("not", "true", "false"):
+            self.i += 1
+            if t.text == "not":
+                with self.nested(t):
+                    operand = self.not_cond()
+                return self.built(Not(operand, self.span(t)), [operand], t)
+            return BoolConst(t.text == "true", self.span(t))
+        if t.kind == "OP" and t.text == "(":
             with self.nested(t):
-                operand = self.not_cond()
-            return self.built(Not(operand, self.span(t)), [operand], t)
-        if self.accept("true"):
-            return BoolConst(True, self.span(t))
-        if self.accept("false"):
-            return BoolConst(False, self.span(t))
-        with self.nested(t):
-            inner = self.parenthesised(self.cond)
-        if inner is not None:
-            return inner
+                inner = self.parenthesised(self.cond)
+            if inner is not None:
+                return inner
         sites = self.pid_sites  # a pid parsed in either side counts one more site
         left = self.expr()
         op = self.tok
@@ -374,7 +381,7 @@ class _Parser(TokenStream):
                 self.i += 1
                 if t.kind == "NAME":
                     return Obs(t.text, Span(t.line, t.col))
-                return Num(parse_number(t.text, self.loc(t)), Span(t.line, t.col))
+                return Num(self.number_value(t), Span(t.line, t.col))
         left = self.term()
         while self.tok.kind == "OP" and self.tok.text in ("+", "-"):
             op = self.tok
@@ -403,7 +410,7 @@ class _Parser(TokenStream):
             if self.tok.kind == "NUMBER":
                 n = self.tok
                 self.i += 1
-                return Num(-parse_number(n.text, self.loc(n)), self.span(t))
+                return Num(-self.number_value(n), self.span(t))
             with self.nested(t):
                 operand = self.unary()
             return self.built(Neg(operand, self.span(t)), [operand], t)
@@ -413,7 +420,7 @@ class _Parser(TokenStream):
         t = self.tok
         if t.kind == "NUMBER":
             self.i += 1
-            return Num(parse_number(t.text, self.loc(t)), self.span(t))
+            return Num(self.number_value(t), self.span(t))
         if self.accept("("):
             with self.nested(t):
                 e = self.expr()
