@@ -113,9 +113,12 @@ class _Goal:
     __slots__ = ("a", "b", "m", "ax", "ay", "dx", "dy", "prefer", "edge", "on_edge")
 
     def __init__(self, t: Target):
-        self.a, self.b = t.goal.unordered()
-        self.m, (self.ax, self.ay, bx, by) = scaled_ints((self.a[0], self.a[1], self.b[0], self.b[1]))
-        self.dx, self.dy = bx - self.ax, by - self.ay
+        a, b = t.goal.a, t.goal.b
+        m, (ax, ay, bx, by) = scaled_ints((a[0], a[1], b[0], b[1]))
+        if (bx, by) < (ax, ay):  # lexicographic order, compared in integers
+            a, b, ax, ay, bx, by = b, a, bx, by, ax, ay
+        self.a, self.b, self.m, self.ax, self.ay = a, b, m, ax, ay
+        self.dx, self.dy = bx - ax, by - ay
         self.prefer = t.prefer
         self.edge = -2  # the half-edge of t.edge, resolved on first use (-1: not an edge)
         self.on_edge: bool | None = None  # whether the whole goal lies on that edge

@@ -22,7 +22,6 @@ from typing import Any
 
 from saferl.errors import UnsupportedError
 from saferl.gridworld.certify import CertifyResult, certify_program
-from saferl.gridworld.geometry import Point, lex_order
 from saferl.gridworld.instance import GridWorld
 from saferl.gridworld.program import Block, Rule, Segment, SubgoalProgram, Target
 from saferl.gridworld.tree import BackwardTree, build_backward_tree
@@ -84,9 +83,11 @@ def paper_size_bound(grid: GridWorld, path_length: int) -> int:
     return min(path_length, edges) + 1 + 2 * path_length
 
 
-def _lex_seg(a: Point, b: Point) -> Segment:
-    lo, hi = lex_order(a, b)
-    return Segment(lo, hi)
+def _lex_edge(grid: GridWorld, h: int) -> Segment:
+    """Half-edge ``h`` as a segment with its ends in lexicographic order (compared in integers)."""
+    _m, _kx, _ky, dx, dy = grid.edge_form(h)
+    a, b = grid.he_start[h], grid.he_end[h]
+    return Segment(a, b) if (0, 0) <= (dx, dy) else Segment(b, a)
 
 
 def program_from_path(
@@ -108,7 +109,8 @@ def program_from_path(
     for step, ni in enumerate(chain):
         node = tree.nodes[ni]
         a, b = tree.segment_of(ni)
-        goal = _lex_seg(a, b)
+        _m, ax, ay, bx, by = node.ends  # a and b over one positive denominator
+        goal = Segment(a, b) if (ax, ay) <= (bx, by) else Segment(b, a)
         target = Target(goal, edge_seg(node.edge), "mid")
         rules = block_rules[-1]
         targets = rules.setdefault(standing, [])
@@ -130,7 +132,7 @@ def program_from_path(
         key = edge_id(standing)
         if not is_last and (strategy == "stepwise" or key not in seen):
             seen.add(key)
-            block_until.append(_lex_seg(S[standing], E[standing]))
+            block_until.append(_lex_edge(grid, standing))
             block_rules.append({})
     block_until.append(None)
     blocks = tuple(
