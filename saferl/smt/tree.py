@@ -247,13 +247,15 @@ class TreeDecomposition:
                 if acts is inherited:
                     acts = dict(inherited)
                 v = stmt.value
-                acts[stmt.target] = float(v.value) if isinstance(v, Label | Num) else self.encoder.value(v)
+                acts[stmt.target] = float(v.value) if isinstance(v, (Label, Num)) else self.encoder.value(v)
             else:
                 tail = stmt
         node = _Node(acts, tail)
         if tail is None:
-            if all(isinstance(v, float) for v in acts.values()):
-                node.keys = self._keyset(frozenset({_key(acts)}))
+            for value in acts.values():
+                if not isinstance(value, float):
+                    return node
+            node.keys = self._keyset(frozenset((_key(acts),)))
             return node
         for cond, _ in tail.branches:
             self.conditions_seen += 1
@@ -278,8 +280,10 @@ class TreeDecomposition:
             return self._is_interval(c.operand)
         if not isinstance(c, Compare):
             return isinstance(c, BoolConst)
-        pair = (c.left, c.right)
-        return any(isinstance(a, Obs) and a.name in self.f32 and isinstance(b, Num) for a, b in (pair, pair[::-1]))
+        left, right = c.left, c.right
+        if isinstance(right, Num):
+            return isinstance(left, Obs) and left.name in self.f32
+        return isinstance(left, Num) and isinstance(right, Obs) and right.name in self.f32
 
     def _keyset(self, keys: frozenset[tuple[tuple[str, float], ...]]) -> frozenset[tuple[tuple[str, float], ...]]:
         """One object per distinct set of leaf actions (most subtrees share a few)."""
