@@ -39,6 +39,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fallback", type=Path, help="the verified .pol program the shield falls back on")
     p.add_argument("--monitor", type=Path, help="count violations of this spec without shielding (names from --fallback or --program)")
     p.add_argument("--timesteps", type=int, default=50_000, help="environment steps (default 50000)")
+    p.add_argument("--start-confidence", type=float, default=0.6,
+                   help="discrete: soften the start until its median preferred-action probability is at most this "
+                        "(1: keep it as is; default 0.6)")
+    p.add_argument("--critic-warmup", type=int, default=1,
+                   help="PPO: rollouts (512 steps each) that fit only the fresh critics before the actor moves (default 1)")
     p.add_argument("--eval-episodes", type=int, default=10, help="episodes of the before / after evaluation")
     p.add_argument("--seed", type=int, default=0, help="random seed; the run is reproducible from it")
     p.add_argument("-f", "--format", dest="fmt", default="text", help="text | json")
@@ -66,6 +71,10 @@ def finetune(argv: list[str], out: TextIO, err: TextIO) -> int:
         raise InputError(f"--timesteps must be between 1 and 100000000, got {args.timesteps}")
     if not 1 <= args.eval_episodes <= 10_000:
         raise InputError("--eval-episodes must be between 1 and 10000")
+    if not 0.5 < args.start_confidence <= 1.0:
+        raise InputError(f"--start-confidence must be above 0.5 and at most 1, got {args.start_confidence}")
+    if not 0 <= args.critic_warmup <= 1_000:
+        raise InputError(f"--critic-warmup must be between 0 and 1000, got {args.critic_warmup}")
     if args.lam is not None and args.program is None:
         raise InputError("--lambda needs --program")
     lam = 0.0 if args.program is None else (1.0 if args.lam is None else args.lam)
@@ -111,6 +120,7 @@ def finetune(argv: list[str], out: TextIO, err: TextIO) -> int:
             result = finetune_model(
                 model, args.env, args.seed, args.timesteps, program=program, lam=lam, shield_spec=shield_spec,
                 fallback=fallback, monitor_spec=monitor_spec, eval_episodes=args.eval_episodes,
+                start_confidence=args.start_confidence, critic_warmup=args.critic_warmup,
                 progress=lambda step, total, last: update(step, total, f"return {last:.1f}" if last == last else ""),
             )
     except UnverifiedFallbackError as exc:  # the library's hint names Python; this one names commands

@@ -136,6 +136,8 @@ def test_cli_writes_model_report_and_curves(tmp_path: Path, worst_net: NeuralPol
         (["--env", "CartPole-v1", "--shield", str(POLE_FOLLOW)], "--shield needs --fallback"),
         (["--env", "CartPole-v1", "--lambda", "2"], "--lambda needs --program"),
         (["--env", "CartPole-v1", "--program", str(SWING_UP)], "declares 3 observations; CartPole-v1 has 4"),
+        (["--env", "CartPole-v1", "--start-confidence", "0.5"], "--start-confidence must be above 0.5 and at most 1"),
+        (["--env", "CartPole-v1", "--critic-warmup", "-1"], "--critic-warmup must be between 0 and 1000"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, worst_net: NeuralPolicy, extra: list[str], message: str) -> None:
