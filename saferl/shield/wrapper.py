@@ -42,6 +42,7 @@ from saferl.errors import InputError, InternalError, UnsupportedError
 from saferl.policy.ast import Program
 from saferl.policy.evaluate import compile_program
 from saferl.results import Verdict, VerifyResult
+from saferl.shield.cast import caster
 from saferl.shield.compile import CompiledChecks, compile_checks
 from saferl.shield.fastpath import make_fast_step
 from saferl.shield.records import EpisodeStats, ShieldRecord
@@ -197,6 +198,8 @@ class Shield(gym.Wrapper, gym.utils.RecordConstructorArgs):  # type: ignore[type
             self._ahigh = [float(x) for x in np.asarray(aspace.high, dtype=np.float64).reshape(-1)]
             self._continuous = [True] * len(acts)
             self._adtype = np.dtype(self._adtype.type)  # the canonical instance, for 'is' tests
+            # x (inside [lo, hi]) cast to the action dtype, nudged back inside if rounding left
+            self._cast_into: Callable[[float, float, float], float] = caster(self._adtype)
             self._open_box = not all(math.isfinite(v) for v in self._alow + self._ahigh)
         else:
             raise UnsupportedError(f"the shield handles Discrete and flat Box action spaces, not {aspace}")
@@ -509,16 +512,6 @@ class Shield(gym.Wrapper, gym.utils.RecordConstructorArgs):  # type: ignore[type
         if self._discrete:
             return (int(fb[0]),)
         return tuple(self._cast_into(min(max(v, lo), hi), lo, hi) for v, lo, hi in zip(fb, self._alow, self._ahigh, strict=True))
-
-    def _cast_into(self, x: float, lo: float, hi: float) -> float:
-        """``x`` (inside [lo, hi]) cast to the action dtype, nudged back inside if rounding left."""
-        t = self._adtype.type
-        y = float(t(x))
-        if y > hi:
-            y = float(np.nextafter(t(y), t(-np.inf)))
-        elif y < lo:
-            y = float(np.nextafter(t(y), t(np.inf)))
-        return y
 
     def _project(self, o: list[float], base: tuple[Any, ...], h: Any, s_in: tuple[float, ...]) -> tuple[Any, ...] | None:
         intervals = self.checks.intervals
