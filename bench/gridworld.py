@@ -264,8 +264,8 @@ def compare_with_reference(args: argparse.Namespace, corpus: Path) -> dict | Non
               file=sys.stderr)
         return None
     load_before = os.getloadavg()
-    instances = [(d.name, d / "polygongrid.json") for d in sorted(p for p in corpus.iterdir() if p.is_dir())
-                 if not args.only or d.name in args.only]
+    corpus_dirs = sorted(p for p in corpus.iterdir() if p.is_dir()) if corpus.is_dir() else []
+    instances = [(d.name, d / "polygongrid.json") for d in corpus_dirs if not args.only or d.name in args.only]
     rows = []
     with tempfile.TemporaryDirectory(prefix="saferl-grid-") as tmp:
         instances += fresh_instances(args.seeds, Path(tmp))
@@ -341,7 +341,9 @@ def main() -> int:
     corpus = args.corpus.resolve()
     if not corpus.is_dir():
         print(f"smol-strats corpus not found at {corpus}", file=sys.stderr)
-        return 2
+        if not (args.reference is not None and args.reference_only):
+            return 2
+        print("comparing on generated instances only", file=sys.stderr)
     side_by_side = compare_with_reference(args, corpus) if args.reference is not None else None
     if args.reference_only:
         text = json.dumps({"reference_comparison": side_by_side}, indent=2)
