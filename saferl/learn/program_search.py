@@ -2,11 +2,12 @@
 
 PROPEL's programs are templates with numeric parameters (gains, targets, thresholds).
 :func:`search_parameters` tunes chosen parameters of a .pol program with the
-cross-entropy method: each round samples candidates around the current mean (a relative
-Gaussian), *verifies* each against the specs (:func:`verify_gate`: every property SAFE,
-else the candidate is discarded without a rollout), scores the verified ones with a
-cost function (lower is better; :func:`torcs_lap_cost` races them in real TORCS), and
-moves the mean to the best few.  The best verified candidate is returned, so the result
+cross-entropy method — the engine of :func:`saferl.learn.tune.cross_entropy_search`, here
+in gate-first mode: each round samples candidates around the current mean (a Gaussian
+relative to each value), *verifies* each against the specs (:func:`verify_gate`: every
+property SAFE, else the candidate is discarded without a rollout), scores the verified ones
+with a cost function (lower is better; :func:`torcs_lap_cost` races them in real TORCS),
+and moves the mean to the best few.  The best verified candidate is returned, so the result
 is always a proved program (or the start program, if nothing better was found).
 
 Example:
@@ -169,10 +170,6 @@ def torcs_lap_cost(
     return cost
 
 
-def _round(value: float, digits: int) -> float:
-    return float(f"{value:.{digits}g}")
-
-
 def search_parameters(
     program: Program, parameters: Sequence[int], cost: CostFn, gate: GateFn,
     options: SearchOptions | None = None,
@@ -180,10 +177,14 @@ def search_parameters(
 ) -> SearchResult:
     """Cross-entropy search over ``parameters`` (ids of :meth:`Program.parameters`).
 
-    The start program is evaluated first; it must pass ``gate`` (a search from an
-    unproved program would have nothing to fall back on).
+    The engine of :func:`saferl.learn.tune.cross_entropy_search` in gate-first mode, with
+    ``-cost`` as its score: each candidate passes ``gate`` before ``cost`` races it.  The
+    start program is checked first and must pass (a search from an unproved program would
+    have nothing to fall back on); it is raced and competes.  No coordinate sweeps, no
+    restarts, no validation races: the result is the verified candidate of least cost.
     """
-    import numpy as np
+    from saferl.learn.tune import SearchHooks, TuneConfig, cross_entropy_search
+    from saferl.policy import policy_digest
 
     opts = options or SearchOptions()
     by_id = {p.id: p for p in program.parameters()}
@@ -192,43 +193,44 @@ def search_parameters(
         raise InputError(f"no parameter with id {unknown[0]} (the program has {len(by_id)})")
     if not parameters:
         raise InputError("no parameters to tune")
-    ids = list(parameters)
-    rng = np.random.default_rng(opts.seed)
+    ids = list(dict.fromkeys(parameters))
+    ok, why = gate(program)
+    if not ok:
+        raise InputError(f"the start program does not verify: {why}")
     wall0, cpu0 = time.perf_counter(), cpu_seconds()
-    start = np.array([by_id[i].value for i in ids], dtype=np.float64)
-    scale = np.maximum(np.abs(start), 1e-3)
     candidates: list[Candidate] = []
+    details: dict[int, dict[str, Any]] = {}
+    reasons: dict[int, str] = {}
 
-    def evaluate(values: np.ndarray) -> Candidate:
-        vals = {i: _round(float(v), opts.digits) for i, v in zip(ids, values, strict=True)}
-        cand_program = program.with_values(vals)
-        ok, why = gate(cand_program)
-        if ok:
-            c, detail = cost(cand_program)
-        else:
-            c, detail = math.inf, {"rejected": why}
-        cand = Candidate(len(candidates), vals, cand_program, ok, c, detail)
+    def score(prog: Program) -> float:
+        c, detail = cost(prog)
+        details[id(prog)] = detail
+        return -c
+
+    def is_safe(prog: Program) -> bool:
+        passed, reason = gate(prog)
+        if not passed:
+            reasons[policy_digest(prog)] = reason
+        return passed
+
+    def record(prog: Program, value: float, verdict: bool | None) -> None:
+        by = {p.id: p.value for p in prog.parameters()}
+        verified = verdict is not False
+        detail = details.pop(id(prog), None) if verified else {"rejected": reasons.get(policy_digest(prog), "not proved")}
+        cand = Candidate(len(candidates), {i: by[i] for i in ids}, prog, verified,
+                         -value if verified else math.inf, detail or {})
         candidates.append(cand)
         if on_candidate is not None:
             on_candidate(cand)
-        return cand
 
-    first = evaluate(start)
-    if not first.verified:
-        raise InputError(f"the start program does not verify: {first.detail['rejected']}")
-    mean, sigma = start.copy(), opts.sigma * scale
-    for _ in range(opts.iterations):
-        if opts.budget_s is not None and time.perf_counter() - wall0 > opts.budget_s:
-            break
-        for _ in range(opts.population):
-            evaluate(mean + sigma * rng.standard_normal(len(ids)))
-        verified = sorted((c for c in candidates if c.verified), key=lambda c: c.cost)
-        elite = verified[: opts.elite]
-        matrix = np.array([[c.values[i] for i in ids] for c in elite])
-        mean = matrix.mean(axis=0)
-        spread = matrix.std(axis=0) if len(elite) > 1 else sigma
-        sigma = np.maximum(0.5 * sigma + 0.5 * spread, opts.min_sigma * np.maximum(np.abs(mean), 1e-3))
-    best = min((c for c in candidates if c.verified), key=lambda c: c.cost)
+    config = TuneConfig(generations=opts.iterations, population=opts.population, elites=opts.elite,
+                        init_std=opts.sigma, min_std=opts.min_sigma, restart_below=0.0,
+                        verify_per_generation=opts.population, sweep_points=0, final_checks=0,
+                        budget_s=opts.budget_s, seed=opts.seed, gate_first=True, digits=opts.digits)
+    params = [by_id[i] for i in ids]
+    cross_entropy_search(program, params, SearchHooks(score, is_safe, on_candidate=record), config,
+                         scales=[max(abs(p.value), 1e-3) for p in params], policy_path=program.name)
+    best = min((c for c in candidates if c.verified), key=lambda c: (c.cost, c.index))
     return SearchResult(best, tuple(candidates), time.perf_counter() - wall0, cpu_seconds() - cpu0)
 
 
