@@ -257,10 +257,10 @@ def make_box_step(shield: Shield) -> Callable[[Any], Any] | None:
     used_now = {int(i) for i in re.findall(r"\bo(\d+)\b", text)}
     used_past = sorted({(kind, int(i), int(lag)) for kind, i, lag in re.findall(r"\b([oa])(\d+)_(\d+)\b", text)})
     unpack = ", ".join(f"o{i}" if i in used_now else "_" for i in range(n_obs))
-    # min / max calls over this step's observations that the checks and the PID update
-    # both evaluate (the free distance ahead, say) are computed once per step
-    always = "\n".join([test(m) for m in tested] + state_lines)
-    hoisted = _shared_obs_calls(always)
+    # min / max calls over this step's observations that every step evaluates (in the
+    # unconditional checks or the PID update) and that occur more than once (the free
+    # distance ahead, the speed caps the projection uses again) are computed once per step
+    anchor = "\n".join([m.require_src for m in tested if m.when_src == "True"] + state_lines)
     box = " and ".join(f"{shield._alow[j]!r} <= a{j} <= {shield._ahigh[j]!r}" for j in range(n_act))
     lines = [
         "def step(action):",
@@ -275,7 +275,7 @@ def make_box_step(shield: Shield) -> Callable[[Any], Any] | None:
         lines.append(f"            h{lag} = h[-{lag}]")
     for kind, i, lag in used_past:
         lines.append(f"            {kind}{i}_{lag} = h{lag}[{0 if kind == 'o' else 1}][{i}]")
-    lines += [f"            c{n} = {text}" for n, text in enumerate(hoisted)]
+    lines.append(_HOIST)
     for n, m in enumerate(tested):
         lines += [f"            {'if' if n == 0 else 'elif'} {test(m)}:", f"                k = {props.index(m) + 1}"]
     lines += ["            else:" if tested else "            if True:", "                k = 0"]
@@ -335,11 +335,7 @@ def make_box_step(shield: Shield) -> Callable[[Any], Any] | None:
         "            return obs, reward, terminated, truncated, info",
         "    return general(action, False)",
     ]
-    src = "\n".join(lines) + "\n"
-    for n, text in enumerate(hoisted):
-        body_start = src.index(f"            c{n} = ") + len(f"            c{n} = {text}\n")
-        src = src[:body_start] + src[body_start:].replace(text, f"c{n}")
-    src = _inline_min_max(src)
+    src = _inline_min_max(_hoist("\n".join(lines) + "\n", anchor))
     namespace: dict[str, Any] = {
         "__builtins__": {"min": min, "max": max, "abs": abs, "len": len, "tuple": tuple},
         "_ndarray": np.ndarray, "_array": np.array, "_new": tuple.__new__, "_Rec": ShieldRecord,
@@ -371,16 +367,28 @@ def _calls(text: str) -> list[str]:
     return out
 
 
-def _shared_obs_calls(text: str) -> list[str]:
-    """The min / max calls over this step's observations and constants only that occur more
-    than once in ``text``, outermost first (an inner one inside a hoisted one is not kept)."""
-    seen: dict[str, int] = {}
-    for call in _calls(text):
-        if re.search(r"\b(?:[aps]\d|o\d+_|c\d|e\d)", call):
-            continue  # actions, the past, state or temporaries: not this step's observations only
-        seen[call] = seen.get(call, 0) + 1
-    shared = sorted((c for c, n in seen.items() if n > 1), key=len, reverse=True)
-    return [c for c in shared if not any(c != d and c in d for d in shared)]
+_HOIST = "            # hoisted"
+
+
+def _hoist(src: str, anchor: str) -> str:
+    """``src`` with every min / max call over this step's observations and constants only
+    that ``anchor`` evaluates and ``src`` holds more than once computed once, at the
+    ``_HOIST`` line, into ``c0``, ``c1``, … (inner calls first, so outer ones reuse them).
+    The same pure expression of the same values: the result is unchanged."""
+    seen: list[str] = []
+    for call in _calls(anchor):
+        if re.search(r"\b(?:[aps]\d|o\d+_|c\d|e\d)", call) is None and call not in seen:
+            seen.append(call)  # actions, the past, state or temporaries would not be this step's observations
+    head, _, tail = src.partition(_HOIST + "\n")
+    todo = sorted((c for c in seen if tail.count(c) > 1), key=len)
+    defs: list[str] = []
+    while todo:
+        text = todo.pop(0)
+        name = f"c{len(defs)}"
+        defs.append(f"            {name} = {text}\n")
+        tail = tail.replace(text, name)
+        todo = [c.replace(text, name) for c in todo]
+    return head + "".join(defs) + tail
 
 
 class _MinMax(ast.NodeTransformer):
