@@ -200,7 +200,7 @@ def search_parameters(
     wall0, cpu0 = time.perf_counter(), cpu_seconds()
     candidates: list[Candidate] = []
     details: dict[int, dict[str, Any]] = {}
-    reasons: dict[int, str] = {}
+    reasons: dict[str, str] = {}
 
     def score(prog: Program) -> float:
         c, detail = cost(prog)
