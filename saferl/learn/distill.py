@@ -120,13 +120,23 @@ class DistillResult:
 
 def check_program_fits(program: Program, sig: EnvSignature) -> None:
     """InputError unless ``program`` reads the environment's observations and writes one
-    action of the environment's kind (and, discrete, the right number of labels)."""
+    action of the environment's kind (and, discrete, the right number of labels), or, for a
+    multi-value Box action, one continuous action per value."""
     n_obs = len(program.observations)
     if n_obs != len(sig.obs_names):
         raise InputError(
             f"policy {program.name!r} declares {n_obs} observations; {sig.env_id} has {len(sig.obs_names)}",
             hint="pass a program written for this environment",
         )
+    if not sig.discrete and sig.action_dim > 1:
+        # a multi-value Box action (TORCS: steer, accel, brake): one continuous program action per value
+        if len(program.actions) != sig.action_dim or any(a.kind != "continuous" for a in program.actions):
+            raise InputError(
+                f"policy {program.name!r} declares {len(program.actions)} actions; {sig.env_id} takes "
+                f"{sig.action_dim} continuous values",
+                hint="declare one continuous action per value, in the environment's order",
+            )
+        return
     if len(program.actions) != 1:
         raise InputError(f"policy {program.name!r} declares {len(program.actions)} actions; distillation needs one")
     act = program.actions[0]
@@ -178,11 +188,15 @@ def distill_program(
     seed: int = 0,
     config: DistillConfig | None = None,
     progress: Callable[[int, int, float], None] | None = None,
+    env_kwargs: dict[str, Any] | None = None,
 ) -> DistillResult:
     """Imitate ``program`` on ``env_id`` with DAgger; return the network and its report.
 
     ``progress(iteration, iterations, last_agreement)`` is called after each iteration.
-    InputError when the program does not fit the environment.
+    ``env_kwargs`` go to ``gymnasium.make`` (e.g. a TORCS track and frame limit); with them,
+    the final returns come from the same environment.  A program with several continuous
+    actions (TORCS) is fitted on all of them at once.  InputError when the program does not
+    fit the environment.
     """
     cfg = config or DistillConfig()
     sig = env_signature(env_id)
@@ -195,7 +209,7 @@ def distill_program(
     expert = ProgramPolicy(program)
 
     # -- environment and network -------------------------------------------------------
-    env = make_env(env_id)
+    env = make_env(env_id, **(env_kwargs or {}))
     obs_dim = int(env.observation_space.shape[0])
     activation = cfg.activation or ("tanh" if sig.discrete else "relu")
     if sig.discrete:
@@ -273,7 +287,8 @@ def distill_program(
 
     # -- final report: agreement on the final network's own states, returns of both ------
     eval_seed = seed + 777_000
-    xs, ys, taken, _ = _rollout(act, expert, env, sig, cfg.eval_episodes, 10**9, eval_seed)
+    xs, ys, taken, net_returns = _rollout(act, expert, env, sig, cfg.eval_episodes, 10**9, eval_seed)
+    prog_returns = _rollout(None, expert, env, sig, cfg.eval_episodes, 10**9, eval_seed)[3] if env_kwargs else []  # type: ignore[arg-type]
     agreement = fidelity(taken, ys if sig.discrete else np.clip(ys, low, high), sig.discrete, span)
     if sig.discrete:
         action: dict[str, Any] = {"kind": "discrete", "name": sig.action_name, "labels": list(sig.action_labels or ())}
@@ -302,13 +317,16 @@ def distill_program(
     w0 = tensors["actor.0.weight"].astype(np.float64) / obs_std.numpy().astype(np.float64)
     tensors["actor.0.bias"] = (tensors["actor.0.bias"] - w0 @ obs_mean.numpy().astype(np.float64)).astype(np.float32)
     tensors["actor.0.weight"] = w0.astype(np.float32)
-    policy = policy_from_parts(manifest, tensors)
-    net_stats = evaluate_policy(policy, env_id, episodes=cfg.eval_episodes, seed=eval_seed)
-    prog_stats = evaluate_policy(ProgramPolicy(program), env_id, episodes=cfg.eval_episodes, seed=eval_seed)
+    if env_kwargs:
+        network_return, program_return = float(np.mean(net_returns)), float(np.mean(prog_returns))
+    else:
+        policy = policy_from_parts(manifest, tensors)
+        network_return = evaluate_policy(policy, env_id, episodes=cfg.eval_episodes, seed=eval_seed).mean
+        program_return = evaluate_policy(ProgramPolicy(program), env_id, episodes=cfg.eval_episodes, seed=eval_seed).mean
     manifest["training"]["distill"] = {
         "agreement": agreement,
-        "network_return": net_stats.mean,
-        "program_return": prog_stats.mean,
+        "network_return": network_return,
+        "program_return": program_return,
         "eval_episodes": cfg.eval_episodes,
     }
-    return DistillResult(manifest, tensors, agreement, net_stats.mean, prog_stats.mean, len(xs), tuple(history))
+    return DistillResult(manifest, tensors, agreement, network_return, program_return, len(xs), tuple(history))
