@@ -11,6 +11,7 @@ generator draws again (from the same seeded stream) until the target is reachabl
 from __future__ import annotations
 
 import random
+from bisect import bisect_left, bisect_right
 from fractions import Fraction
 
 from saferl.errors import UnsupportedError
@@ -50,6 +51,11 @@ def _boundary_point(rng: random.Random, n: int, side: int) -> Point:
 
 def _conform(polys: list[list[Point]]) -> list[list[Point]]:
     verts = sorted({v for poly in polys for v in poly})
+    # the candidates of a side are the vertices within its bounding box: verts is sorted by x, so
+    # those with x in range are one slice; rounding to float is monotonic, so a float range
+    # check never drops a vertex that lies in the exact range (the exact test follows)
+    xs = [float(v[0]) for v in verts]
+    ys = [float(v[1]) for v in verts]
     out = []
     for poly in polys:
         new: list[Point] = []
@@ -57,7 +63,11 @@ def _conform(polys: list[list[Point]]) -> list[list[Point]]:
         for i in range(k):
             a, b = poly[i], poly[(i + 1) % k]
             new.append(a)
-            inside = [v for v in verts if v != a and v != b and point_on_segment(v, a, b)]
+            fx0, fx1 = sorted((float(a[0]), float(b[0])))
+            fy0, fy1 = sorted((float(a[1]), float(b[1])))
+            lo, hi = bisect_left(xs, fx0), bisect_right(xs, fx1)
+            inside = [v for j, v in enumerate(verts[lo:hi], lo) if fy0 <= ys[j] <= fy1
+                      and v != a and v != b and point_on_segment(v, a, b)]
             inside.sort(key=lambda v: (v[0] - a[0]) ** 2 + (v[1] - a[1]) ** 2)
             new.extend(inside)
         out.append(new)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fractions import Fraction as F
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from saferl.gridworld.generator import generate_grid
@@ -125,3 +125,13 @@ def test_cone_check_on_integers_agrees(p, q, mask) -> None:  # type: ignore[no-u
     """The certifier's move check over one common denominator, against the Fraction one."""
     m, (px, py, qx, qy) = scaled_ints((p[0], p[1], q[0], q[1]))
     assert cone_allows_move(mask, qx - px, qy - py) == cone_allows(mask, p, q)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 10**6))
+def test_generated_regions_meet_vertex_to_vertex(seed) -> None:  # type: ignore[no-untyped-def]
+    """The generator splits every side at the vertices lying on it (found by a bounding-box slice)."""
+    grid = generate_grid(size=12, n_chords=7, seed=seed, require_reachable=False)
+    verts = set(grid.he_start)
+    for a, b in zip(grid.he_start, grid.he_end):
+        assert not [v for v in verts if v != a and v != b and point_on_segment(v, a, b)]
