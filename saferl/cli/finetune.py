@@ -39,9 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fallback", type=Path, help="the verified .pol program the shield falls back on")
     p.add_argument("--monitor", type=Path, help="count violations of this spec without shielding (names from --fallback or --program)")
     p.add_argument("--timesteps", type=int, default=50_000, help="environment steps (default 50000)")
-    p.add_argument("--start-confidence", type=float, default=0.6,
+    p.add_argument("--start-confidence", type=float, default=0.55,
                    help="discrete: soften the start until its median preferred-action probability is at most this "
-                        "(1: keep it as is; default 0.6)")
+                        "(1: keep it as is; default 0.55)")
     p.add_argument("--critic-warmup", type=int, default=1,
                    help="PPO: rollouts (512 steps each) that fit only the fresh critics before the actor moves (default 1)")
     p.add_argument("--eval-episodes", type=int, default=10, help="episodes of the before / after evaluation")

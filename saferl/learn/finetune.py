@@ -15,17 +15,16 @@
   environment is wrapped in :class:`saferl.shield.Shield`, so exploration never executes
   an action the spec forbids; the trainer still learns from the action it proposed (the
   shield is part of its environment).  Interventions are counted.
-* **a softened start** (discrete actions, ``start_confidence``, default 0.6): a distilled
+* **a softened start** (discrete actions, ``start_confidence``, default 0.55): a distilled
   network is nearly deterministic (its logit gaps are ~10), and from there PPO can neither
   explore nor move a greedy decision in the few updates it takes from scratch, where the
   logits start near 0; the actor's output layer is scaled down (which keeps every greedy
   action) until the median probability of the preferred action on the start network's own
-  states is at most ``start_confidence``.  Those states come from one greedy episode of
-  the start on a training environment (shielded and monitored like the rest), and its
-  steps are counted: they are on the curve, in ``steps`` and in the progress callback's
-  step.  On MORL's CartPole experiment (bench/loop.py ``--only morl``) 0.95 reached a
-  greedy 475 in 1 of 5 seeds within 30k steps, 0.8 in 5 of 5 (median 6,144 steps), 0.6 in
-  5 of 5 (median 2,048).
+  states is at most ``start_confidence``: the start keeps its greedy policy and its
+  features and explores almost as a fresh actor does.  Those states come from one greedy
+  episode of the start on a training environment (shielded and monitored like the rest),
+  and its steps are counted: they are on the curve, in ``steps`` and in the progress
+  callback's step.  docs/loop.md has the measurements behind the default.
 * **a critic warm-up** (PPO, ``critic_warmup`` rollouts, default 1): the critics start
   fresh, and a value function near 0 against returns in the tens or hundreds makes the
   first advantages noise; the first rollout(s) of the start only fit V and Q (their own
@@ -251,7 +250,7 @@ def finetune_model(
     trainer_config: Any = None,
     eval_episodes: int = 10,
     progress: Callable[[int, int, float], None] | None = None,
-    start_confidence: float = 0.6,
+    start_confidence: float = 0.55,
     critic_warmup: int = 1,
 ) -> FinetuneResult:
     """Continue training ``model`` on ``env_id``; see the module docstring.
