@@ -11,7 +11,9 @@ last line of stdout):
               first reaches 475 (median over the seeds; None = not within the budget).
               Same PPO settings in every arm, greedy evaluation (5 episodes) after every
               update of 512 steps; the count is every training step (fine-tuning: with its
-              softening episode), not the distillation's rollouts nor the evaluations.
+              softening episode), not the evaluations; the distillation's DAgger rollouts
+              are not in ``median`` (MORL's curves start after behaviour cloning) and are
+              added in ``median_with_distill``.
 ``shield``    the repaired start fine-tuned behind the shield vs unshielded (monitored):
               violations during training, interventions, return.
 ``loop-cartpole`` / ``loop-mountaincar`` / ``loop-pendulum``
@@ -68,9 +70,14 @@ LOOPS = {
 
 
 def _distilled(program: Any, seed: int, quick: bool) -> NeuralPolicy:
+    return _distilled_counted(program, seed, quick)[0]
+
+
+def _distilled_counted(program: Any, seed: int, quick: bool) -> tuple[NeuralPolicy, int]:
+    """The distilled network and the environment steps its DAgger rollouts took."""
     cfg = DistillConfig(iters=4 if quick else 8, episodes_per_iter=3 if quick else 5, eval_episodes=5)
     r = distill_program(program, "CartPole-v1", seed=seed, config=cfg)
-    return policy_from_parts(r.manifest, r.tensors)
+    return policy_from_parts(r.manifest, r.tensors), sum(it.new_states for it in r.iterations)
 
 
 def bench_distill(args: argparse.Namespace) -> list[dict[str, Any]]:
@@ -129,9 +136,10 @@ def bench_morl(args: argparse.Namespace) -> list[dict[str, Any]]:
     worst = load_policy(ROOT / "policies" / "cartpole" / "worst.pol")
     repaired = _repaired_worst()
     programs = {"scratch": None, "distilled-unrepaired": worst, "distilled-repaired": repaired}
-    starts = {name: None if p is None else _distilled(p, 0, args.quick) for name, p in programs.items()}
+    distilled = {name: None if p is None else _distilled_counted(p, 0, args.quick) for name, p in programs.items()}
     rows = []
-    for name, start in starts.items():
+    for name, pair in distilled.items():
+        start, distill_steps = (None, 0) if pair is None else pair
         steps: list[int | None] = []
         t0, cpu0 = time.perf_counter(), time.process_time()
         program = programs[name]
@@ -148,8 +156,11 @@ def bench_morl(args: argparse.Namespace) -> list[dict[str, Any]]:
                     m, "CartPole-v1", s, budget, trainer_config=c, eval_episodes=1, progress=p)))
         solved = [s for s in steps if s is not None]
         median = statistics.median([s if s is not None else float("inf") for s in steps])
+        with_distill = statistics.median([s + distill_steps if s is not None else float("inf") for s in steps])
         rows.append({"start": name, "program_return": program_return, "start_return": start_return,
                      "steps_to_475": steps, "median": None if median == float("inf") else median,
+                     "distill_steps": distill_steps,
+                     "median_with_distill": None if with_distill == float("inf") else with_distill,
                      "solved": f"{len(solved)}/{len(steps)}", "budget": budget, "seconds": time.perf_counter() - t0,
                      "cpu_s": time.process_time() - cpu0, "load1": os.getloadavg()[0]})
     return rows
