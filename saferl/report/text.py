@@ -4,12 +4,12 @@ A record may carry ``action_labels`` (``{action: {"0": "left", ...}}``, see
 :func:`action_labels`); discrete actions in counterexamples are then named by label, as the
 policy names them, rather than by number.
 
-The layout is rich's (a heavy-headed table, lines wrapped at ``width`` columns).  Plain
-text of printable ASCII whose table fits the width as it is is written directly, without
+The layout is rich's (a heavy-headed table, lines wrapped at ``width`` columns).  A plain
+report of printable ASCII whose table fits the width is written directly, without
 importing rich (``saferl verify`` in CI: rich was a fifth of its start-up); colour, a table
-that must wrap and other characters go through rich (:func:`render_text_rich`), which
-lays out the same text.  Either way every string is
-literal: a ``[`` or ``:name:`` in a path, id or message is printed as written.
+that must wrap and other characters go through rich (:func:`render_text_rich`), which lays
+out the same text.  Either way every string is literal: a ``[`` or ``:name:`` in a path,
+id or message is printed as written, not read as markup or an emoji.
 """
 
 from __future__ import annotations
