@@ -38,6 +38,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from saferl.errors import InputError, InternalError
@@ -93,6 +94,8 @@ class LoopConfig:
     """seed of every stage (offset per iteration)"""
     trainer_config: Any = field(default=None, compare=False)
     """a PPOConfig / TD3Config for fine-tuning (None: the trainer's defaults)"""
+    torcs: Any = field(default=None, compare=False)
+    """on ``saferl/Torcs-v0``: a :class:`saferl.loop_torcs.TorcsLoopConfig` (None: its defaults)"""
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -157,6 +160,7 @@ def run_loop(
     from saferl.learn.evaluate import evaluate_policy
     from saferl.learn.finetune import finetune_model
     from saferl.learn.model import load_model, save_model
+    from saferl.learn.program_search import tunable_parameters as tunable_parameters_of
     from saferl.policy import format_policy, load_policy, parse_policy, policy_digest
     from saferl.policy.ast import Program
     from saferl.policy.evaluate import ProgramPolicy
@@ -169,7 +173,27 @@ def run_loop(
         if progress is not None:
             progress(it, stage, message)
 
+    def score_program(prog: Program, seed: int) -> Any:
+        # a gymnasium env: the mean return of seeded episodes; TORCS: minus the lap cost of
+        # one race from the grid (the lap time in s; 1000 s less half the share covered
+        # when the race is not finished), so the best program is the fastest lap
+        if torcs is None:
+            stats = evaluate_policy(ProgramPolicy(prog), env_id, episodes=cfg.final_episodes, seed=seed)
+            return SimpleNamespace(mean=stats.mean, std=stats.std, race=None)
+        race = loop_torcs.race_score(prog, torcs)
+        return SimpleNamespace(mean=-race["cost"], std=0.0, race=race)
+
+
     sig = env_signature(env_id)
+    torcs = None
+    if env_id == "saferl/Torcs-v0":
+        from saferl import loop_torcs
+
+        torcs = cfg.torcs if cfg.torcs is not None else loop_torcs.TorcsLoopConfig()
+        if cfg.kind != "program" or program_path is None:
+            raise InputError("the loop on saferl/Torcs-v0 projects to PID programs (PROPEL-Prog): it needs "
+                             "--kind program and a --program whose structure it keeps", hint="trees on TORCS are not built")
+    env_kwargs: dict[str, Any] | None = None if torcs is None else loop_torcs.env_settings(torcs)
     if not sig.discrete and cfg.kind == "tree" and sig.action_dim != 1:
         raise InputError(f"{env_id} has {sig.action_dim} action values; extracted programs need one")
     if sig.discrete and cfg.kind == "program":
@@ -179,6 +203,8 @@ def run_loop(
         "env": env_id, "spec": str(spec_path), "oracle": None if oracle_dir is None else str(oracle_dir),
         "program": None if program_path is None else str(program_path), "kind": cfg.kind, "seed": cfg.seed,
     }
+    if torcs is not None:
+        settings["track"] = torcs.track
     out_dir.mkdir(exist_ok=True)
     config_file = out_dir / CONFIG_NAME
     if config_file.exists():
@@ -211,6 +237,8 @@ def run_loop(
             raise InputError(f"{program_path} is a gridworld subgoal program; the loop needs a .pol program")
         start_program = loaded
         check_program_fits(start_program, sig)
+        if torcs is not None:
+            loop_torcs.check_torcs_program(start_program)
     start_dir = out_dir / "start"
     start_file = out_dir / START_NAME
     if start_program is not None and cfg.tune_generations > 0:
@@ -228,9 +256,13 @@ def run_loop(
             rep0 = verify_policy(start_program, spec, policy_path=str(program_path))
             start_record["verdict"] = rep0.verdict.value
             if rep0.verdict is Verdict.SAFE:
-                tcfg = TuneConfig(generations=cfg.tune_generations, episodes=cfg.tune_episodes,
-                                  population=cfg.tune_population, seed=cfg.seed + 777_000)
-                tr = tune_program(start_program, env_id, spec, tcfg, policy_path=str(out_dir / "start.pol"))
+                if torcs is not None:
+                    tuned0, tune0 = loop_torcs.tune_laps(start_program, spec, torcs, cfg.seed + 777_000)
+                    tr: Any = SimpleNamespace(program=tuned0, validation_start=tune0["start_score"], validation=tune0["score"])
+                else:
+                    tcfg = TuneConfig(generations=cfg.tune_generations, episodes=cfg.tune_episodes,
+                                      population=cfg.tune_population, seed=cfg.seed + 777_000)
+                    tr = tune_program(start_program, env_id, spec, tcfg, policy_path=str(out_dir / "start.pol"))
                 chosen, chosen_text = start_program, None
                 if tr.program is not start_program:
                     chosen_text = format_policy(tr.program)
@@ -239,10 +271,11 @@ def run_loop(
                         chosen = candidate
                         _write_atomic(out_dir / "start.pol", chosen_text + ("" if chosen_text.endswith("\n") else "\n"))
                         start_record["tuned"] = True
-                stats0 = evaluate_policy(ProgramPolicy(chosen), env_id, episodes=cfg.final_episodes,
-                                         seed=cfg.seed + 555_000)
+                stats0 = score_program(chosen, cfg.seed + 555_000)
                 start_record.update(validation_start=tr.validation_start, validation=tr.validation,
                                     program_return=stats0.mean, program_return_std=stats0.std)
+                if torcs is not None:
+                    start_record["race"] = stats0.race
                 if best is None or stats0.mean > best["program_return"]:
                     text0 = chosen_text if chosen_text is not None and start_record["tuned"] else \
                         start_program_text(Path(str(program_path)))
@@ -267,7 +300,9 @@ def run_loop(
         if start_program is None:
             raise InternalError("the loop has neither a starting program nor a model")
         dcfg = DistillConfig(hidden=cfg.distill_hidden, iters=cfg.distill_iters)
-        d = distill_program(start_program, env_id, seed=cfg.seed, config=dcfg)
+        if torcs is not None:  # TORCS from the grid is deterministic: one episode per DAgger round
+            dcfg.episodes_per_iter, dcfg.eval_episodes = 1, 1
+        d = distill_program(start_program, env_id, seed=cfg.seed, config=dcfg, env_kwargs=env_kwargs)
         save_model(start_dir, d.manifest, d.tensors)
         network = load_model(start_dir)
     target = start_program
@@ -289,24 +324,46 @@ def run_loop(
         say(it, "finetune")
         t0 = time.perf_counter()
         lam = cfg.lam if target is not None else 0.0
-        ft = finetune_model(network, env_id, seed, cfg.timesteps, program=target if lam > 0 else None, lam=lam,
-                            trainer_config=cfg.trainer_config, eval_episodes=10)
-        save_model(idir / "finetuned", ft.manifest, ft.tensors)
-        tuned = load_model(idir / "finetuned")
+        if torcs is not None:
+            manifest, tensors = loop_torcs.finetune_driver(network, target, lam, seed, cfg.timesteps, torcs)
+            save_model(idir / "finetuned", manifest, tensors)
+            tuned = load_model(idir / "finetuned")
+            evals = [e for e in manifest["training"].get("evaluations", []) if isinstance(e, dict)]
+            record["finetune"] = {"lambda": lam, "steps": cfg.timesteps, "evaluations": evals}
+            message = "TD3 on TORCS done"
+        else:
+            ft = finetune_model(network, env_id, seed, cfg.timesteps, program=target if lam > 0 else None, lam=lam,
+                                trainer_config=cfg.trainer_config, eval_episodes=10)
+            save_model(idir / "finetuned", ft.manifest, ft.tensors)
+            tuned = load_model(idir / "finetuned")
+            record["finetune"] = {"lambda": lam, "start_return": ft.start_return, "final_return": ft.final_return,
+                                  "steps": ft.steps}
+            message = f"network return {ft.final_return:.2f}"
         times["finetune"] = time.perf_counter() - t0
-        record["finetune"] = {"lambda": lam, "start_return": ft.start_return, "final_return": ft.final_return,
-                              "steps": ft.steps}
-        say(it, "finetune", f"network return {ft.final_return:.2f}")
+        say(it, "finetune", message)
 
         # 2. projection to a program
         say(it, "extract")
         t0 = time.perf_counter()
-        ex = _extract(tuned, env_id, cfg, seed)
+        if torcs is not None:
+            if target is None:
+                raise InternalError("the TORCS loop has no program to project onto")
+            projected, fit = loop_torcs.project_program(target, tuned, torcs, seed, str(idir / "extracted.pol"))
+            text0 = format_policy(projected)
+            ex = SimpleNamespace(pol_text=text0 if text0.endswith("\n") else text0 + "\n", kind="program",
+                                 size=len(tunable_parameters_of(projected)), size_unit="constants",
+                                 fidelity=1.0 - fit["error"], mean_return=None, fit=fit)
+        else:
+            ex = _extract(tuned, env_id, cfg, seed)
         (idir / "extracted.pol").write_text(ex.pol_text, encoding="utf-8")
         times["extract"] = time.perf_counter() - t0
         record["extract"] = {"kind": ex.kind, "size": ex.size, "size_unit": ex.size_unit, "fidelity": ex.fidelity,
                              "mean_return": ex.mean_return}
-        say(it, "extract", f"{ex.size} {ex.size_unit}, return {ex.mean_return:.2f}")
+        if torcs is not None:
+            record["extract"]["fit"] = ex.fit
+            say(it, "extract", f"constants fitted, imitation error {ex.fit['start_error']:.4f} -> {ex.fit['error']:.4f}")
+        else:
+            say(it, "extract", f"{ex.size} {ex.size_unit}, return {ex.mean_return:.2f}")
 
         # 3. verify, 4. repair when not proved
         t0 = time.perf_counter()
@@ -320,7 +377,9 @@ def run_loop(
         if first.verdict is not Verdict.SAFE:
             say(it, "repair", f"extracted program is {first.verdict.value}")
             t0 = time.perf_counter()
-            rep = repair_policy(program, spec, RepairOptions(timeout_s=cfg.repair_timeout_s, env_id=env_id,
+            # on TORCS, repair chooses among fixes without races (a lap is scored by the tune stage)
+            rep = repair_policy(program, spec, RepairOptions(timeout_s=cfg.repair_timeout_s,
+                                                            env_id=None if torcs is not None else env_id,
                                                             env_episodes=20, env_seed=seed),
                                 policy_path=str(idir / "extracted.pol"), source_text=ex.pol_text)
             times["repair"] = time.perf_counter() - t0
@@ -340,9 +399,16 @@ def run_loop(
 
             say(it, "tune")
             t0 = time.perf_counter()
-            tcfg = TuneConfig(generations=cfg.tune_generations, episodes=cfg.tune_episodes,
-                              population=cfg.tune_population, seed=seed + 777_000)
-            tuned_result = tune_program(program, env_id, spec, tcfg, policy_path=str(idir / "program.pol"))
+            if torcs is not None:
+                laps_program, laps = loop_torcs.tune_laps(program, spec, torcs, seed + 777_000)
+                tuned_result: Any = SimpleNamespace(program=laps_program, start_score=laps["start_score"], score=laps["score"],
+                                               validation_start=laps["start_score"], validation=laps["score"],
+                                               evaluations=laps["evaluations"], verifications=laps["verifications"],
+                                               rejected=laps["rejected"])
+            else:
+                tcfg = TuneConfig(generations=cfg.tune_generations, episodes=cfg.tune_episodes,
+                                  population=cfg.tune_population, seed=seed + 777_000)
+                tuned_result = tune_program(program, env_id, spec, tcfg, policy_path=str(idir / "program.pol"))
             times["tune"] = time.perf_counter() - t0
             record["tune"] = {"start_score": tuned_result.start_score, "score": tuned_result.score,
                               "validation_start": tuned_result.validation_start, "validation": tuned_result.validation,
@@ -362,7 +428,9 @@ def run_loop(
                 else:
                     record["tune"]["changed"] = False
             say(it, "tune", f"validation return {tuned_result.validation_start:.2f} -> {tuned_result.validation:.2f}")
-        stats = evaluate_policy(ProgramPolicy(program), env_id, episodes=cfg.final_episodes, seed=seed + 555_000)
+        stats = score_program(program, seed + 555_000)
+        if torcs is not None:
+            record["race"] = stats.race
         final_report = final if record["tune"] is None or not record["tune"]["changed"] else check
         record["properties"] = {r.property_id: r.verdict.value for r in final_report.results}
         record.update(verdict=verdict.value, program=str(idir / "program.pol"), digest=policy_digest(program),
@@ -384,7 +452,9 @@ def run_loop(
         source = program if verdict is Verdict.SAFE or best is None else load_policy(out_dir / BEST_NAME)
         dcfg = DistillConfig(hidden=tuple(tuned.manifest["actor"]["layers"][1:-1]), iters=cfg.distill_iters,
                              activation=tuned.manifest["actor"]["activation"])
-        d = distill_program(source, env_id, seed=seed, config=dcfg)
+        if torcs is not None:
+            dcfg.episodes_per_iter, dcfg.eval_episodes = 1, 1
+        d = distill_program(source, env_id, seed=seed, config=dcfg, env_kwargs=env_kwargs)
         save_model(idir / "distilled", d.manifest, d.tensors)
         times["distill"] = time.perf_counter() - t0
         record["distill"] = {"from": "iteration" if source is program else "best", "agreement": d.agreement,

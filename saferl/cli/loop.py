@@ -32,7 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
                description="Finetune -> extract -> verify -> repair -> tune -> distill, resumable. Exit 0 with a verified "
                            "best.pol, 1 when no iteration produced a SAFE program, 2 bad input or tool error.")
     p.add_argument("-h", "--help", action="help", help="show this help and exit")
-    p.add_argument("--env", required=True, help="gymnasium id: CartPole-v1, MountainCarContinuous-v0, Pendulum-v1")
+    p.add_argument("--env", required=True,
+                   help="gymnasium id: CartPole-v1, MountainCarContinuous-v0, Pendulum-v1, saferl/Torcs-v0 (real TORCS)")
     p.add_argument("--spec", type=Path, required=True, help="the YAML spec every projection is verified against")
     start = p.add_mutually_exclusive_group(required=True)
     start.add_argument("--oracle", type=Path, help="a saferl model directory to start from")
@@ -47,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="generations of the verified constant search after each projection (0: none; default 20)")
     p.add_argument("--ci", action="store_true", help="CI-sized budgets (seconds per iteration; figures are rough)")
     p.add_argument("--seed", type=int, default=0, help="random seed; the run is reproducible from it")
+    p.add_argument("--track", default="g-track-2", help="saferl/Torcs-v0: the track every stage drives (default g-track-2)")
     p.add_argument("-f", "--format", dest="fmt", default="text", help="text | json")
     return p
 
@@ -92,7 +94,20 @@ def loop(argv: list[str], out: TextIO, err: TextIO) -> int:
 
     cfg = LoopConfig(iters=args.iters, kind=args.kind, timesteps=args.timesteps, lam=args.lam,
                      final_episodes=args.episodes, seed=args.seed, tune_generations=args.tune)
-    if args.ci:
+    if args.env == "saferl/Torcs-v0":
+        from saferl.envs.torcs.tracks import find_track
+        from saferl.loop_torcs import TorcsLoopConfig
+
+        find_track(args.track)
+        cfg.torcs = TorcsLoopConfig(track=args.track, tune_iterations=min(args.tune, 4))
+        cfg.timesteps = args.timesteps if "--timesteps" in argv else 5_000
+        if args.ci:  # a few seconds of TORCS per stage: races and episodes of 500 steps (10 s simulated)
+            cfg.torcs = TorcsLoopConfig(track=args.track, episode_steps=500, race_steps=500, project_states=500,
+                                        project_generations=3, tune_iterations=min(args.tune, 1), tune_population=2)
+            cfg.timesteps = min(cfg.timesteps, 500)
+            cfg.distill_iters, cfg.distill_hidden = 1, (32, 32)
+            cfg.repair_timeout_s = 20.0
+    elif args.ci:
         from saferl.learn.ppo import PPOConfig
 
         cfg.timesteps = min(cfg.timesteps, 2_048)

@@ -1,0 +1,205 @@
+"""The TORCS stages of ``saferl loop`` (``--env saferl/Torcs-v0``): PROPEL-Prog on real TORCS.
+
+:func:`saferl.loop.run_loop` calls these where a gymnasium env uses its generic stages:
+
+* **finetune** (:func:`finetune_driver`): TD3 (:func:`saferl.learn.td3.train_td3`, the
+  code of ``saferl train --env saferl/Torcs-v0``) from the current network on one track,
+  with PROPEL's reward, short episodes, an imitation penalty ``lam * mse(actor, program)``
+  towards the last program (labels with the program's PID state reset, as
+  :mod:`saferl.learn.finetune` does) and one greedy lap as the checkpoint score;
+* **project** (:func:`project_program`): the network drives, and the constants of the
+  current program (its structure kept: PROPEL-Prog's projection) are fitted to the
+  network's ``[steer, accel, brake]`` on the visited states — the cross-entropy engine of
+  :mod:`saferl.learn.tune` with the imitation error (per action, scaled by its range) as
+  the score; the program runs along each trajectory, so its PID state is the one it would
+  have driving there.  The projection is not gated: the loop verifies and repairs it;
+* **tune** (:func:`tune_laps`): ``saferl torcs search``'s gate-first search
+  (:func:`saferl.learn.program_search.search_parameters`): every candidate proved SAFE
+  against the spec before it races; the score is the lap time (a race not finished costs
+  1000 s less half the share covered, so a cut race ranks by progress);
+* **score** (:func:`race_score`): one race from the grid; the loop's "return" of a TORCS
+  program is minus that cost, so the best verified program is the fastest lap.
+
+Distillation is :func:`saferl.learn.distill.distill_program` with all three actions and
+the track's env settings (:func:`env_settings`).  Imports torch (through td3) only in
+:func:`finetune_driver`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from saferl.errors import InputError
+from saferl.policy.ast import Program
+
+__all__ = ["TORCS_ENV_ID", "TorcsLoopConfig", "env_settings", "finetune_driver", "project_program", "race_score",
+           "tune_laps"]
+
+TORCS_ENV_ID = "saferl/Torcs-v0"
+
+
+@dataclass
+class TorcsLoopConfig:
+    """The TORCS settings of the loop (one track)."""
+
+    track: str = "g-track-2"
+    """the track every stage drives"""
+    episode_steps: int = 5_000
+    """frame limit of a training / distillation / projection episode (100 s)"""
+    race_steps: int | None = None
+    """frame limit of a scoring race (None: a whole lap, at most 15,000 steps)"""
+    project_states: int = 3_000
+    """states the network visits for the projection"""
+    project_generations: int = 25
+    """cross-entropy generations of the projection"""
+    tune_iterations: int = 4
+    """rounds of the lap-time search (0: no tuning)"""
+    tune_population: int = 6
+    """candidates per round of the lap-time search"""
+
+
+def env_settings(tc: TorcsLoopConfig) -> dict[str, Any]:
+    """``gymnasium.make`` keywords of the loop's TORCS episodes (stall after 5 s)."""
+    return {"track": tc.track, "laps": 1, "max_steps": tc.episode_steps, "stall_steps": 250}
+
+
+def check_torcs_program(program: Program) -> None:
+    """InputError unless the program reads the 29 sensors and writes steer, accel, brake."""
+    from saferl.learn.torcs import check_warm_start
+
+    check_warm_start(program)
+
+
+def race_score(program: Program, tc: TorcsLoopConfig) -> dict[str, Any]:
+    """One race from the grid: ``{"cost", "lap_time", "crashed", "dist_raced"}`` (cost in s)."""
+    from saferl.learn.program_search import torcs_lap_cost
+
+    cost, detail = torcs_lap_cost([tc.track], max_steps=tc.race_steps)(program)
+    race = detail[tc.track][0]
+    laps = race["lap_times"]
+    return {"cost": cost, "lap_time": laps[0] if laps else None, "crashed": race["crashed"],
+            "dist_raced": race["dist_raced"]}
+
+
+def finetune_driver(network: Any, program: Program | None, lam: float, seed: int, timesteps: int,
+                    tc: TorcsLoopConfig) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """TD3 from ``network`` on the track, near ``program``; the best greedy-lap checkpoint."""
+    import torch
+    import torch.nn.functional as F
+
+    from saferl.learn.td3 import train_td3
+    from saferl.learn.torcs import lap_score, td3_defaults
+    from saferl.policy.evaluate import ProgramPolicy
+
+    cfg = td3_defaults()
+    cfg.total_timesteps = timesteps
+    cfg.hidden = tuple(network.manifest["actor"]["layers"][1:-1])
+    cfg.activation = network.manifest["actor"]["activation"]
+    cfg.learning_starts = min(cfg.learning_starts, max(1, timesteps // 10))
+    cfg.actor_starts = cfg.learning_starts + max(1, timesteps // 4)  # fresh critics learn the start's values first
+    cfg.buffer_size = max(timesteps, 1_000)
+    cfg.eval_every = max(1, timesteps // 2)
+    imitation = None
+    if program is not None and lam > 0:
+        expert = ProgramPolicy(program)
+        low, high = np.asarray(network.action_low, np.float32), np.asarray(network.action_high, np.float32)
+
+        def imitation(obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+            rows = []
+            for x in obs.detach().numpy():
+                expert.reset()
+                rows.append(np.asarray(expert.act(x), dtype=np.float32).reshape(-1))
+            target = torch.as_tensor(np.clip(np.asarray(rows), low, high))
+            return lam * F.mse_loss(actions, target)
+
+    torch.set_num_threads(1)
+    actor = {k: v for k, v in network.tensors.items() if k.startswith("actor.")}
+    kwargs = {**env_settings(tc), "laps": 1000, "reward": "propel", "robot_timeout_s": 3600.0}
+    return train_td3(TORCS_ENV_ID, seed, cfg, init_actor=actor, imitation=imitation, env_kwargs=kwargs,
+                     score=lap_score(tc.track, tc.race_steps or 15_000))
+
+
+def _drive(network: Any, tc: TorcsLoopConfig) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    """States the network visits (episodes of the track), its actions, episode starts."""
+    from saferl.learn.envs import make_env
+
+    states: list[np.ndarray] = []
+    actions: list[np.ndarray] = []
+    starts: list[int] = []
+    env = make_env(TORCS_ENV_ID, **{**env_settings(tc), "laps": 100})
+    try:
+        while len(states) < tc.project_states:
+            obs, _ = env.reset()
+            starts.append(len(states))
+            done = False
+            while not done and len(states) < tc.project_states:
+                act = np.asarray(network.act(obs), dtype=np.float32).reshape(-1)
+                states.append(np.asarray(obs, dtype=np.float32))
+                actions.append(act)
+                obs, _, term, trunc, _ = env.step(act)
+                done = bool(term or trunc)
+    finally:
+        env.close()
+    return np.asarray(states), np.asarray(actions), starts
+
+
+def project_program(program: Program, network: Any, tc: TorcsLoopConfig, seed: int,
+                    policy_path: str = "<projected>") -> tuple[Program, dict[str, Any]]:
+    """Fit ``program``'s constants to ``network``'s actions on the states it visits."""
+    from saferl.learn.program_search import tunable_parameters
+    from saferl.learn.tune import SearchHooks, TuneConfig, cross_entropy_search, parameter_scale
+    from saferl.policy.evaluate import ProgramPolicy
+
+    check_torcs_program(program)
+    states, targets, starts = _drive(network, tc)
+    low, high = np.asarray(network.action_low, np.float64), np.asarray(network.action_high, np.float64)
+    targets = np.clip(targets.astype(np.float64), low, high)
+    span = high - low
+    first = set(starts)
+
+    def error(prog: Program) -> float:
+        policy = ProgramPolicy(prog)
+        out = np.empty_like(targets)
+        for k, x in enumerate(states):
+            if k in first:
+                policy.reset()
+            out[k] = np.asarray(policy.act(x), dtype=np.float64).reshape(-1)
+        diff = (np.clip(out, low, high) - targets) / span
+        return float(np.mean(diff**2))
+
+    by_id = {p.id: p for p in program.parameters()}
+    params = [by_id[i] for i in tunable_parameters(program)]
+    if not params:
+        raise InputError(f"policy {program.name!r} has no constants to fit")
+    cfg = TuneConfig(generations=tc.project_generations, population=12, elites=4, init_std=0.3, sweep_points=0,
+                     final_checks=4, seed=seed)
+    result = cross_entropy_search(
+        program, params, SearchHooks(score=lambda prog: -error(prog), is_safe=lambda prog: True), cfg,
+        scales=[parameter_scale(program, p, None) for p in params], policy_path=policy_path)
+    return result.program, {"states": int(len(states)), "start_error": -result.start_score,
+                            "error": -result.score, "evaluations": result.evaluations}
+
+
+def tune_laps(program: Program, spec: Any, tc: TorcsLoopConfig, seed: int) -> tuple[Program, dict[str, Any]]:
+    """The gate-first lap-time search from a SAFE ``program`` (the start when nothing beats it)."""
+    from saferl.learn.program_search import (
+        SearchOptions,
+        search_parameters,
+        torcs_lap_cost,
+        tunable_parameters,
+        verify_gate,
+    )
+
+    ids = tunable_parameters(program)
+    result = search_parameters(program, ids, torcs_lap_cost([tc.track], max_steps=tc.race_steps), verify_gate([spec]),
+                               SearchOptions(iterations=tc.tune_iterations, population=tc.tune_population, elite=3,
+                                             sigma=0.1, seed=seed))
+    start = result.candidates[0]
+    return result.best.program, {
+        "start_score": -start.cost, "score": -result.best.cost, "evaluations": len(result.candidates),
+        "verifications": len(result.candidates), "rejected": sum(1 for c in result.candidates if not c.verified),
+        "wall_s": result.wall_s, "cpu_s": result.cpu_s,
+    }
