@@ -55,7 +55,7 @@ from saferl.policy.evaluate import ProgramPolicy  # noqa: E402
 from saferl.spec import load_spec  # noqa: E402
 
 EXPERIMENTS = ("distill", "morl", "shield", "loop-cartpole", "loop-mountaincar", "loop-pendulum", "loop-pendulum-program",
-               "loop-pendulum-energy")
+               "loop-pendulum-energy", "loop-torcs")
 POLE_FOLLOW = ROOT / "specs" / "cartpole" / "pole_follow.yaml"
 LEVELS = ("near_optimal", "intermediate", "worst")
 SOLVED = 475.0
@@ -66,6 +66,8 @@ LOOPS = {
     # from a program instead of an oracle: the (tuned) start competes with the iterations
     "loop-pendulum-program": ("Pendulum-v1", "policies/pendulum/swing_up.pol", "specs/pendulum/upright.yaml", "tree"),
     "loop-pendulum-energy": ("Pendulum-v1", "policies/pendulum/energy_swing.pol", "specs/pendulum/upright.yaml", "tree"),
+    # real TORCS, g-track-2: returns are minus the lap time in s (saferl/loop_torcs.py)
+    "loop-torcs": ("saferl/Torcs-v0", "policies/torcs/propel_fast.pol", "specs/torcs/track.yaml", "program"),
 }
 
 
