@@ -18,7 +18,7 @@ def same(a: float, b: float) -> bool:
     return (math.isnan(a) and math.isnan(b)) or (a == b and math.copysign(1, a) == math.copysign(1, b))
 
 
-@settings(max_examples=3000, deadline=None)
+@settings(max_examples=1500, deadline=None)
 @given(x=st.one_of(st.floats(allow_nan=False), st.sampled_from(EDGES)),
        lo=st.one_of(st.floats(allow_nan=False), st.sampled_from(EDGES)),
        hi=st.one_of(st.floats(allow_nan=False), st.sampled_from(EDGES)),
