@@ -31,8 +31,15 @@ import re
 from fractions import Fraction
 
 from saferl.errors import Location, PolicyParseError
-from saferl.gridworld.geometry import Point, format_point
-from saferl.gridworld.program import Block, Rule, Segment, SubgoalProgram, Target
+from saferl.gridworld.geometry import Point
+from saferl.gridworld.program import (
+    Block,
+    Rule,
+    Segment,
+    SubgoalProgram,
+    Target,
+    format_subgoal_pol,
+)
 
 __all__ = ["parse_subgoal_pol", "format_subgoal_pol", "is_subgoal_pol"]
 
@@ -221,39 +228,3 @@ def is_subgoal_pol(text: str) -> bool:
     """Whether .pol text belongs to the gridworld family (``gridworld`` right after the header)."""
     toks = _tokenize(text, "<string>")
     return len(toks) >= 3 and toks[0].text == "policy" and toks[2].text == "gridworld"
-
-
-def _seg(s: Segment) -> str:
-    return f"[{format_point(s.a)} -- {format_point(s.b)}]"
-
-
-def format_subgoal_pol(program: SubgoalProgram) -> str:
-    """The canonical text of a subgoal program (parse_subgoal_pol inverts it)."""
-    # a point often comes back (rules, edges, until): its text is made once, keyed by the
-    # identity of the point (alive while the program is), which is cheaper than its hash
-    texts: dict[int, str] = {}
-
-    def point(p: Point) -> str:
-        got = texts.get(id(p))
-        if got is None:
-            got = texts[id(p)] = format_point(p)
-        return got
-
-    def _seg(s: Segment) -> str:
-        return f"[{point(s.a)} -- {point(s.b)}]"
-
-    out = [
-        f"policy {program.name}",
-        f"gridworld size {program.size} start {format_point(program.start)} on {_seg(program.start_edge)}",
-    ]
-    for block in program.blocks:
-        out.append("")
-        out.append("do")
-        for rule in block.rules:
-            out.append(f"  from {_seg(rule.source)}:")
-            for k, t in enumerate(rule.targets):
-                word = "reach" if k == 0 else "then reach"
-                pref = "" if t.prefer == "mid" else f" prefer {t.prefer}"
-                out.append(f"    {word} {_seg(t.goal)} on {_seg(t.edge)}{pref}")
-        out.append("until target" if block.until is None else f"until {_seg(block.until)}")
-    return "\n".join(out) + "\n"

@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Literal
 
-from saferl.gridworld.geometry import Point, lex_order
+from saferl.gridworld.geometry import Point, format_point, lex_order
 
-__all__ = ["Segment", "Target", "Rule", "Block", "SubgoalProgram", "Preference"]
+__all__ = ["Segment", "Target", "Rule", "Block", "SubgoalProgram", "Preference", "format_subgoal_pol"]
 
 Preference = Literal["mid", "max", "min"]
 
@@ -95,8 +95,6 @@ class SubgoalProgram:
 
     @cached_property
     def _text(self) -> str:
-        from saferl.gridworld.polfile import format_subgoal_pol
-
         return format_subgoal_pol(self)
 
     def size_bytes(self) -> int:
@@ -106,3 +104,35 @@ class SubgoalProgram:
     def digest(self) -> str:
         """sha256 (hex) of the canonical .pol text."""
         return hashlib.sha256(self.text().encode("utf-8")).hexdigest()
+
+
+def format_subgoal_pol(program: SubgoalProgram) -> str:
+    """The canonical .pol text of a subgoal program (``polfile.parse_subgoal_pol`` inverts it)."""
+    # a point often comes back (rules, edges, until): its text is made once, keyed by the
+    # identity of the point (alive while the program is), which is cheaper than its hash
+    texts: dict[int, str] = {}
+
+    def point(p: Point) -> str:
+        got = texts.get(id(p))
+        if got is None:
+            got = texts[id(p)] = format_point(p)
+        return got
+
+    def _seg(s: Segment) -> str:
+        return f"[{point(s.a)} -- {point(s.b)}]"
+
+    out = [
+        f"policy {program.name}",
+        f"gridworld size {program.size} start {format_point(program.start)} on {_seg(program.start_edge)}",
+    ]
+    for block in program.blocks:
+        out.append("")
+        out.append("do")
+        for rule in block.rules:
+            out.append(f"  from {_seg(rule.source)}:")
+            for k, t in enumerate(rule.targets):
+                word = "reach" if k == 0 else "then reach"
+                pref = "" if t.prefer == "mid" else f" prefer {t.prefer}"
+                out.append(f"    {word} {_seg(t.goal)} on {_seg(t.edge)}{pref}")
+        out.append("until target" if block.until is None else f"until {_seg(block.until)}")
+    return "\n".join(out) + "\n"
