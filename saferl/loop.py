@@ -138,13 +138,15 @@ def run_loop(
     *,
     oracle_dir: Path | None = None,
     program_path: Path | None = None,
+    template_path: Path | None = None,
     config: LoopConfig | None = None,
     progress: Callable[[int, str, str], None] | None = None,
 ) -> list[dict[str, Any]]:
     """Run (or resume) the loop in ``out_dir``; return every iteration's record.
 
     Exactly one of ``oracle_dir`` (a saferl model) and ``program_path`` (a .pol program,
-    distilled first) starts it.  ``progress(iteration, stage, message)`` is called as the
+    distilled first) starts it; on ``saferl/Torcs-v0`` an oracle start takes ``template_path``,
+    the PID program whose structure the projections keep.  ``progress(iteration, stage, message)`` is called as the
     stages begin and end.  InputError for inconsistent input, or a resumed directory whose
     settings differ.
     """
@@ -190,9 +192,12 @@ def run_loop(
         from saferl import loop_torcs
 
         torcs = cfg.torcs if cfg.torcs is not None else loop_torcs.TorcsLoopConfig()
-        if cfg.kind != "program" or program_path is None:
+        if cfg.kind != "program" or (program_path is None) == (template_path is None):
             raise InputError("the loop on saferl/Torcs-v0 projects to PID programs (PROPEL-Prog): it needs "
-                             "--kind program and a --program whose structure it keeps", hint="trees on TORCS are not built")
+                             "--kind program and a --program (from an --oracle: a --template) whose structure it keeps",
+                             hint="trees on TORCS are not built")
+    elif template_path is not None:
+        raise InputError("a template program is for saferl/Torcs-v0 started from an oracle")
     env_kwargs: dict[str, Any] | None = None if torcs is None else loop_torcs.env_settings(torcs)
     if not sig.discrete and cfg.kind == "tree" and sig.action_dim != 1:
         raise InputError(f"{env_id} has {sig.action_dim} action values; extracted programs need one")
@@ -205,6 +210,8 @@ def run_loop(
     }
     if torcs is not None:
         settings["track"] = torcs.track
+        if template_path is not None:
+            settings["template"] = str(template_path)
     out_dir.mkdir(exist_ok=True)
     config_file = out_dir / CONFIG_NAME
     if config_file.exists():
@@ -290,9 +297,12 @@ def run_loop(
             _write_atomic(start_file, json.dumps(start_record, indent=2) + "\n")
     if oracle_dir is not None:
         network = load_model(oracle_dir)
-        from saferl.extract.viper import check_oracle
+        if torcs is not None:
+            loop_torcs.check_torcs_oracle(network)
+        else:
+            from saferl.extract.viper import check_oracle
 
-        check_oracle(network, env_id)
+            check_oracle(network, env_id)
     elif (start_dir / "manifest.json").exists():
         network = load_model(start_dir)
     else:
@@ -306,6 +316,12 @@ def run_loop(
         save_model(start_dir, d.manifest, d.tensors)
         network = load_model(start_dir)
     target = start_program
+    if torcs is not None and template_path is not None:
+        loaded = load_policy(template_path)
+        if not isinstance(loaded, Program):
+            raise InputError(f"{template_path} is a gridworld subgoal program; the template must be a .pol program")
+        loop_torcs.check_torcs_program(loaded)
+        target = loaded
     if records:
         last = records[-1]
         network = load_model(out_dir / f"iter-{last['iteration']}" / "distilled")
@@ -348,7 +364,7 @@ def run_loop(
         if torcs is not None:
             if target is None:
                 raise InternalError("the TORCS loop has no program to project onto")
-            projected, fit = loop_torcs.project_program(target, tuned, torcs, seed, str(idir / "extracted.pol"))
+            projected, fit = loop_torcs.project_program(target, tuned, spec, torcs, seed, str(idir / "extracted.pol"))
             text0 = format_policy(projected)
             ex = SimpleNamespace(pol_text=text0 if text0.endswith("\n") else text0 + "\n", kind="program",
                                  size=len(tunable_parameters_of(projected)), size_unit="constants",

@@ -11,8 +11,10 @@
   current program (its structure kept: PROPEL-Prog's projection) are fitted to the
   network's ``[steer, accel, brake]`` on the visited states — the cross-entropy engine of
   :mod:`saferl.learn.tune` with the imitation error (per action, scaled by its range) as
-  the score; the program runs along each trajectory, so its PID state is the one it would
-  have driving there.  The projection is not gated: the loop verifies and repairs it;
+  the score and the spec as its gate (elites must be proved SAFE), so the projection lands
+  in the verified set when it starts there; the program runs along each trajectory, so
+  its PID state is the one it would have driving there.  The loop verifies the result
+  again and repairs it when it is not proved (an UNSAFE starting program);
 * **tune** (:func:`tune_laps`): ``saferl torcs search``'s gate-first search
   (:func:`saferl.learn.program_search.search_parameters`): every candidate proved SAFE
   against the spec before it races; the score is the lap time (a race not finished costs
@@ -35,7 +37,7 @@ import numpy as np
 from saferl.errors import InputError
 from saferl.policy.ast import Program
 
-__all__ = ["TORCS_ENV_ID", "TorcsLoopConfig", "env_settings", "finetune_driver", "project_program", "race_score",
+__all__ = ["TORCS_ENV_ID", "TorcsLoopConfig", "check_torcs_oracle", "check_torcs_program", "env_settings", "finetune_driver", "project_program", "race_score",
            "tune_laps"]
 
 TORCS_ENV_ID = "saferl/Torcs-v0"
@@ -71,6 +73,13 @@ def check_torcs_program(program: Program) -> None:
     from saferl.learn.torcs import check_warm_start
 
     check_warm_start(program)
+
+
+def check_torcs_oracle(network: Any) -> None:
+    """InputError unless the model reads 29 observations and writes 3 continuous values."""
+    if network.discrete or len(network.obs_names) != 29 or len(np.asarray(network.action_low).reshape(-1)) != 3:
+        raise InputError("the oracle is not a TORCS driver", hint="it must read the 29 TORCS sensors and write steer, "
+                         "accel, brake (as oracles/torcs-td3)")
 
 
 def race_score(program: Program, tc: TorcsLoopConfig) -> dict[str, Any]:
@@ -146,12 +155,15 @@ def _drive(network: Any, tc: TorcsLoopConfig) -> tuple[np.ndarray, np.ndarray, l
     return np.asarray(states), np.asarray(actions), starts
 
 
-def project_program(program: Program, network: Any, tc: TorcsLoopConfig, seed: int,
+def project_program(program: Program, network: Any, spec: Any, tc: TorcsLoopConfig, seed: int,
                     policy_path: str = "<projected>") -> tuple[Program, dict[str, Any]]:
-    """Fit ``program``'s constants to ``network``'s actions on the states it visits."""
+    """Fit ``program``'s constants to ``network``'s actions on the states it visits, inside
+    the set of programs ``spec`` proves SAFE (``program`` itself is taken as proved)."""
     from saferl.learn.program_search import tunable_parameters
     from saferl.learn.tune import SearchHooks, TuneConfig, cross_entropy_search, parameter_scale
     from saferl.policy.evaluate import ProgramPolicy
+    from saferl.results import Verdict
+    from saferl.verify import verify_policy
 
     check_torcs_program(program)
     states, targets, starts = _drive(network, tc)
@@ -177,10 +189,13 @@ def project_program(program: Program, network: Any, tc: TorcsLoopConfig, seed: i
     cfg = TuneConfig(generations=tc.project_generations, population=12, elites=4, init_std=0.3, sweep_points=0,
                      final_checks=4, seed=seed)
     result = cross_entropy_search(
-        program, params, SearchHooks(score=lambda prog: -error(prog), is_safe=lambda prog: True), cfg,
+        program, params, SearchHooks(
+            score=lambda prog: -error(prog),
+            is_safe=lambda prog: verify_policy(prog, spec, policy_path=policy_path).verdict is Verdict.SAFE), cfg,
         scales=[parameter_scale(program, p, None) for p in params], policy_path=policy_path)
     return result.program, {"states": int(len(states)), "start_error": -result.start_score,
-                            "error": -result.score, "evaluations": result.evaluations}
+                            "error": -result.score, "evaluations": result.evaluations,
+                            "verifications": result.verifications, "rejected": result.rejected}
 
 
 def tune_laps(program: Program, spec: Any, tc: TorcsLoopConfig, seed: int) -> tuple[Program, dict[str, Any]]:

@@ -38,6 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
     start = p.add_mutually_exclusive_group(required=True)
     start.add_argument("--oracle", type=Path, help="a saferl model directory to start from")
     start.add_argument("--program", type=Path, help="a .pol program to start from (distilled first)")
+    p.add_argument("--template", type=Path,
+                   help="saferl/Torcs-v0 with --oracle: the PID program whose structure the projections keep")
     p.add_argument("--out", type=Path, required=True, help="output directory (its parent must exist; reused to resume)")
     p.add_argument("--iters", type=int, default=3, help="iterations in all, finished ones included (default 3)")
     p.add_argument("--kind", default="tree", help="tree (VIPER) | program (PID synthesis, continuous actions)")
@@ -130,7 +132,7 @@ def loop(argv: list[str], out: TextIO, err: TextIO) -> int:
     except OSError as exc:
         raise InputError(f"--out {args.out}: {exc.strerror}") from None
     records = run_loop(args.env, args.spec, args.out, oracle_dir=args.oracle, program_path=args.program,
-                       config=cfg, progress=progress)
+                       template_path=args.template, config=cfg, progress=progress)
     best_file = args.out / "best.json"
     best = json.loads(best_file.read_text(encoding="utf-8")) if best_file.exists() else None
     if args.fmt == "json":
