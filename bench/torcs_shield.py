@@ -3,6 +3,7 @@
     .venv/bin/python bench/torcs_shield.py                       # 3-lap races on the five tracks
     .venv/bin/python bench/torcs_shield.py --tracks g-track-2 --laps 1 --json out/torcs_shield.json
     .venv/bin/python bench/torcs_shield.py --general             # also shielded by the general step
+    .venv/bin/python bench/torcs_shield.py --seeds 5 --no-fallback-row   # 5 perturbed starts per track
 
 For every track the driver (``--policy``, default ``oracles/torcs-td3``) races ``--laps``
 laps of real TORCS (``saferl/Torcs-v0``) twice: unshielded, and behind
@@ -39,8 +40,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -53,6 +56,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from saferl.envs import register_envs  # noqa: E402
+from saferl.envs.torcs.race import perturbation  # noqa: E402
 from saferl.formats import load_policy_file  # noqa: E402
 from saferl.policy import ProgramPolicy, load_policy  # noqa: E402
 from saferl.shield import Shield, ViolationMonitor  # noqa: E402
@@ -80,8 +84,10 @@ class StepTimer(gym.Wrapper):  # type: ignore[type-arg]
 
 
 def race(track: str, laps: int, max_steps: int, act: Any, reset: Any, spec: Any, program: Any, proof: Any | None,
-         fast_path: bool = True, tape: list[Any] | None = None) -> dict[str, Any]:
-    """One race; ``proof`` set = behind the shield; ``tape`` collects (observation, proposal)."""
+         fast_path: bool = True, tape: list[Any] | None = None, seed: int | None = None) -> dict[str, Any]:
+    """One race; ``proof`` set = behind the shield; ``tape`` collects (observation, proposal);
+    ``seed`` set = a perturbed start (bench/torcs_race.py's: that seed's random opening
+    actions go through the shield, if any, before the driver takes over; not timed, not judged)."""
     inner = StepTimer(gym.make("saferl/Torcs-v0", track=track, laps=laps, max_steps=max_steps))
     env: Any = inner if proof is None else Shield(inner, spec, fallback=program, proof=proof, fast_path=fast_path)
     monitor = ViolationMonitor(spec, program)
@@ -92,8 +98,14 @@ def race(track: str, laps: int, max_steps: int, act: Any, reset: Any, spec: Any,
     try:
         obs, info = env.reset()
         reset()
+        done = False
+        for opening in perturbation(seed) if seed is not None else []:
+            obs, _, term, trunc, info = env.step(np.asarray(opening, dtype=np.float32))
+            if term or trunc:
+                done = True
+                break
         monitor.reset(obs)
-        steps, done = 0, False
+        steps = 0
         while not done:
             action = np.asarray(act(obs), dtype=np.float32).reshape(-1)
             if tape is not None:
@@ -114,6 +126,7 @@ def race(track: str, laps: int, max_steps: int, act: Any, reset: Any, spec: Any,
     lap_times = [round(t, 2) for t in info["lap_times"]]
     out: dict[str, Any] = {
         "track": track,
+        "seed": seed,
         "best_lap_s": min(lap_times) if lap_times else None,
         "lap_times_s": lap_times,
         "laps": len(lap_times),
@@ -187,6 +200,26 @@ def replay_cost(tape: list[Any], spec: Any, program: Any, proof: Any, repeats: i
     return out
 
 
+RUNS = ("unshielded", "shielded", "general", "fallback")
+
+
+def by_track(rows: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]]]:
+    """PROPEL's figures per track and run: median best lap over the seeds (a crash or a race
+    without a lap counting as infinite; None when the median is) and the share of races
+    that crashed."""
+    races: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    for r in rows:
+        races.setdefault(r["track"], {}).setdefault(r["run"], []).append(r)
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for track, runs in races.items():
+        for run, rs in runs.items():
+            median = statistics.median(math.inf if r["crashed"] or r["best_lap_s"] is None else r["best_lap_s"] for r in rs)
+            out.setdefault(track, {})[run] = {
+                "median_best_lap_s": None if math.isinf(median) else round(median, 2),
+                "crash_ratio": round(sum(r["crashed"] for r in rs) / len(rs), 2), "races": len(rs)}
+    return out
+
+
 def overall(rows: list[dict[str, Any]]) -> float:
     """The shield's time over all races as a percentage of the env step time over all races."""
     return round(100.0 * sum(r["shield_us"] * r["steps"] for r in rows)
@@ -203,6 +236,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-steps", type=int, default=None, help="frame cap per race (default 300 s per lap)")
     ap.add_argument("--no-fallback-row", action="store_true", help="skip the fallback's own race")
     ap.add_argument("--general", action="store_true", help="also race shielded by the general step (fast_path=False)")
+    ap.add_argument("--seeds", type=int, default=0,
+                    help="race from N perturbed starts per track (seeds 1..N, as bench/torcs_race.py); default: the grid")
     ap.add_argument("--json", default=None, help="also write the JSON here")
     args = ap.parse_args(argv)
     register_envs()
@@ -220,23 +255,27 @@ def main(argv: list[str] | None = None) -> int:
     no_reset = lambda: None  # noqa: E731
     tape: list[Any] = []
     for track in args.tracks:
-        plain = race(track, args.laps, max_steps, policy.act, no_reset, spec, program, None, tape=tape if not tape else None)
-        shielded = race(track, args.laps, max_steps, policy.act, no_reset, spec, program, proof)
-        shield_cost(shielded, plain)
-        rows.append({"run": "unshielded", **plain})
-        rows.append({"run": "shielded", **shielded})
-        if args.general:
-            general = race(track, args.laps, max_steps, policy.act, no_reset, spec, program, proof, fast_path=False)
-            shield_cost(general, plain)
-            rows.append({"run": "general", **general})
-        if not args.no_fallback_row:
-            fb = ProgramPolicy(program)
-            rows.append({"run": "fallback", **race(track, args.laps, max_steps, fb.act, fb.reset, spec, program, None)})
-    print(f"{'track':<11} {'run':<10} {'best lap':>9} {'laps':>4} {'crash':>5} {'dist m':>8} {'steps':>6} "
+        for seed in range(1, args.seeds + 1) if args.seeds else [None]:
+            plain = race(track, args.laps, max_steps, policy.act, no_reset, spec, program, None,
+                         tape=tape if not tape else None, seed=seed)
+            shielded = race(track, args.laps, max_steps, policy.act, no_reset, spec, program, proof, seed=seed)
+            shield_cost(shielded, plain)
+            rows.append({"run": "unshielded", **plain})
+            rows.append({"run": "shielded", **shielded})
+            if args.general:
+                general = race(track, args.laps, max_steps, policy.act, no_reset, spec, program, proof, fast_path=False,
+                               seed=seed)
+                shield_cost(general, plain)
+                rows.append({"run": "general", **general})
+            if not args.no_fallback_row:
+                fb = ProgramPolicy(program)
+                rows.append({"run": "fallback", **race(track, args.laps, max_steps, fb.act, fb.reset, spec, program, None,
+                                                       seed=seed)})
+    print(f"{'track':<11} {'seed':>4} {'run':<10} {'best lap':>9} {'laps':>4} {'crash':>5} {'dist m':>8} {'steps':>6} "
           f"{'interv.':>7} {'viol.':>5} {'env us':>7} {'shield us':>9} {'ovh %':>6} {'cpu us':>7}")
     for r in rows:
         lap = f"{r['best_lap_s']:.2f}" if r["best_lap_s"] else "-"
-        print(f"{r['track']:<11} {r['run']:<10} {lap:>9} {r['laps']:>4} {'yes' if r['crashed'] else 'no':>5} "
+        print(f"{r['track']:<11} {r['seed'] or '-':>4} {r['run']:<10} {lap:>9} {r['laps']:>4} {'yes' if r['crashed'] else 'no':>5} "
               f"{r['dist_m']:>8.0f} {r['steps']:>6} {r.get('interventions', '-'):>7} {r['violations']:>5} "
               f"{r['env_step_us']:>7.1f} {r.get('shield_us', '-'):>9} {r.get('overhead_pct', '-'):>6} {r['cpu_step_us']:>7.1f}")
     shielded_rows = [r for r in rows if r["run"] == "shielded"]
@@ -252,6 +291,13 @@ def main(argv: list[str] | None = None) -> int:
         summary["general_overhead_pct"] = overall(general_rows)
         summary["general_shield_us"] = round(
             sum(r["shield_us"] * r["steps"] for r in general_rows) / max(sum(r["steps"] for r in general_rows), 1), 2)
+    if args.seeds:
+        summary["by_track"] = by_track(rows)
+        print(f"{'track':<11} " + " ".join(f"{run:>18}" for run in RUNS if any(r['run'] == run for r in rows)))
+        for track, runs in summary["by_track"].items():
+            cells = [f"{'-' if v['median_best_lap_s'] is None else format(v['median_best_lap_s'], '.2f')} / {v['crash_ratio']:.2f}"
+                     for v in runs.values()]
+            print(f"{track:<11} " + " ".join(f"{c:>18}" for c in cells))
     summary["replay"] = replay_cost(tape, spec, program, proof)
     print("summary: " + ", ".join(f"{k} {v}" for k, v in summary.items()))
     record = {
@@ -261,6 +307,7 @@ def main(argv: list[str] | None = None) -> int:
         "fallback": args.fallback,
         "fallback_verdicts": verdicts,
         "laps": args.laps,
+        "seeds": args.seeds,
         "max_steps": max_steps,
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "load": os.getloadavg(),
                     "cpu_s": round(time.process_time(), 1), "children_cpu_s": round(sum(os.times()[2:4]), 1)},
