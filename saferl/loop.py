@@ -344,9 +344,12 @@ def run_loop(
             manifest, tensors = loop_torcs.finetune_driver(network, target, lam, seed, cfg.timesteps, torcs)
             save_model(idir / "finetuned", manifest, tensors)
             tuned = load_model(idir / "finetuned")
-            evals = [e for e in manifest["training"].get("evaluations", []) if isinstance(e, dict)]
-            record["finetune"] = {"lambda": lam, "steps": cfg.timesteps, "evaluations": evals}
-            message = "TD3 on TORCS done"
+            # the checkpoint score: share of the lap covered, plus 1000 / lap time when finished
+            lap = manifest["training"].get("best_eval_return")
+            lap_s = 1000.0 / (lap - 1.0) if lap is not None and lap > 1.0 else None
+            record["finetune"] = {"lambda": lam, "steps": cfg.timesteps, "lap_score": lap, "greedy_lap_s": lap_s,
+                                  "episodes": manifest["training"].get("episodes")}
+            message = "greedy lap " + (f"{lap_s:.2f} s" if lap_s is not None else "not finished")
         else:
             ft = finetune_model(network, env_id, seed, cfg.timesteps, program=target if lam > 0 else None, lam=lam,
                                 trainer_config=cfg.trainer_config, eval_episodes=10)
