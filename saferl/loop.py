@@ -26,6 +26,11 @@ exact text returns SAFE.  A killed run resumes: finished iterations (lines of
 A spec's closed-loop properties (``safety`` / ``reach`` over a dynamics model) are checked
 by the same ``verify_policy`` call, so ``best.pol`` is proved against them too; each
 record lists every property's verdict under ``properties``.
+On ``saferl/Torcs-v0`` (real TORCS, three actions) the stages are those of
+:mod:`saferl.loop_torcs`: TD3 on one track, a projection that fits the constants of the
+last program (its structure kept) to the network's actions inside the verified set, a
+gate-first lap-time search, and a program's "return" that is minus its lap cost.
+
 This module imports torch through ``saferl.learn`` only when :func:`run_loop` runs;
 ``saferl.learn`` never imports it.
 """

@@ -8,6 +8,8 @@ stderr, the final summary to stdout.
 Example:
     saferl loop --env CartPole-v1 --spec specs/cartpole/pole_follow.yaml \\
         --program policies/cartpole/worst.pol --out runs/cartpole-loop --iters 3
+    saferl loop --env saferl/Torcs-v0 --spec specs/torcs/track.yaml --kind program \\
+        --program policies/torcs/propel_fast.pol --track g-track-2 --out runs/torcs-loop
 """
 
 from __future__ import annotations
