@@ -44,6 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "(1: keep it as is; default 0.55)")
     p.add_argument("--critic-warmup", type=int, default=1,
                    help="PPO: rollouts (512 steps each) that fit only the fresh critics before the actor moves (default 1)")
+    p.add_argument("--intervention-penalty", type=float, default=5.0,
+                   help="with --shield: reward the trainer loses at each intervention (default 5; returns reported unshaped)")
     p.add_argument("--eval-episodes", type=int, default=10, help="episodes of the before / after evaluation")
     p.add_argument("--seed", type=int, default=0, help="random seed; the run is reproducible from it")
     p.add_argument("-f", "--format", dest="fmt", default="text", help="text | json")
@@ -75,6 +77,8 @@ def finetune(argv: list[str], out: TextIO, err: TextIO) -> int:
         raise InputError(f"--start-confidence must be above 0.5 and at most 1, got {args.start_confidence}")
     if not 0 <= args.critic_warmup <= 1_000:
         raise InputError(f"--critic-warmup must be between 0 and 1000, got {args.critic_warmup}")
+    if not 0.0 <= args.intervention_penalty <= 1e6:
+        raise InputError(f"--intervention-penalty must be between 0 and 1e6, got {args.intervention_penalty}")
     if args.lam is not None and args.program is None:
         raise InputError("--lambda needs --program")
     lam = 0.0 if args.program is None else (1.0 if args.lam is None else args.lam)
@@ -121,6 +125,7 @@ def finetune(argv: list[str], out: TextIO, err: TextIO) -> int:
                 model, args.env, args.seed, args.timesteps, program=program, lam=lam, shield_spec=shield_spec,
                 fallback=fallback, monitor_spec=monitor_spec, eval_episodes=args.eval_episodes,
                 start_confidence=args.start_confidence, critic_warmup=args.critic_warmup,
+                intervention_penalty=args.intervention_penalty,
                 progress=lambda step, total, last: update(step, total, f"return {last:.1f}" if last == last else ""),
             )
     except UnverifiedFallbackError as exc:  # the library's hint names Python; this one names commands

@@ -14,7 +14,11 @@
 * **a shield** (``shield_spec`` with a verified ``fallback`` program): every training
   environment is wrapped in :class:`saferl.shield.Shield`, so exploration never executes
   an action the spec forbids; the trainer still learns from the action it proposed (the
-  shield is part of its environment).  Interventions are counted.
+  shield is part of its environment).  Interventions are counted, and each costs the
+  trainer ``intervention_penalty`` (default 5) off that step's reward — the curve and
+  every reported return keep the environment's reward.  Without it a start that proposes
+  forbidden actions never learns not to (the shield saves it every time), and the
+  network, which is evaluated and used unshielded, stays as bad as it started.
 * **a softened start** (discrete actions, ``start_confidence``, default 0.55): a distilled
   network is nearly deterministic (its logit gaps are ~10), and from there PPO can neither
   explore nor move a greedy decision in the few updates it takes from scratch, where the
@@ -94,11 +98,19 @@ class TrainingMonitor(gym.Wrapper):  # type: ignore[type-arg]
     counter object, so the curve's step axis counts every training environment.
     """
 
-    def __init__(self, env: gym.Env, counters: _Counters, spec: Spec | None, program: Program | None):  # type: ignore[type-arg]
+    def __init__(
+        self,
+        env: gym.Env,  # type: ignore[type-arg]
+        counters: _Counters,
+        spec: Spec | None,
+        program: Program | None,
+        intervention_penalty: float = 0.0,
+    ):
         super().__init__(env)
         from saferl.shield.monitor import ViolationMonitor
 
         self.counters = counters
+        self.penalty = intervention_penalty
         self.monitor = ViolationMonitor(spec, program) if spec is not None and program is not None else None
         self._return = 0.0
 
@@ -119,6 +131,8 @@ class TrainingMonitor(gym.Wrapper):  # type: ignore[type-arg]
         if record is not None:
             executed = record.executed
             c.interventions += int(bool(record.intervened))
+            if record.intervened:  # the trainer's reward only; the curve keeps the env's
+                reward = float(reward) - self.penalty
         if self.monitor is not None:
             broken = self.monitor.step(executed, obs)
             if broken:
@@ -252,6 +266,7 @@ def finetune_model(
     progress: Callable[[int, int, float], None] | None = None,
     start_confidence: float = 0.55,
     critic_warmup: int = 1,
+    intervention_penalty: float = 5.0,
 ) -> FinetuneResult:
     """Continue training ``model`` on ``env_id``; see the module docstring.
 
@@ -260,8 +275,9 @@ def finetune_model(
     the model's; ``total_timesteps`` by ``timesteps``).  InputError for a model that does
     not fit the environment, a shield without a fallback, or a fallback the verifier does
     not prove SAFE on the spec.  ``progress(step, total, last_greedy_eval_return)`` is the
-    trainer's progress callback.  ``start_confidence`` and ``critic_warmup`` are the
-    fine-tune-only settings above (``critic_warmup`` replaces the PPO config's).
+    trainer's progress callback.  ``start_confidence``, ``critic_warmup`` and
+    ``intervention_penalty`` (with a shield) are the fine-tune-only settings above
+    (``critic_warmup`` replaces the PPO config's).
     """
     _check_model_fits(model, env_id)
     if timesteps < 1:
@@ -270,6 +286,8 @@ def finetune_model(
         raise InputError("a shield needs a verified fallback program")
     if critic_warmup < 0:
         raise InputError("critic_warmup must be >= 0")
+    if not 0.0 <= intervention_penalty < float("inf"):
+        raise InputError("intervention_penalty must be finite and >= 0")
     if lam < 0 or (lam > 0 and program is None):
         raise InputError("lambda must be >= 0, and > 0 only with a program")
     sig = env_signature(env_id)
@@ -291,7 +309,7 @@ def finetune_model(
             env = Shield(env, shield_spec, fallback, proof=shield_proof[0] if shield_proof else None)
             if not shield_proof:
                 shield_proof.append(env.proof)
-        return TrainingMonitor(env, counters, spec, names_from)
+        return TrainingMonitor(env, counters, spec, names_from, intervention_penalty if shield_spec is not None else 0.0)
 
     actor_tensors = {k: v for k, v in model.tensors.items() if k.startswith("actor.")}
     if sig.discrete and 0.5 < start_confidence < 1.0:

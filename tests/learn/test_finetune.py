@@ -138,6 +138,7 @@ def test_cli_writes_model_report_and_curves(tmp_path: Path, worst_net: NeuralPol
         (["--env", "CartPole-v1", "--program", str(SWING_UP)], "declares 3 observations; CartPole-v1 has 4"),
         (["--env", "CartPole-v1", "--start-confidence", "0.5"], "--start-confidence must be above 0.5 and at most 1"),
         (["--env", "CartPole-v1", "--critic-warmup", "-1"], "--critic-warmup must be between 0 and 1000"),
+        (["--env", "CartPole-v1", "--intervention-penalty", "-1"], "--intervention-penalty must be between 0 and 1e6"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, worst_net: NeuralPolicy, extra: list[str], message: str) -> None:
@@ -187,3 +188,24 @@ def test_critic_warmup_fits_the_critics_and_leaves_the_actor(worst_net: NeuralPo
     # returns (episodes of about 10 steps), where one PPO update leaves a fresh Q near 0
     assert frozen and not moved
     assert 3.0 < warm < 20.0 and abs(fresh) < 1.0
+
+
+def test_an_intervention_costs_the_trainer_not_the_reported_returns(worst_net: NeuralPolicy) -> None:
+    torch.set_num_threads(1)
+    spec, fallback = load_spec(POLE_FOLLOW), load_policy(NEAR_OPTIMAL)
+
+    def run(penalty: float) -> tuple[list[float], float]:
+        # 512 steps = the critic warm-up alone: the actor is frozen, so both runs act alike;
+        # eval_every 0 keeps the last critic (not the start's checkpoint)
+        r = finetune_model(worst_net, "CartPole-v1", seed=0, timesteps=512, shield_spec=spec, fallback=fallback,
+                           trainer_config=PPOConfig(q_eval_transitions=0, eval_every=0), eval_episodes=1,
+                           intervention_penalty=penalty)
+        states = np.random.default_rng(0).normal(0, 0.1, (200, 4)).astype(np.float32)
+        t = r.tensors
+        q = np.tanh(states @ t["critic.0.weight"].T + t["critic.0.bias"]) @ t["critic.1.weight"].T + t["critic.1.bias"]
+        return [p.episode_return for p in r.curve], float(q.mean())
+
+    free_curve, free_q = run(0.0)
+    taxed_curve, taxed_q = run(20.0)
+    assert taxed_curve == free_curve  # the environment's returns, unshaped
+    assert taxed_q < free_q - 1.0  # the critic learnt the penalised rewards
