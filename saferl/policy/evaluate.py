@@ -181,6 +181,35 @@ def interpret(
 
 # -- the compiler --------------------------------------------------------------------
 
+def expr_source(e: Expr, index: Mapping[str, int], pid: Callable[[Pid], str] | None = None) -> str:
+    """Python source of a .pol expression, observation ``i`` read from ``o{i}`` (float64
+    arithmetic, ``clip`` as ``min(max(…))``, ``min`` / ``max`` folded left).  A ``pid`` call
+    is handed to ``pid`` (its update is stateful); without one it is an error."""
+    if isinstance(e, Num):
+        return repr(e.value)
+    if isinstance(e, Obs):
+        return f"o{index[e.name]}"
+    if isinstance(e, Label):
+        return repr(float(e.value))
+    if isinstance(e, Neg):
+        return f"(-{expr_source(e.operand, index, pid)})"
+    if isinstance(e, BinOp):
+        return f"({expr_source(e.left, index, pid)} {e.op} {expr_source(e.right, index, pid)})"
+    if isinstance(e, Call):
+        args = [expr_source(a, index, pid) for a in e.args]
+        if e.func == "abs":
+            return f"abs({args[0]})"
+        if e.func == "clip":
+            return f"min(max({args[0]}, {args[1]}), {args[2]})"
+        acc = args[0]
+        for a in args[1:]:
+            acc = f"{e.func}({acc}, {a})"
+        return acc
+    if isinstance(e, Pid) and pid is not None:
+        return pid(e)
+    raise TypeError(f"not a stateless expression: {e!r}" if isinstance(e, Pid) else f"not an expression: {e!r}")
+
+
 class _Gen:
     """Generates the source of ``def step(o, s):`` from a checked AST."""
 
@@ -190,48 +219,30 @@ class _Gen:
         self.lines: list[str] = []
 
     def expr(self, e: Expr, pre: list[str]) -> str:
-        if isinstance(e, Num):
-            return repr(e.value)
-        if isinstance(e, Obs):
-            return f"o{self.index[e.name]}"
-        if isinstance(e, Label):
-            return repr(float(e.value))
-        if isinstance(e, Neg):
-            return f"(-{self.expr(e.operand, pre)})"
-        if isinstance(e, BinOp):
-            return f"({self.expr(e.left, pre)} {e.op} {self.expr(e.right, pre)})"
-        if isinstance(e, Call):
-            args = [self.expr(a, pre) for a in e.args]
-            if e.func == "abs":
-                return f"abs({args[0]})"
-            if e.func == "clip":
-                return f"min(max({args[0]}, {args[1]}), {args[2]})"
-            acc = args[0]
-            for a in args[1:]:
-                acc = f"{e.func}({acc}, {a})"
-            return acc
-        if isinstance(e, Pid):
-            k = self.slots[e.site]
-            n = e.site
-            sig = self.expr(e.signal, pre)
-            pre.append(f"e{n} = {e.target.value!r} - {sig}")
-            if e.window is None:
-                pre.append(f"s[{k}] = s[{k}] + e{n}")
-                pre.append(f"d{n} = e{n} - s[{k + 1}]")
-                pre.append(f"s[{k + 1}] = e{n}")
-                return f"({e.kp.value!r} * e{n} + {e.ki.value!r} * s[{k}] + {e.kd.value!r} * d{n})"
-            # the last w errors summed oldest first (as the interpreter does), then shifted
-            terms = [f"s[{k + j}]" for j in range(e.window - 2, -1, -1)] + [f"e{n}"]
-            total = terms[0]
-            for t in terms[1:]:
-                total = f"({total} + {t})"
-            pre.append(f"i{n} = {total}")
-            pre.append(f"d{n} = e{n} - s[{k}]")
-            for j in range(e.state_size - 1, 0, -1):
-                pre.append(f"s[{k + j}] = s[{k + j - 1}]")
-            pre.append(f"s[{k}] = e{n}")
-            return f"({e.kp.value!r} * e{n} + {e.ki.value!r} * i{n} + {e.kd.value!r} * d{n})"
-        raise TypeError(f"not an expression: {e!r}")
+        return expr_source(e, self.index, lambda p: self.pid(p, pre))
+
+    def pid(self, e: Pid, pre: list[str]) -> str:
+        """Lines updating ``e``'s state into ``pre``; the controller's output as source."""
+        k = self.slots[e.site]
+        n = e.site
+        sig = self.expr(e.signal, pre)
+        pre.append(f"e{n} = {e.target.value!r} - {sig}")
+        if e.window is None:
+            pre.append(f"s[{k}] = s[{k}] + e{n}")
+            pre.append(f"d{n} = e{n} - s[{k + 1}]")
+            pre.append(f"s[{k + 1}] = e{n}")
+            return f"({e.kp.value!r} * e{n} + {e.ki.value!r} * s[{k}] + {e.kd.value!r} * d{n})"
+        # the last w errors summed oldest first (as the interpreter does), then shifted
+        terms = [f"s[{k + j}]" for j in range(e.window - 2, -1, -1)] + [f"e{n}"]
+        total = terms[0]
+        for t in terms[1:]:
+            total = f"({total} + {t})"
+        pre.append(f"i{n} = {total}")
+        pre.append(f"d{n} = e{n} - s[{k}]")
+        for j in range(e.state_size - 1, 0, -1):
+            pre.append(f"s[{k + j}] = s[{k + j - 1}]")
+        pre.append(f"s[{k}] = e{n}")
+        return f"({e.kp.value!r} * e{n} + {e.ki.value!r} * i{n} + {e.kd.value!r} * d{n})"
 
     def cond(self, c: Cond, pre: list[str]) -> str:
         if isinstance(c, Compare):

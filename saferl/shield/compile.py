@@ -36,21 +36,17 @@ from typing import Any
 
 from saferl.policy.ast import (
     Assign,
-    BinOp,
     BoolConst,
     BoolOp,
-    Call,
     Compare,
     Cond,
     Expr,
     Label,
-    Neg,
     Not,
-    Num,
-    Obs,
     Program,
     Stmt,
 )
+from saferl.policy.evaluate import expr_source as policy_expr_source
 from saferl.spec.bind import Binding, property_condition
 from saferl.spec.expr import (
     SBin,
@@ -411,29 +407,8 @@ def bound_lines(j: int, bounds: Sequence[tuple[str, str, bool]], pad: str) -> li
 
 def program_expr_source(e: Expr, index: Mapping[str, int]) -> str:
     """Python source of a stateless .pol expression, observation ``i`` read from ``o{i}``:
-    the same text :func:`saferl.policy.evaluate.compile_program` generates (float64
-    arithmetic, ``clip`` as ``min(max(…))``, ``min`` / ``max`` folded left)."""
-    if isinstance(e, Num):
-        return repr(e.value)
-    if isinstance(e, Obs):
-        return f"o{index[e.name]}"
-    if isinstance(e, Label):
-        return repr(float(e.value))
-    if isinstance(e, Neg):
-        return f"(-{program_expr_source(e.operand, index)})"
-    if isinstance(e, BinOp):
-        return f"({program_expr_source(e.left, index)} {e.op} {program_expr_source(e.right, index)})"
-    if isinstance(e, Call):
-        args = [program_expr_source(a, index) for a in e.args]
-        if e.func == "abs":
-            return f"abs({args[0]})"
-        if e.func == "clip":
-            return f"min(max({args[0]}, {args[1]}), {args[2]})"
-        acc = args[0]
-        for a in args[1:]:
-            acc = f"{e.func}({acc}, {a})"
-        return acc
-    raise TypeError(f"not a stateless expression: {e!r}")
+    the text :func:`saferl.policy.evaluate.compile_program` generates for it."""
+    return policy_expr_source(e, index)
 
 
 def inline_fallback(program: Program, target: str, pad: str) -> list[str] | None:
