@@ -209,12 +209,14 @@ def run_loop(
     if sig.discrete and cfg.kind == "program":
         raise InputError(f"PID programs need a continuous action; {env_id} is discrete", hint="use --kind tree")
     spec = load_spec(spec_path)
-    settings = {
+    settings: dict[str, Any] = {
         "env": env_id, "spec": str(spec_path), "oracle": None if oracle_dir is None else str(oracle_dir),
         "program": None if program_path is None else str(program_path), "kind": cfg.kind, "seed": cfg.seed,
     }
     if torcs is not None:
         settings["track"] = torcs.track
+        if torcs.score_tracks:
+            settings["score_tracks"] = list(torcs.score_tracks)
         if template_path is not None:
             settings["template"] = str(template_path)
     out_dir.mkdir(exist_ok=True)

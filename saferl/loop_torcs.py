@@ -37,7 +37,7 @@ import numpy as np
 from saferl.errors import InputError
 from saferl.policy.ast import Program
 
-__all__ = ["TORCS_ENV_ID", "TorcsLoopConfig", "check_torcs_oracle", "check_torcs_program", "env_settings", "finetune_driver", "project_program", "race_score",
+__all__ = ["TORCS_ENV_ID", "TorcsLoopConfig", "check_torcs_oracle", "check_torcs_program", "env_settings", "finetune_driver", "project_program", "race_score", "scored_tracks",
            "tune_laps"]
 
 TORCS_ENV_ID = "saferl/Torcs-v0"
@@ -61,6 +61,14 @@ class TorcsLoopConfig:
     """rounds of the lap-time search (0: no tuning)"""
     tune_population: int = 6
     """candidates per round of the lap-time search"""
+    score_tracks: tuple[str, ...] = ()
+    """tracks the lap-time search and the scoring race drive, hardest first (a crash skips
+    the rest; empty: ``track`` alone); the cost is the sum over them"""
+
+
+def scored_tracks(tc: TorcsLoopConfig) -> list[str]:
+    """The tracks a program's lap cost is summed over."""
+    return list(tc.score_tracks) or [tc.track]
 
 
 def env_settings(tc: TorcsLoopConfig) -> dict[str, Any]:
@@ -83,14 +91,20 @@ def check_torcs_oracle(network: Any) -> None:
 
 
 def race_score(program: Program, tc: TorcsLoopConfig) -> dict[str, Any]:
-    """One race from the grid: ``{"cost", "lap_time", "crashed", "dist_raced"}`` (cost in s)."""
+    """One race from the grid per scored track: ``{"cost", "lap_time", "crashed",
+    "dist_raced"}`` (cost in s, summed over the tracks; the rest are the first track's) and,
+    with several tracks, ``"laps"``: each track's lap time (None: not finished or skipped)."""
     from saferl.learn.program_search import torcs_lap_cost
 
-    cost, detail = torcs_lap_cost([tc.track], max_steps=tc.race_steps)(program)
-    race = detail[tc.track][0]
+    tracks = scored_tracks(tc)
+    cost, detail = torcs_lap_cost(tracks, max_steps=tc.race_steps)(program)
+    race = detail[tracks[0]][0]
     laps = race["lap_times"]
-    return {"cost": cost, "lap_time": laps[0] if laps else None, "crashed": race["crashed"],
-            "dist_raced": race["dist_raced"]}
+    out = {"cost": cost, "lap_time": laps[0] if laps else None, "crashed": race["crashed"],
+           "dist_raced": race["dist_raced"]}
+    if len(tracks) > 1:
+        out["laps"] = {t: (d[0]["lap_times"][0] if d and d[0]["lap_times"] else None) for t, d in detail.items()}
+    return out
 
 
 def finetune_driver(network: Any, program: Program | None, lam: float, seed: int, timesteps: int,
@@ -209,7 +223,7 @@ def tune_laps(program: Program, spec: Any, tc: TorcsLoopConfig, seed: int) -> tu
     )
 
     ids = tunable_parameters(program)
-    result = search_parameters(program, ids, torcs_lap_cost([tc.track], max_steps=tc.race_steps), verify_gate([spec]),
+    result = search_parameters(program, ids, torcs_lap_cost(scored_tracks(tc), max_steps=tc.race_steps), verify_gate([spec]),
                                SearchOptions(iterations=tc.tune_iterations, population=tc.tune_population, elite=3,
                                              sigma=0.1, seed=seed))
     start = result.candidates[0]

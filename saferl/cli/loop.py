@@ -40,6 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     start = p.add_mutually_exclusive_group(required=True)
     start.add_argument("--oracle", type=Path, help="a saferl model directory to start from")
     start.add_argument("--program", type=Path, help="a .pol program to start from (distilled first)")
+    p.add_argument("--score-tracks", default=None, metavar="T1,T2,...",
+                   help="saferl/Torcs-v0: tracks the lap-time search and the scoring race drive, hardest first "
+                        "(the cost is the sum; default: --track)")
     p.add_argument("--template", type=Path,
                    help="saferl/Torcs-v0 with --oracle: the PID program whose structure the projections keep")
     p.add_argument("--out", type=Path, required=True, help="output directory (its parent must exist; reused to resume)")
@@ -52,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="generations of the verified constant search after each projection (0: none; default 20)")
     p.add_argument("--ci", action="store_true", help="CI-sized budgets (seconds per iteration; figures are rough)")
     p.add_argument("--seed", type=int, default=0, help="random seed; the run is reproducible from it")
-    p.add_argument("--track", default="g-track-2", help="saferl/Torcs-v0: the track every stage drives (default g-track-2)")
+    p.add_argument("--track", default=None, help="saferl/Torcs-v0: the track every stage drives (default g-track-2)")
     p.add_argument("-f", "--format", dest="fmt", default="text", help="text | json")
     return p
 
@@ -98,16 +101,28 @@ def loop(argv: list[str], out: TextIO, err: TextIO) -> int:
 
     cfg = LoopConfig(iters=args.iters, kind=args.kind, timesteps=args.timesteps, lam=args.lam,
                      final_episodes=args.episodes, seed=args.seed, tune_generations=args.tune)
+    if args.env != "saferl/Torcs-v0" and (args.track is not None or args.score_tracks is not None):
+        raise InputError("--track and --score-tracks are for --env saferl/Torcs-v0")
     if args.env == "saferl/Torcs-v0":
         from saferl.envs.torcs.tracks import find_track
+
+        args.track = args.track or "g-track-2"
         from saferl.loop_torcs import TorcsLoopConfig
 
         find_track(args.track)
-        cfg.torcs = TorcsLoopConfig(track=args.track, tune_iterations=min(args.tune, 4))
+        scored: tuple[str, ...] = ()
+        if args.score_tracks is not None:
+            scored = tuple(t.strip() for t in args.score_tracks.split(",") if t.strip())
+            if not scored:
+                raise InputError("--score-tracks names no track")
+            for name in scored:
+                find_track(name)
+        cfg.torcs = TorcsLoopConfig(track=args.track, tune_iterations=min(args.tune, 4), score_tracks=scored)
         cfg.timesteps = args.timesteps if "--timesteps" in argv else 5_000
         if args.ci:  # a few seconds of TORCS per stage: races and episodes of 500 steps (10 s simulated)
             cfg.torcs = TorcsLoopConfig(track=args.track, episode_steps=500, race_steps=500, project_states=500,
-                                        project_generations=3, tune_iterations=min(args.tune, 1), tune_population=2)
+                                        project_generations=3, tune_iterations=min(args.tune, 1), tune_population=2,
+                                        score_tracks=scored)
             cfg.timesteps = min(cfg.timesteps, 500)
             cfg.distill_iters, cfg.distill_hidden = 1, (32, 32)
             cfg.repair_timeout_s = 20.0
