@@ -217,6 +217,8 @@ def run_loop(
         settings["track"] = torcs.track
         if torcs.score_tracks:
             settings["score_tracks"] = list(torcs.score_tracks)
+        if torcs.score_seeds:
+            settings["score_seeds"] = torcs.score_seeds
         if template_path is not None:
             settings["template"] = str(template_path)
     out_dir.mkdir(exist_ok=True)

@@ -64,6 +64,13 @@ class TorcsLoopConfig:
     score_tracks: tuple[str, ...] = ()
     """tracks the lap-time search and the scoring race drive, hardest first (a crash skips
     the rest; empty: ``track`` alone); the cost is the sum over them"""
+    score_seeds: int = 0
+    """0: each track raced from the grid; N: from N perturbed starts (seeds 0..N-1, as
+    ``saferl torcs search --seeds``), the cost their mean"""
+
+
+def _seeds(tc: TorcsLoopConfig) -> list[int | None]:
+    return list(range(tc.score_seeds)) if tc.score_seeds > 0 else [None]
 
 
 def scored_tracks(tc: TorcsLoopConfig) -> list[str]:
@@ -91,13 +98,14 @@ def check_torcs_oracle(network: Any) -> None:
 
 
 def race_score(program: Program, tc: TorcsLoopConfig) -> dict[str, Any]:
-    """One race from the grid per scored track: ``{"cost", "lap_time", "crashed",
-    "dist_raced"}`` (cost in s, summed over the tracks; the rest are the first track's) and,
-    with several tracks, ``"laps"``: each track's lap time (None: not finished or skipped)."""
+    """One race per scored track and start (:class:`TorcsLoopConfig`): ``{"cost", "lap_time",
+    "crashed", "dist_raced"}`` (cost in s, summed over the tracks; the rest are the first
+    track's first race) and, with several tracks, ``"laps"``: each track's first lap time
+    (None: not finished or skipped)."""
     from saferl.learn.program_search import torcs_lap_cost
 
     tracks = scored_tracks(tc)
-    cost, detail = torcs_lap_cost(tracks, max_steps=tc.race_steps)(program)
+    cost, detail = torcs_lap_cost(tracks, seeds=_seeds(tc), max_steps=tc.race_steps)(program)
     race = detail[tracks[0]][0]
     laps = race["lap_times"]
     out = {"cost": cost, "lap_time": laps[0] if laps else None, "crashed": race["crashed"],
@@ -223,7 +231,7 @@ def tune_laps(program: Program, spec: Any, tc: TorcsLoopConfig, seed: int) -> tu
     )
 
     ids = tunable_parameters(program)
-    result = search_parameters(program, ids, torcs_lap_cost(scored_tracks(tc), max_steps=tc.race_steps), verify_gate([spec]),
+    result = search_parameters(program, ids, torcs_lap_cost(scored_tracks(tc), seeds=_seeds(tc), max_steps=tc.race_steps), verify_gate([spec]),
                                SearchOptions(iterations=tc.tune_iterations, population=tc.tune_population, elite=3,
                                              sigma=0.1, seed=seed))
     start = result.candidates[0]

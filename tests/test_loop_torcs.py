@@ -85,13 +85,14 @@ def test_from_the_td3_oracle_the_projection_keeps_the_template_and_is_proved(tmp
     code, _, err = _cli("loop", "--env", "saferl/Torcs-v0", "--spec", str(TRACK), "--oracle",
                         str(ROOT / "oracles" / "torcs-td3"), "--template", str(FAST), "--kind", "program",
                         "--out", str(out_dir), "--iters", "1", "--ci", "--tune", "0",
-                        "--score-tracks", "aalborg,g-track-2")
+                        "--score-tracks", "aalborg,g-track-2", "--score-seeds", "2")
     assert code == 0, err
     record = json.loads((out_dir / "iterations.jsonl").read_text())
     # the projection's elites are proved, starting from the SAFE template: no repair needed
     assert record["extracted_verdict"] == "SAFE" and record["repair"] is None
     assert _shape(load_policy(out_dir / "iter-0" / "extracted.pol")) == _shape(load_policy(FAST))
-    # scored on both tracks (500-step races: no lap finished, each costs by its distance)
+    # scored on both tracks, two perturbed starts each (500-step races: no lap finished,
+    # each costs by its distance)
     assert set(record["race"]["laps"]) == {"aalborg", "g-track-2"}
     assert 1000.0 < record["race"]["cost"] < 2000.0
     assert verify_policy(load_policy(out_dir / "best.pol"), load_spec(TRACK)).verdict is Verdict.SAFE
@@ -106,6 +107,7 @@ def test_from_the_td3_oracle_the_projection_keeps_the_template_and_is_proved(tmp
         (("--template", str(FAST)), "saferl loop: error: the loop on saferl/Torcs-v0 projects to PID programs"),
         (("--score-tracks", "aalborg,nowhere"), "saferl loop: error: unknown track 'nowhere'"),
         (("--score-tracks", " , "), "saferl loop: error: --score-tracks names no track"),
+        (("--score-seeds", "-1"), "saferl loop: error: --score-seeds must be between 0 and 100, got -1"),
     ],
 )
 def test_bad_torcs_input_is_one_line_and_exit_2(tmp_path: Path, extra: tuple[str, ...], message: str) -> None:

@@ -43,6 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--score-tracks", default=None, metavar="T1,T2,...",
                    help="saferl/Torcs-v0: tracks the lap-time search and the scoring race drive, hardest first "
                         "(the cost is the sum; default: --track)")
+    p.add_argument("--score-seeds", type=int, default=0, metavar="N",
+                   help="saferl/Torcs-v0: race each scored track from N perturbed starts, the cost their mean "
+                        "(default 0: from the grid)")
     p.add_argument("--template", type=Path,
                    help="saferl/Torcs-v0 with --oracle: the PID program whose structure the projections keep")
     p.add_argument("--out", type=Path, required=True, help="output directory (its parent must exist; reused to resume)")
@@ -101,8 +104,10 @@ def loop(argv: list[str], out: TextIO, err: TextIO) -> int:
 
     cfg = LoopConfig(iters=args.iters, kind=args.kind, timesteps=args.timesteps, lam=args.lam,
                      final_episodes=args.episodes, seed=args.seed, tune_generations=args.tune)
-    if args.env != "saferl/Torcs-v0" and (args.track is not None or args.score_tracks is not None):
-        raise InputError("--track and --score-tracks are for --env saferl/Torcs-v0")
+    if args.env != "saferl/Torcs-v0" and (args.track is not None or args.score_tracks is not None or args.score_seeds):
+        raise InputError("--track, --score-tracks and --score-seeds are for --env saferl/Torcs-v0")
+    if not 0 <= args.score_seeds <= 100:
+        raise InputError(f"--score-seeds must be between 0 and 100, got {args.score_seeds}")
     if args.env == "saferl/Torcs-v0":
         from saferl.envs.torcs.tracks import find_track
 
@@ -117,12 +122,13 @@ def loop(argv: list[str], out: TextIO, err: TextIO) -> int:
                 raise InputError("--score-tracks names no track")
             for name in scored:
                 find_track(name)
-        cfg.torcs = TorcsLoopConfig(track=args.track, tune_iterations=min(args.tune, 4), score_tracks=scored)
+        cfg.torcs = TorcsLoopConfig(track=args.track, tune_iterations=min(args.tune, 4), score_tracks=scored,
+                                    score_seeds=args.score_seeds)
         cfg.timesteps = args.timesteps if "--timesteps" in argv else 5_000
         if args.ci:  # a few seconds of TORCS per stage: races and episodes of 500 steps (10 s simulated)
             cfg.torcs = TorcsLoopConfig(track=args.track, episode_steps=500, race_steps=500, project_states=500,
                                         project_generations=3, tune_iterations=min(args.tune, 1), tune_population=2,
-                                        score_tracks=scored)
+                                        score_tracks=scored, score_seeds=args.score_seeds)
             cfg.timesteps = min(cfg.timesteps, 500)
             cfg.distill_iters, cfg.distill_hidden = 1, (32, 32)
             cfg.repair_timeout_s = 20.0
