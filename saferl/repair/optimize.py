@@ -248,25 +248,37 @@ def prettify(
     """Round each moved continuous parameter to the simplest number within ``tolerance``
     (relative to its scale) that still satisfies every point exactly.
 
+    The solver's values are exact rationals read back as floats, so a parameter solved onto
+    a constraint's boundary may miss it by an ulp; while it does, no other parameter can be
+    rounded either (the check is of all values together).  Hence up to ``PRETTIFY_PASSES``
+    passes, each over the parameters still unrounded, until one changes nothing.
+
     Past ``deadline`` the values rounded so far are returned (the rest stay as solved)."""
     chk = checker if checker is not None else PointChecker(pc, deadline)
     out = dict(values)
-    for k in space.symbolic:
-        if k in space.discrete:
-            continue
-        v = out[k]
-        if v == space.base[k] and k not in space.new:
-            continue
-        scale = space.scales.get(k, 1.0)
-        tol = tolerance * scale
-        for c in _simple_candidates(v, v - tol, v + tol):
-            trial = dict(out)
-            trial[k] = c
-            try:
-                ok = chk.holds_all(points, trial)
-            except BudgetExhausted:
-                return out
-            if ok:
-                out[k] = c
-                break
+    todo = [k for k in space.symbolic
+            if k not in space.discrete and (out[k] != space.base[k] or k in space.new)]
+    for _ in range(PRETTIFY_PASSES):
+        done: list[int] = []
+        for k in todo:
+            v = out[k]
+            tol = tolerance * space.scales.get(k, 1.0)
+            for c in _simple_candidates(v, v - tol, v + tol):
+                trial = dict(out)
+                trial[k] = c
+                try:
+                    ok = chk.holds_all(points, trial)
+                except BudgetExhausted:
+                    return out
+                if ok:
+                    out[k] = c
+                    done.append(k)
+                    break
+        if not done:
+            break
+        todo = [k for k in todo if k not in done]
     return out
+
+
+#: rounding passes of :func:`prettify` (a parameter rounded late can unblock earlier ones)
+PRETTIFY_PASSES = 3
