@@ -43,12 +43,12 @@ from saferl.repair.behaviour import (
 from saferl.repair.candidates import BudgetExhausted, PointChecker
 from saferl.repair.edits import Candidate, candidate_edits, canonical
 from saferl.repair.explain import _diff, _forcing_points, _output_text, _unrepairable
-from saferl.repair.optimize import RepairProblem, conflict_core, prettify
+from saferl.repair.optimize import RepairProblem, conflict_core, off_boundary, prettify
 from saferl.repair.points import Point, PointConstraints, check_property
 from saferl.repair.result import Attempt, RepairResult, Witness
 from saferl.repair.shapes import _Outcome, _Shape
 from saferl.repair.space import ParamSpace, build_space, threshold_obs
-from saferl.results import Verdict
+from saferl.results import Verdict, VerifyResult
 from saferl.spec.bind import bind_spec
 from saferl.spec.load import Spec
 from saferl.verify import VerifyOptions, verify_policy
@@ -78,6 +78,11 @@ LOCAL_MIN_PARAMS = 24
 PERFORMS_SHARE = 0.4
 #: the closing (float64-sound) proof is assumed to cost this many times the search's last proof
 FINAL_PROOF_FACTOR = 2.0
+#: a closing proof that is UNKNOWN is tried again with the solved constants moved off their
+#: boundaries by these margins (relative to each parameter's scale), in order
+BOUNDARY_MARGINS = (1e-6, 1e-4, 1e-2)
+#: a closing proof is not started with less time than this left
+MIN_GATE_S = 1.0
 #: with structural edits on, the parametric search gets at most this share of the time left
 PARAMETRIC_SHARE = 0.5
 #: each structural shape gets at least this share of the time left (or its fair share)
@@ -701,6 +706,52 @@ class _Repairer:
         return out
 
 
+def _gate(text: str, spec: Spec, end: float) -> VerifyResult:
+    """The closing proof: the exact text handed back, parsed again, proved like ``saferl
+    verify`` would (its time limits), within the time left to ``end``."""
+    budget = max(1.0, end - time.perf_counter())
+    return verify_policy(parse_policy(text, "<repaired>"), spec, VerifyOptions(budget_s=budget),
+                         policy_path="<repaired>")
+
+
+def _closing_gate(r: _Repairer, best: _Outcome, spec: Spec, end: float) -> tuple[_Outcome, str, Program, VerifyResult, str]:
+    """(repair, its text, its program, the closing proof, why it failed) for ``best``.
+
+    A closing proof that is UNKNOWN (not UNSAFE) is usually a solved constant sitting on a
+    constraint's boundary, where float rounding decides: the constants are moved off their
+    boundaries by growing margins, in the safe direction (:func:`off_boundary`), and each
+    candidate's exact text is proved again, while time is left before ``end``.  The gate
+    itself never changes: only a SAFE proof of the text returned counts."""
+    if best.program is None:
+        raise ValueError("the closing gate needs a candidate program")
+    out_text, out_prog = _output_text(r, best, canonical(best.program))
+    final = _gate(out_text, spec, end)
+    detail = f"re-verification of the repaired policy gave {final.verdict.value}"
+    if final.verdict is not Verdict.UNKNOWN or best.space is None:
+        return best, out_text, out_prog, final, detail
+    tried = [best.values]
+    for margin in BOUNDARY_MARGINS:
+        if end - time.perf_counter() < MIN_GATE_S:
+            detail += "; no time left to move its constants off their boundaries"
+            break
+        values = off_boundary(best.space, best.values, margin)
+        if values in tried:
+            continue
+        tried.append(values)
+        cand = best.shape.program.with_values(values)
+        moved = _Outcome("safe", best.shape, cand, values, best.cost, best.iterations, detail=best.detail,
+                         space=best.space, pc=best.pc)
+        text, prog = _output_text(r, moved, canonical(cand))
+        res = _gate(text, spec, end)
+        r.emit("off-boundary", shape=best.shape.shape, margin=margin, verdict=res.verdict.value)
+        if res.verdict is Verdict.SAFE:
+            return moved, text, prog, res, ""
+        detail += f"; moved off its boundaries by {margin:g}: {res.verdict.value}"
+        if res.verdict is Verdict.UNSAFE:
+            break  # the side taken was not the safe one: larger margins go further wrong
+    return best, out_text, out_prog, final, detail
+
+
 def _within(space: ParamSpace, values: Mapping[int, float]) -> bool:
     """Are the bounded parameters (constants) inside their ranges?"""
     return all(lo <= values[k] <= hi for k, (lo, hi) in space.bounds.items() if k in values)
@@ -779,14 +830,11 @@ def repair_policy(
     behaviour_n = len(r.visited) if r.visited else 0
     if best is None or best.program is None:
         return _unrepairable(r, original, failures, returns, elapsed, unknown0)
-    final_prog = canonical(best.program)
-    out_text, out_prog = _output_text(r, best, final_prog)
-    # the gate: the exact text handed back, parsed again, proved like `saferl verify` would
-    budget_left = max(1.0, start + opts.timeout_s - time.perf_counter() - rollout_s)
-    final = verify_policy(parse_policy(out_text, "<repaired>"), spec, VerifyOptions(budget_s=budget_left),
-                          policy_path="<repaired>")
+    end = start + opts.timeout_s - rollout_s
+    best, out_text, out_prog, final, detail = _closing_gate(r, best, spec, end)
+    final_prog = canonical(best.program) if best.program is not None else out_prog
     if final.verdict is not Verdict.SAFE:
-        fail = _Outcome("unknown", best.shape, detail=f"re-verification of the repaired policy gave {final.verdict.value}")
+        fail = _Outcome("unknown", best.shape, detail=detail)
         return _unrepairable(r, original, [*failures, fail], returns, time.perf_counter() - start, unknown0)
     if r.env is not None:
         _, _, rets = rollout_states(out_prog, r.env, opts.env_id or "", opts.env_episodes, opts.env_seed)

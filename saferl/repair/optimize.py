@@ -22,7 +22,7 @@ from saferl.repair.points import FreshZ3, Point, PointConstraints, _z3_fraction,
 from saferl.repair.space import ParamSpace
 from saferl.smt.encode import real
 
-__all__ = ["OptOutcome", "RepairProblem", "optimise", "conflict_core", "holds_all", "prettify"]
+__all__ = ["OptOutcome", "RepairProblem", "optimise", "conflict_core", "holds_all", "prettify", "off_boundary"]
 
 
 
@@ -282,3 +282,49 @@ def prettify(
 
 #: rounding passes of :func:`prettify` (a parameter rounded late can unblock earlier ones)
 PRETTIFY_PASSES = 3
+
+
+def off_boundary(space: ParamSpace, values: Mapping[int, float], margin: float) -> dict[int, float]:
+    """``values`` with each solved constant moved off its boundary, in the safe direction.
+
+    The solver puts a moved parameter exactly where a constraint binds; the original value
+    lay on the unsafe side, so the safe side is further from it.  Each moved continuous
+    parameter that is not already a short decimal (at most ``SHORT_DIGITS`` significant
+    digits: 0, 0.2 and the like are where the solver stopped on purpose, not an accident of
+    arithmetic) goes to the simplest number between ``margin`` and ten times ``margin``
+    (relative to its scale) further from its original value, closest first.  Parameters an
+    edit introduced (no original value, so no known safe side) stay.
+
+    Example:
+        >>> from saferl.policy import parse_policy
+        >>> from saferl.spec import parse_spec
+        >>> from saferl.repair.space import build_space
+        >>> p = parse_policy("policy p\\nobs x: float32\\nact a: continuous [0, 1]\\na = clip(0.9 * x, 0, 1)\\n")
+        >>> s = parse_spec("observations: {x: [0, 1]}\\nproperties:\\n"
+        ...                "  - {id: cap, kind: invariant, require: a <= 0.3}\\n")
+        >>> space = build_space(p, s)
+        >>> off_boundary(space, {0: 0.3000000001}, 1e-3)  # the 0.9 solved down to the cap's edge
+        {0: 0.299}
+    """
+    out = dict(values)
+    for k in space.symbolic:
+        if k in space.discrete or k in space.new or k not in out:
+            continue
+        v, ref = out[k], space.base[k]
+        if v == ref or not math.isfinite(v) or float(f"{v:.{SHORT_DIGITS}g}") == v:
+            continue
+        step = margin * space.scales.get(k, 1.0)
+        near, far = (v - step, v - 10 * step) if v < ref else (v + step, v + 10 * step)
+        cands = _simple_candidates(near, min(near, far), max(near, far))
+        if cands:
+            c = cands[0]
+            if k in space.bounds:
+                lo, hi = space.bounds[k]
+                if not lo <= c <= hi:
+                    continue
+            out[k] = c
+    return out
+
+
+#: a solved value with at most this many significant digits is left where it is
+SHORT_DIGITS = 6
