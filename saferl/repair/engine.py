@@ -16,7 +16,8 @@ counterexample, as a two-run smoothness property does to a threshold or coeffici
 followed by a line search along their drift; when that finds nothing the shape is set
 aside for the structural edits and resumed with the time they leave.  The returned policy
 is always re-verified with :func:`saferl.verify.verify_policy`: ``repaired`` means SAFE
-with a proof.
+with a proof.  A re-verification that is UNKNOWN (a solved constant on a float boundary) is
+retried with the constants moved off their boundaries while time is left.
 """
 
 from __future__ import annotations
