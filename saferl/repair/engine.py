@@ -44,7 +44,13 @@ from saferl.repair.behaviour import (
 from saferl.repair.candidates import BudgetExhausted, PointChecker
 from saferl.repair.edits import Candidate, candidate_edits, canonical
 from saferl.repair.explain import _diff, _forcing_points, _output_text, _unrepairable
-from saferl.repair.optimize import RepairProblem, conflict_core, off_boundary, prettify
+from saferl.repair.optimize import (
+    PRETTIFY_PASSES,
+    RepairProblem,
+    conflict_core,
+    off_boundary,
+    prettify,
+)
 from saferl.repair.points import Point, PointConstraints, check_property
 from saferl.repair.result import Attempt, RepairResult, Witness
 from saferl.repair.shapes import _Outcome, _Shape
@@ -349,6 +355,7 @@ class _Repairer:
             self.emit("iteration", shape=shape.shape, iteration=its, points=len(self.points),
                       unsafe=unsafe, unknown=unknown, cost=opt.cost, behaviour=bool(beh))
             if not unsafe and not unknown:
+                cand, values = self._rounder(shape, space, pc, cand, values)
                 return _Outcome("safe", shape, cand, values, opt.cost, its, space=space, pc=pc)
             if not unsafe:
                 return _Outcome("unknown", shape, iterations=its,
@@ -371,6 +378,21 @@ class _Repairer:
                                     detail=f"set aside after {its} creeping iteration(s)")
         return _Outcome("budget", shape, iterations=its, detail=f"no SAFE candidate within {self.opts.max_iters} iterations",
                         space=space, pc=pc)
+
+    def _rounder(self, shape: _Shape, space: ParamSpace, pc: PointConstraints, cand: Program,
+                 values: dict[int, float]) -> tuple[Program, dict[int, float]]:
+        """A proved candidate rounded further (more passes: a parameter left an ulp past its
+        boundary no longer blocks the others), kept only if it is proved too; else as it was."""
+        nicer = prettify(space, pc, self.points, values, deadline=self.deadline, checker=self.checker(pc),
+                         passes=PRETTIFY_PASSES)
+        if nicer == values or self.total_left() <= 0:
+            return cand, values
+        rounder = shape.program.with_values(nicer)
+        unsafe, unknown, pts = self.check_all(rounder)
+        self.add_points(pts)
+        if unsafe or unknown:
+            return cand, values
+        return rounder, nicer
 
     def _out_of_time(self, shape: _Shape, its: int, space: ParamSpace, pc: PointConstraints) -> _Outcome:
         detail = ("time budget exhausted" if self.budget_cut()

@@ -244,21 +244,23 @@ def _simple_candidates(v: float, lo: float, hi: float) -> list[float]:
 def prettify(
     space: ParamSpace, pc: PointConstraints, points: Sequence[Point], values: dict[int, float],
     tolerance: float = 0.02, deadline: float | None = None, checker: PointChecker | None = None,
+    passes: int = 1,
 ) -> dict[int, float]:
     """Round each moved continuous parameter to the simplest number within ``tolerance``
     (relative to its scale) that still satisfies every point exactly.
 
     The solver's values are exact rationals read back as floats, so a parameter solved onto
     a constraint's boundary may miss it by an ulp; while it does, no other parameter can be
-    rounded either (the check is of all values together).  Hence up to ``PRETTIFY_PASSES``
-    passes, each over the parameters still unrounded, until one changes nothing.
+    rounded either (the check is of all values together).  Hence up to ``passes`` passes,
+    each over the parameters still unrounded, until one changes nothing (more than one only
+    for a candidate already proved: rounding more moves the search's later candidates).
 
     Past ``deadline`` the values rounded so far are returned (the rest stay as solved)."""
     chk = checker if checker is not None else PointChecker(pc, deadline)
     out = dict(values)
     todo = [k for k in space.symbolic
             if k not in space.discrete and (out[k] != space.base[k] or k in space.new)]
-    for _ in range(PRETTIFY_PASSES):
+    for _ in range(passes):
         done: list[int] = []
         for k in todo:
             v = out[k]
@@ -280,7 +282,8 @@ def prettify(
     return out
 
 
-#: rounding passes of :func:`prettify` (a parameter rounded late can unblock earlier ones)
+#: rounding passes of :func:`prettify` on a proved candidate (a parameter rounded late can
+#: unblock earlier ones)
 PRETTIFY_PASSES = 3
 
 
