@@ -388,8 +388,8 @@ class _Repairer:
         if nicer == values or self.total_left() <= 0:
             return cand, values
         rounder = shape.program.with_values(nicer)
-        unsafe, unknown, pts = self.check_all(rounder)
-        self.add_points(pts)
+        # its counterexamples are not kept: a failed rounding must not steer the search
+        unsafe, unknown, _ = self.check_all(rounder)
         if unsafe or unknown:
             return cand, values
         return rounder, nicer
