@@ -150,11 +150,7 @@ def make_fast_step(shield: Shield) -> Callable[[Any], Any] | None:
         "substituted": substituted,
         "look": shield.lookahead.code if shield.lookahead is not None else None,
     }
-    local: dict[str, Any] = {}
-    exec(compile(src, f"<shield-step:{shield.safety_spec.name}>", "exec"), namespace, local)
-    fn: Callable[[Any], Any] = local["step"]
-    fn.__doc__ = src
-    return fn
+    return _define_step(src, namespace, f"<shield-step:{shield.safety_spec.name}>")
 
 
 # -- Box action spaces ------------------------------------------------------------------
@@ -347,11 +343,7 @@ def make_box_step(shield: Shield) -> Callable[[Any], Any] | None:
         "adtype": shield._adtype, "ashape": shield._ashape, "odtype": shield._odtype,
         "pids": (None, *shield._ids),
     }
-    local: dict[str, Any] = {}
-    exec(compile(src, f"<shield-box-step:{shield.safety_spec.name}>", "exec"), namespace, local)
-    fn: Callable[[Any], Any] = local["step"]
-    fn.__doc__ = src
-    return fn
+    return _define_step(src, namespace, f"<shield-box-step:{shield.safety_spec.name}>")
 
 
 def _calls(text: str) -> list[str]:
@@ -419,3 +411,13 @@ class _MinMax(ast.NodeTransformer):
 def _inline_min_max(src: str) -> str:
     tree = _MinMax().visit(ast.parse(src))
     return ast.unparse(ast.fix_missing_locations(tree)) + "\n"
+
+
+def _define_step(src: str, namespace: dict[str, Any], filename: str) -> Callable[[Any], Any]:
+    """The ``step`` function that generated source ``src`` defines over ``namespace`` (its
+    source kept as the docstring, for a reader in a debugger)."""
+    local: dict[str, Any] = {}
+    exec(compile(src, filename, "exec"), namespace, local)
+    fn: Callable[[Any], Any] = local["step"]
+    fn.__doc__ = src
+    return fn
