@@ -38,6 +38,17 @@ if TYPE_CHECKING:
 __all__ = ["make_fast_step", "make_box_step", "pid_update_lines"]
 
 
+#: the end of both generated steps: count the step, close the record, hand the env's answer back
+_RETURN_LINES = (
+    "            shield._t += 1",
+    "            if terminated or truncated:",
+    "                rec = finish(rec)",
+    "            info['saferl'] = rec",
+    "            return obs, reward, terminated, truncated, info",
+    "    return general(action, False)",
+)
+
+
 def _implied_by_space(shield: Shield, pid: str) -> bool:
     """Is ``pid`` an unconditional ``allowed`` bounds property every action of the space meets?"""
     prop = next(p for p in shield.safety_spec.properties if p.id == pid)
@@ -124,12 +135,7 @@ def make_fast_step(shield: Shield) -> Callable[[Any], Any] | None:
         "                shield._o = obs.tolist()",
         "            except AttributeError:",
         "                shield._o = to_list(obs)",
-        "            shield._t += 1",
-        "            if terminated or truncated:",
-        "                rec = finish(rec)",
-        "            info['saferl'] = rec",
-        "            return obs, reward, terminated, truncated, info",
-        "    return general(action, False)",
+        *_RETURN_LINES,
     ]
     src = "\n".join(lines) + "\n"
     ids = shield._ids
@@ -324,12 +330,7 @@ def make_box_step(shield: Shield) -> Callable[[Any], Any] | None:
         "                shield._o = obs.tolist()",
         "            else:",
         "                shield._o = to_list(obs)",
-        "            shield._t += 1",
-        "            if terminated or truncated:",
-        "                rec = finish(rec)",
-        "            info['saferl'] = rec",
-        "            return obs, reward, terminated, truncated, info",
-        "    return general(action, False)",
+        *_RETURN_LINES,
     ]
     src = _inline_min_max(_hoist("\n".join(lines) + "\n", anchor))
     namespace: dict[str, Any] = {
