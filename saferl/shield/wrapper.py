@@ -90,6 +90,10 @@ class Shield(gym.Wrapper, gym.utils.RecordConstructorArgs):  # type: ignore[type
             (:mod:`saferl.shield.fastpath`) where the set-up allows one; it takes the same
             decisions as the general step.  ``False`` keeps the general step (for
             comparisons and benchmarks).
+        native: for a Box action space, compile that generated step to C at first use
+            (:mod:`saferl.shield.native`; same decisions and values, bit for bit); without
+            a C compiler, or if the build fails, the Python step runs and
+            :attr:`native_note` says why.  ``False`` keeps the Python step.
 
     Raises:
         UnverifiedFallbackError: the fallback is not SAFE on a monitored property.
@@ -109,6 +113,7 @@ class Shield(gym.Wrapper, gym.utils.RecordConstructorArgs):  # type: ignore[type
         projection: bool = True,
         lookahead: bool = True,
         fast_path: bool = True,
+        native: bool = True,
     ):
         super().__init__(env)
         if not isinstance(spec, Spec):
@@ -141,10 +146,21 @@ class Shield(gym.Wrapper, gym.utils.RecordConstructorArgs):  # type: ignore[type
         self._closed = EpisodeStats(0, 0, 0)
         self._episodes = 0
         self._fast: Callable[[Any], Any] | None = make_fast_step(self) if fast_path else None
+        #: which step runs: "native" (compiled C), "python" (generated Python) or "general"
+        self.step_kind = "general" if self._fast is None else "python"
+        #: how the step was chosen (the native build's module, or why there is none)
+        self.native_note: str | None = None
+        if self._fast is not None and not self._discrete and native:
+            from saferl.shield.native import native_step
+
+            compiled, self.native_note = native_step(self, self._fast)
+            if compiled is not None:
+                self._fast, self.step_kind = compiled, "native"
         # lets gymnasium re-create the shielded environment from env.spec (gym.make, check_env)
         gym.utils.RecordConstructorArgs.__init__(
             self, spec=spec, fallback=fallback, allow_unverified=allow_unverified, proof=self.proof,
             verify_options=verify_options, projection=projection, lookahead=lookahead, fast_path=fast_path,
+            native=native,
         )
 
     # -- set-up -----------------------------------------------------------------------
