@@ -127,6 +127,9 @@ def run_command(
             "monitored": list(shield.monitored),
             "unmonitored": [{"id": pid, "why": why} for pid, why in shield.unmonitored],
             "lookahead": _lookahead_summary(shield, spec_obj),
+            # which step ran (native C, generated Python, general) and why: a missing compiler
+            # is not an error, the Python step runs instead
+            "step": {"kind": shield.step_kind, "note": shield.native_note},
             **runs,
         }
         text = json.dumps(summary, indent=2) if fmt == "json" else _text(summary)
@@ -341,6 +344,8 @@ def _text(summary: dict[str, Any]) -> str:
     ]
     for pid in summary["unmonitored"]:
         lines.append(f"not monitored: {pid['id']} ({pid['why']})")
+    step = summary["step"]
+    lines.append(f"shield step: {step['note'] or step['kind']}")
     for label in ("shielded", "unshielded"):
         run = summary.get(label)
         if run is None:

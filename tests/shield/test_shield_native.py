@@ -282,3 +282,49 @@ def test_native_step_equals_the_python_step_on_real_torcs() -> None:
         for s in shields:
             s.close()
     assert not live_torcs_children()
+
+
+def test_the_cli_summary_says_which_step_ran(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """``saferl shield run`` names the step in its summary; without a compiler it still runs."""
+    import io
+    import json
+
+    from saferl.cli import run
+
+    args = ["shield", "run", "--policy", "random", "--spec", str(ROOT / "specs/pendulum/upright.yaml"),
+            "--fallback", str(ROOT / "policies/pendulum/swing_up.pol"), "--env", "Pendulum-v1", "--episodes", "1",
+            "--max-steps", "20", "--quiet", "--format", "json", "--allow-unverified"]
+    for cc, kind in (("cc", "native"), (str(tmp_path / "no-cc"), "python")):
+        monkeypatch.setenv("CC", cc)
+        out, err = io.StringIO(), io.StringIO()
+        assert run(args, out, err) == 0, err.getvalue()
+        step = json.loads(out.getvalue())["step"]
+        assert step["kind"] == kind, step
+        assert err.getvalue() == ""
+    assert "no C compiler" in step["note"]
+
+
+@settings(max_examples=5, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1))
+def test_native_step_equals_the_python_step_on_pendulum(seed: int) -> None:
+    """One action, no history, no fallback state: real Pendulum-v1 episodes in lockstep."""
+    spec, program = load_spec(ROOT / "specs/pendulum/upright.yaml"), load_policy(ROOT / "policies/pendulum/swing_up.pol")
+    shields = [Shield(gym.make("Pendulum-v1", max_episode_steps=300), spec, fallback=program, allow_unverified=True,
+                      native=n) for n in (True, False)]
+    assert [s.step_kind for s in shields] == ["native", "python"], shields[0].native_note
+    rng = np.random.default_rng(seed)
+    obs = [s.reset(seed=seed)[0] for s in shields]
+    for t in range(300):
+        assert obs[0].tobytes() == obs[1].tobytes(), t
+        r = rng.random()
+        a: Any = np.array([rng.uniform(-2, 2)], dtype=np.float32)
+        if r < 0.05:
+            a = np.array([np.nan], dtype=np.float32)
+        elif r < 0.1:
+            a = np.array([-0.0 if r < 0.07 else 2.0], dtype=np.float32)
+        outs = [s.step(a) for s in shields]
+        assert repr(outs[0][4]["saferl"]) == repr(outs[1][4]["saferl"]), t
+        obs = [o[0] for o in outs]
+        if outs[0][2] or outs[0][3]:
+            break
+    assert shields[0].totals == shields[1].totals and shields[0].totals.interventions > 0
