@@ -210,7 +210,8 @@ class _Translator:
         if text in (f"{acts}, = vals", f"({acts},) = vals", f"{acts} = vals"):
             return [f"{self.var(f'a{j}', 'double')} = av[{j}];" for j in range(n_act)]
         if text == "o = shield._o":
-            return ["ol = PyObject_GetAttr(shield, s_o);", "if (ol == NULL || !PyList_CheckExact(ol)) goto pyfast;"]
+            return ["ol = Py_XNewRef(PyDict_GetItemWithError(attrs, s_o));",
+                    "if (ol == NULL || !PyList_CheckExact(ol)) goto pyfast;"]
         if isinstance(s, ast.Assign) and isinstance(s.value, ast.Name) and s.value.id == "o":
             target = s.targets[0]
             if not isinstance(target, ast.Tuple) or len(target.elts) != self.layout.n_obs:
@@ -268,7 +269,7 @@ class _Translator:
         if text == "h.append((o, ex, ()))":
             return ["if (append_history(h_append, ol, ex)) goto fail;"]
         if text == "shield._t += 1":
-            return ["if (increment_attr(shield, s_t)) goto fail;"]
+            return ["if (increment_attr(attrs, s_t)) goto fail;"]
         if text == "info['saferl'] = rec":
             return ["if (PyObject_SetItem(RES(4), s_saferl, rec)) goto fail;"]
         if text == "return (obs, reward, terminated, truncated, info)":
@@ -288,7 +289,7 @@ class _Translator:
             return out + self.block(s.body, "") + (self.block(s.orelse, "") if s.orelse else [])
         if text == ("if obs.__class__ is _ndarray and obs.dtype is odtype:\n    shield._o = obs.tolist()\n"
                     "else:\n    shield._o = to_list(obs)"):
-            return ["if (store_observation(shield, RES(0), odtype, to_list)) goto fail;"]
+            return ["if (store_observation(attrs, RES(0), odtype, to_list)) goto fail;"]
         if text == "if terminated or truncated:\n    rec = finish(rec)":
             return ["if (finish_if_done(finish, RES(2), RES(3), &rec)) goto fail;"]
         return None

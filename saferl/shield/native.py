@@ -156,9 +156,12 @@ def native_step(shield: Shield, python_step: Callable[[Any], Any]) -> tuple[Call
         return None, "Python step (native step turned off: SAFERL_NATIVE=0)"
     try:
         mod = native_module(shield, python_step)
+        if any(hasattr(type(shield), name) for name in ("_o", "_t")):
+            raise NativeUnsupported("the shield's class defines _o or _t (the step reads them from the instance)")
+        # in the order of saferl.shield.ctemplate.CONTEXT
         ctx = (shield, shield._step, python_step, shield.env.step, shield._to_list, shield._finish, shield._fb_step,
                shield._ps, shield._h, shield._h.append, shield._ptally, shield._adtype, shield._odtype, np.ndarray,
-               np.array, ShieldRecord, (None, *shield._ids))
+               np.array, ShieldRecord, (None, *shield._ids), vars(shield))
         return mod.make(ctx), f"native ({mod.__name__})"
     except NativeUnsupported as exc:
         return None, f"Python step (no native step: {exc})"
