@@ -3,12 +3,16 @@
     .venv/bin/python bench/torcs_shield.py                       # 3-lap races on the five tracks
     .venv/bin/python bench/torcs_shield.py --tracks g-track-2 --laps 1 --json out/torcs_shield.json
     .venv/bin/python bench/torcs_shield.py --general             # also shielded by the general step
+    .venv/bin/python bench/torcs_shield.py --no-python           # skip the Python-step row
     .venv/bin/python bench/torcs_shield.py --seeds 5 --no-fallback-row   # 5 perturbed starts per track
 
 For every track the driver (``--policy``, default ``oracles/torcs-td3``) races ``--laps``
-laps of real TORCS (``saferl/Torcs-v0``) twice: unshielded, and behind
-:class:`saferl.shield.Shield` with ``--spec`` and the verified ``--fallback`` program (the
-proof is computed once, with the solver, before the races; the fallback must be SAFE).
+laps of real TORCS (``saferl/Torcs-v0``) three times: unshielded; behind
+:class:`saferl.shield.Shield` with ``--spec`` and the verified ``--fallback`` program,
+running the shield's native step (the generated step compiled to C, :mod:`saferl.shield.native`;
+row ``shielded``, its ``step`` says ``native``, or ``python`` where no compiler was found); and
+behind the same shield running the generated Python step (``native=False``, row ``python``)
+(the proof is computed once, with the solver, before the races; the fallback must be SAFE).
 The fallback also races alone, for reference.  Reported per run: best lap (s; the first
 lap includes the standing start, so with ``--laps 1`` it is the only lap), laps completed,
 crash (left the track or took damage), distance, steps, interventions, spec violations
@@ -28,8 +32,9 @@ step is mostly waiting for TORCS.  The bench also sums this thread's CPU time
 shielded and unshielded side by side (the shield's CPU is the difference; the client's
 socket work and TORCS's tick make the rest).  Machine load inflates every figure.  Last,
 without TORCS: the first track's unshielded race (observations and proposals) is replayed
-through the shield, generated step and general step, best of five, in this thread's CPU
-time (``summary.replay``: per step, less the bare replay's cost).
+through the shield, native step, generated Python step and general step, best of five,
+in this thread's CPU time (``summary.replay``: per step, less the bare replay's cost).
+The machine's load average is printed with the summary: every figure moves with it.
 With ``--general`` the shielded race runs a second time with ``fast_path=False``
 (the shield's general step instead of the step generated for the spec and fallback).
 
@@ -84,12 +89,14 @@ class StepTimer(gym.Wrapper):  # type: ignore[type-arg]
 
 
 def race(track: str, laps: int, max_steps: int, act: Any, reset: Any, spec: Any, program: Any, proof: Any | None,
-         fast_path: bool = True, tape: list[Any] | None = None, seed: int | None = None) -> dict[str, Any]:
+         fast_path: bool = True, tape: list[Any] | None = None, seed: int | None = None,
+         native: bool = True) -> dict[str, Any]:
     """One race; ``proof`` set = behind the shield; ``tape`` collects (observation, proposal);
     ``seed`` set = a perturbed start (bench/torcs_race.py's: that seed's random opening
     actions go through the shield, if any, before the driver takes over; not timed, not judged)."""
     inner = StepTimer(gym.make("saferl/Torcs-v0", track=track, laps=laps, max_steps=max_steps))
-    env: Any = inner if proof is None else Shield(inner, spec, fallback=program, proof=proof, fast_path=fast_path)
+    env: Any = inner if proof is None else Shield(inner, spec, fallback=program, proof=proof, fast_path=fast_path,
+                                                  native=native)
     monitor = ViolationMonitor(spec, program)
     total_s = cpu_s = 0.0
     # the monitor judges the race afterwards: run between the steps, its work would evict
@@ -141,6 +148,7 @@ def race(track: str, laps: int, max_steps: int, act: Any, reset: Any, spec: Any,
     }
     if stats is not None:
         out.update(
+            step=env.step_kind,
             interventions=stats.interventions,
             interventions_by_property=dict(stats.by_property),
             interventions_by_source=dict(stats.by_source),
@@ -176,17 +184,20 @@ class Replay(gym.Env):  # type: ignore[type-arg]
 
 def replay_cost(tape: list[Any], spec: Any, program: Any, proof: Any, repeats: int = 5) -> dict[str, Any]:
     """The shield's CPU per step without TORCS: the race's proposals replayed on its
-    observations, generated step vs general step vs the bare replay (this thread's CPU
+    observations, native step vs generated Python step vs general step vs the bare replay (this thread's CPU
     time, best of ``repeats``)."""
     like = gym.make("saferl/Torcs-v0")
     observations, proposals = [o for o, _ in tape], [a for _, a in tape[:-1]]
     out: dict[str, Any] = {"steps": len(proposals)}
-    for name, fast in (("bare_us", None), ("fast_us", True), ("general_us", False)):
+    for name, fast, native in (("bare_us", None, False), ("native_us", True, True), ("fast_us", True, False),
+                               ("general_us", False, False)):
         best = float("inf")
         for _ in range(repeats):
             env: Any = Replay(observations, like)
             if fast is not None:
-                env = Shield(env, spec, fallback=program, proof=proof, fast_path=fast)
+                env = Shield(env, spec, fallback=program, proof=proof, fast_path=fast, native=native)
+                if native and env.step_kind != "native":
+                    out["native_note"] = env.native_note
             env.reset()
             step = env.step
             c0 = time.thread_time()
@@ -195,12 +206,13 @@ def replay_cost(tape: list[Any], spec: Any, program: Any, proof: Any, repeats: i
             best = min(best, time.thread_time() - c0)
         out[name] = round(1e6 * best / max(len(proposals), 1), 3)
     like.close()
+    out["native_shield_us"] = round(out["native_us"] - out["bare_us"], 3)
     out["fast_shield_us"] = round(out["fast_us"] - out["bare_us"], 3)
     out["general_shield_us"] = round(out["general_us"] - out["bare_us"], 3)
     return out
 
 
-RUNS = ("unshielded", "shielded", "general", "fallback")
+RUNS = ("unshielded", "shielded", "python", "general", "fallback")
 
 
 def by_track(rows: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]]]:
@@ -236,6 +248,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-steps", type=int, default=None, help="frame cap per race (default 300 s per lap)")
     ap.add_argument("--no-fallback-row", action="store_true", help="skip the fallback's own race")
     ap.add_argument("--general", action="store_true", help="also race shielded by the general step (fast_path=False)")
+    ap.add_argument("--no-python", action="store_true", help="skip the race shielded by the generated Python step (native=False)")
     ap.add_argument("--seeds", type=int, default=0,
                     help="race from N perturbed starts per track (seeds 1..N, as bench/torcs_race.py); default: the grid")
     ap.add_argument("--json", default=None, help="also write the JSON here")
@@ -262,6 +275,11 @@ def main(argv: list[str] | None = None) -> int:
             shield_cost(shielded, plain)
             rows.append({"run": "unshielded", **plain})
             rows.append({"run": "shielded", **shielded})
+            if not args.no_python:
+                python = race(track, args.laps, max_steps, policy.act, no_reset, spec, program, proof, seed=seed,
+                              native=False)
+                shield_cost(python, plain)
+                rows.append({"run": "python", **python})
             if args.general:
                 general = race(track, args.laps, max_steps, policy.act, no_reset, spec, program, proof, fast_path=False,
                                seed=seed)
@@ -286,11 +304,14 @@ def main(argv: list[str] | None = None) -> int:
         "overhead_pct": overall(shielded_rows),
         "shield_us": round(sum(r["shield_us"] * r["steps"] for r in shielded_rows) / max(sum(r["steps"] for r in shielded_rows), 1), 2),
     }
-    general_rows = [r for r in rows if r["run"] == "general"]
-    if general_rows:
-        summary["general_overhead_pct"] = overall(general_rows)
-        summary["general_shield_us"] = round(
-            sum(r["shield_us"] * r["steps"] for r in general_rows) / max(sum(r["steps"] for r in general_rows), 1), 2)
+    summary["step"] = sorted({r["step"] for r in shielded_rows})
+    for run in ("python", "general"):
+        run_rows = [r for r in rows if r["run"] == run]
+        if run_rows:
+            summary[f"{run}_overhead_pct"] = overall(run_rows)
+            summary[f"{run}_shield_us"] = round(
+                sum(r["shield_us"] * r["steps"] for r in run_rows) / max(sum(r["steps"] for r in run_rows), 1), 2)
+    summary["load"] = [round(x, 2) for x in os.getloadavg()]
     if args.seeds:
         summary["by_track"] = by_track(rows)
         print(f"{'track':<11} " + " ".join(f"{run:>18}" for run in RUNS if any(r['run'] == run for r in rows)))
