@@ -169,13 +169,24 @@ static int call_fallback(PyObject *fallback, PyObject *ol, PyObject *ps) {
     return 0;
 }
 
-/* the environment's answer as a 5-tuple (Python's unpacking, with its error) */
+/* the environment's answer as a 5-tuple (Python's unpacking, with its errors) */
 static PyObject *env_result(PyObject *r) {
     if (r == NULL) return NULL;
-    if (!PyTuple_CheckExact(r)) { PyObject *t = PySequence_Tuple(r); Py_DECREF(r); if (t == NULL) return NULL; r = t; }
-    if (PyTuple_GET_SIZE(r) != 5) {
-        PyErr_Format(PyExc_ValueError, "expected 5 values to unpack from the environment's step, got %zd",
-                     PyTuple_GET_SIZE(r));
+    if (!PyTuple_CheckExact(r)) {
+        if (Py_TYPE(r)->tp_iter == NULL && !PySequence_Check(r)) {
+            PyErr_Format(PyExc_TypeError, "cannot unpack non-iterable %.200s object", Py_TYPE(r)->tp_name);
+            Py_DECREF(r);
+            return NULL;
+        }
+        PyObject *t = PySequence_Tuple(r);
+        Py_DECREF(r);
+        if (t == NULL) return NULL;
+        r = t;
+    }
+    Py_ssize_t n = PyTuple_GET_SIZE(r);
+    if (n != 5) {
+        if (n < 5) PyErr_Format(PyExc_ValueError, "not enough values to unpack (expected 5, got %zd)", n);
+        else PyErr_SetString(PyExc_ValueError, "too many values to unpack (expected 5)");
         Py_DECREF(r);
         return NULL;
     }

@@ -79,15 +79,26 @@ def _private_dir(path: Path) -> bool:
     return stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid() and not st.st_mode & 0o022
 
 
-def _build(c_src: str, module: str, cc: list[str], includes: list[str]) -> Path:
-    """The module's shared object: from the cache, else compiled into it (atomically)."""
+def _build(c_src: str, module: str, cc: list[str], includes: list[str]) -> tuple[Path, bool]:
+    """The module's shared object: from the cache, else compiled into it (atomically); and
+    whether it is cached (else it lies in a temporary folder of its own, for this process)."""
     folder = cache_dir()
     cached = _private_dir(folder)
     if not cached:  # not a private cache: build for this process only
         folder = Path(tempfile.mkdtemp(prefix="saferl-native-"))
     target = folder / f"{module}{sysconfig.get_config_var('EXT_SUFFIX') or '.so'}"
     if cached and target.is_file():
-        return target
+        return target, True
+    try:
+        _compile(c_src, module, cc, includes, folder, target)
+    except BaseException:
+        if not cached:
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
+    return target, cached
+
+
+def _compile(c_src: str, module: str, cc: list[str], includes: list[str], folder: Path, target: Path) -> None:
     with tempfile.TemporaryDirectory(dir=folder, prefix=".build-") as tmp:
         c_file, so_file = Path(tmp) / f"{module}.c", Path(tmp) / target.name
         c_file.write_text(c_src, encoding="utf-8")
@@ -100,7 +111,6 @@ def _build(c_src: str, module: str, cc: list[str], includes: list[str]) -> Path:
             first = next((line for line in done.stderr.splitlines() if "error" in line), done.stderr.strip()[:200])
             raise NativeUnsupported(f"the C build failed ({' '.join(cc)} exit {done.returncode}): {first}")
         os.replace(so_file, target)
-    return target
 
 
 def _load(path: Path, module: str) -> Any:
@@ -144,7 +154,12 @@ def native_module(shield: Shield, python_step: Callable[[Any], Any]) -> Any:
     mod = _MODULES.get(key)
     if mod is None:
         c_src = c_step_source(source, layout, shield.checks.window, module)
-        mod = _load(_build(c_src, module, cc, includes), module)
+        path, cached = _build(c_src, module, cc, includes)
+        try:
+            mod = _load(path, module)
+        finally:
+            if not cached:  # loaded (or not): the temporary build goes
+                shutil.rmtree(path.parent, ignore_errors=True)
         _MODULES[key] = mod
     return mod
 

@@ -216,6 +216,39 @@ def test_builds_are_cached_in_a_private_folder(monkeypatch: pytest.MonkeyPatch, 
     assert not [p for p in folder.iterdir() if p.name.startswith(".build-")]
 
 
+def test_a_cache_others_can_write_is_not_used(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A shared cache folder could hold another user's module: the build goes to a
+    temporary folder of this process instead, removed once loaded."""
+    folder = tmp_path / "shield-native"
+    folder.mkdir()
+    folder.chmod(0o777)
+    monkeypatch.setenv("SAFERL_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("CC", "cc -g0 -DSHARED_CACHE_TEST")  # a key of its own: built now
+    shield = _shield()
+    assert shield.step_kind == "native", shield.native_note
+    assert list(folder.iterdir()) == []
+
+
+class ShortEnv(KeepingEnv):
+    """Answers with four values instead of five (a broken environment)."""
+
+    def step(self, action: Any) -> Any:
+        return super().step(action)[:4]
+
+
+def test_a_broken_environment_raises_the_same_error() -> None:
+    spec, program = load_spec(ROOT / PAIRS[1][0]), load_policy(ROOT / PAIRS[1][1])
+    obs = random_walk(np.random.default_rng(0), 10)
+    shields = [Shield(ShortEnv(obs), spec, fallback=program, allow_unverified=True, native=n) for n in (True, False)]
+    assert shields[0].step_kind == "native", shields[0].native_note
+    for s in shields:
+        s.reset()
+        s._h.append((s._o, (0.0, 0.2, 0.0), ()))  # a full history: the generated step handles the step
+    a = np.array([0.0, 0.2, 0.0], dtype=np.float32)
+    got = [outcome(s, a) for s in shields]
+    assert got[0] == got[1] == ("ValueError", "not enough values to unpack (expected 5, got 4)")
+
+
 # -- the translation ----------------------------------------------------------------------
 
 @settings(max_examples=500, deadline=None)
