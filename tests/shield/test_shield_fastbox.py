@@ -84,6 +84,7 @@ def proposals(rng: np.random.Generator, n: int) -> list[Any]:
     prev = rng.uniform(LOW, HIGH).astype(np.float32)
     for _ in range(n):
         r = rng.random()
+        a: Any
         if r < 0.5:
             a = np.clip(prev + rng.normal(0, 0.1, 3), LOW, HIGH).astype(np.float32)
         elif r < 0.95:
