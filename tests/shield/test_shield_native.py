@@ -78,10 +78,11 @@ def outcome(shield: Shield, action: Any) -> Any:
         return (type(exc).__name__, str(exc))
 
 
-def lockstep(spec: Any, program: Any, obs: np.ndarray, acts: list[Any], action_dtype: Any = np.float32) -> Any:
+def lockstep(spec: Any, program: Any, obs: np.ndarray, acts: list[Any], action_dtype: Any = np.float32,
+             projection: bool = True) -> Any:
     envs = [KeepingEnv(obs, action_dtype), KeepingEnv(obs, action_dtype)]
-    native = Shield(envs[0], spec, fallback=program, allow_unverified=True)
-    python = Shield(envs[1], spec, fallback=program, allow_unverified=True, native=False)
+    native = Shield(envs[0], spec, fallback=program, allow_unverified=True, projection=projection)
+    python = Shield(envs[1], spec, fallback=program, allow_unverified=True, native=False, projection=projection)
     assert native.step_kind == "native", native.native_note
     assert python.step_kind == "python"
     native.reset()
@@ -127,6 +128,14 @@ def test_native_step_with_float64_actions_equals_the_python_step() -> None:
     acts64 = [a.astype(np.float64) if isinstance(a, np.ndarray) else a for a in acts]
     totals = lockstep(spec, program, obs, acts64, np.float64)
     assert totals.by_source["projection"] > 100 and totals.by_source["fallback"] > 5
+
+
+def test_native_step_without_projection_equals_the_python_step() -> None:
+    """--no-projection: every violation goes to the fallback (through the general path)."""
+    spec, program = load_spec(ROOT / PAIRS[0][0]), load_policy(ROOT / PAIRS[0][1])
+    obs, acts = walk_with_specials(5, 800, 0.02)
+    totals = lockstep(spec, program, obs, acts, projection=False)
+    assert "projection" not in totals.by_source and totals.by_source["fallback"] > 100
 
 
 def test_the_walks_visit_every_kind_of_step() -> None:
