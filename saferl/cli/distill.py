@@ -1,11 +1,17 @@
 """``saferl distill PROGRAM --env ID -o MODEL_DIR``: imitate a .pol program with a network.
 
-DAgger with the program as the expert (:mod:`saferl.learn.distill`); the network is written
-in saferl's model format, and the report gives its agreement with the program on the
-states it visits and the mean return of both.
+The program is the expert (:mod:`saferl.learn.distill`): DAgger from the program's own
+rollouts (``--states rollouts``, the default), or states drawn from the observation box
+without the environment (``--states domain``, the box from ``--spec``'s ``observations:``,
+the program's declared ranges or the environment's finite bounds), optionally followed by
+``--iters`` DAgger iterations.  The network is written in saferl's model format, and the
+report gives its agreement with the program on the states it visits, the mean return of
+both, and the environment steps of training and of that evaluation.
 
 Example:
     saferl distill policies/cartpole/near_optimal.pol --env CartPole-v1 -o models/cartpole-distilled
+    saferl distill policies/cartpole/near_optimal.pol --env CartPole-v1 -o models/cartpole-domain \
+        --states domain --spec specs/cartpole/pole_follow.yaml
 """
 
 from __future__ import annotations
@@ -35,14 +41,25 @@ def parse_hidden(text: str, option: str = "--hidden") -> tuple[int, ...]:
 
 def build_parser() -> argparse.ArgumentParser:
     """The command's options."""
-    p = Parser(prog=PROG, add_help=False, description="Imitate a .pol program with a neural network (DAgger).")
+    p = Parser(prog=PROG, add_help=False,
+               description="Imitate a .pol program with a neural network (DAgger, or states drawn from the domain).")
     p.add_argument("program", type=Path, metavar="PROGRAM", help="the .pol program (the expert)")
     p.add_argument("-h", "--help", action="help", help="show this help and exit")
     p.add_argument("--env", required=True, help="gymnasium id: CartPole-v1, MountainCarContinuous-v0, Pendulum-v1")
     p.add_argument("-o", "--output", type=Path, required=True, help="model directory to write (its parent must exist)")
     p.add_argument("--hidden", default="64,64", help="hidden layer widths (default 64,64)")
-    p.add_argument("--iters", type=int, default=8, help="DAgger iterations after the program's own rollouts (default 8)")
-    p.add_argument("--episodes", type=int, default=5, help="episodes per iteration (default 5)")
+    p.add_argument("--states", default="rollouts", choices=("rollouts", "domain"),
+                   help="where the first states come from: the program's rollouts (default) or the observation "
+                        "box, without the environment")
+    p.add_argument("--spec", type=Path, default=None, metavar="SPEC",
+                   help="--states domain: the spec whose observations: ranges make the box")
+    p.add_argument("--domain-samples", type=int, default=None, metavar="N",
+                   help="--states domain: states drawn at first and in each refinement round (default 50000)")
+    p.add_argument("--refine", type=int, default=None, metavar="K",
+                   help="--states domain: refinement rounds on the network's disagreements (default 4)")
+    p.add_argument("--iters", type=int, default=None,
+                   help="DAgger iterations (the network drives) after the first states (default 8; 0 with --states domain)")
+    p.add_argument("--episodes", type=int, default=5, help="episodes per DAgger iteration (default 5)")
     p.add_argument("--eval-episodes", type=int, default=10, help="episodes of the final report (default 10)")
     p.add_argument("--seed", type=int, default=0, help="random seed; the run is reproducible from it")
     p.add_argument("-f", "--format", dest="fmt", default="text", help="text | json")
@@ -57,8 +74,20 @@ def distill(argv: list[str], out: TextIO, err: TextIO) -> int:
     if args.fmt not in ("text", "json"):
         raise InputError(f"unknown format {args.fmt!r}; formats: text, json")
     hidden = parse_hidden(args.hidden)
-    if not 0 <= args.iters <= 1000:
-        raise InputError(f"--iters must be between 0 and 1000, got {args.iters}")
+    domain = args.states == "domain"
+    if not domain:
+        for name in ("spec", "domain_samples", "refine"):
+            if getattr(args, name) is not None:
+                raise InputError(f"--{name.replace('_', '-')} applies to --states domain only")
+    iters = args.iters if args.iters is not None else (0 if domain else 8)
+    if not 0 <= iters <= 1000:
+        raise InputError(f"--iters must be between 0 and 1000, got {iters}")
+    samples = 50_000 if args.domain_samples is None else args.domain_samples
+    refine = 4 if args.refine is None else args.refine
+    if not 1 <= samples <= 10_000_000:
+        raise InputError(f"--domain-samples must be between 1 and 10000000, got {samples}")
+    if not 0 <= refine <= 100:
+        raise InputError(f"--refine must be between 0 and 100, got {refine}")
     for name in ("episodes", "eval_episodes"):
         if not 1 <= getattr(args, name) <= 10_000:
             raise InputError(f"--{name.replace('_', '-')} must be between 1 and 10000")
@@ -72,6 +101,11 @@ def distill(argv: list[str], out: TextIO, err: TextIO) -> int:
     if not isinstance(program, Program):
         raise InputError(f"{args.program} is a gridworld subgoal program; distill needs a .pol program for a gymnasium env")
     sig = env_signature(args.env)
+    spec = None
+    if args.spec is not None:
+        from saferl.spec import load_spec
+
+        spec = load_spec(args.spec)
     try:
         import torch  # noqa: F401
     except ImportError:
@@ -80,13 +114,19 @@ def distill(argv: list[str], out: TextIO, err: TextIO) -> int:
     from saferl.learn.model import save_model
 
     check_program_fits(program, sig)
-    cfg = DistillConfig(hidden=hidden, iters=args.iters, episodes_per_iter=args.episodes, eval_episodes=args.eval_episodes)
+    cfg = DistillConfig(hidden=hidden, iters=iters, episodes_per_iter=args.episodes, eval_episodes=args.eval_episodes,
+                        states=args.states, domain_samples=samples, refine_rounds=refine)
+    if domain:
+        from saferl.learn.domain import observation_box
+
+        observation_box(program, sig, spec)  # a spec or box that does not fit: exit 2 before any work
     from saferl.cli._progress import progress_bar
 
     with progress_bar(err, f"distill {args.env}", enabled=args.fmt == "text") as update:
         result = distill_program(
             program, args.env, seed=args.seed, config=cfg,
             progress=lambda it, n, agree: update(it, n, f"agreement {100 * agree:.1f}%" if agree == agree else ""),
+            spec=spec,
         )
     save_model(args.output, result.manifest, result.tensors)
     record = {"program": str(args.program), "output": str(args.output), "seed": args.seed, **result.to_record()}
@@ -95,14 +135,20 @@ def distill(argv: list[str], out: TextIO, err: TextIO) -> int:
         out.write(json.dumps(record) + "\n")
         return EXIT_OK
     out.write(f"distill {args.program} -> {args.output} ({args.env}, seed {args.seed})\n")
-    out.write(f"{'iter':>4}  {'driver':<7} {'states':>7} {'agreement':>9} {'return':>9}\n")
+    if result.box is not None:
+        ranges = ", ".join(f"{n} [{lo:g}, {hi:g}] ({src})" for n, lo, hi, src in
+                           zip(result.box.names, result.box.low, result.box.high, result.box.sources, strict=True))
+        out.write(f"box: {ranges}\n")
+    out.write(f"{'iter':>4}  {'states from':<11} {'states':>7} {'agreement':>9} {'return':>9} {'env steps':>9}\n")
     for it in result.iterations:
         agree = "-" if it.agreement != it.agreement else f"{100 * it.agreement:.1f}%"
-        out.write(f"{it.iteration:>4}  {it.driver:<7} {it.total_states:>7} {agree:>9} {it.mean_return:>9.2f}\n")
+        ret = "-" if it.mean_return != it.mean_return else f"{it.mean_return:.2f}"
+        out.write(f"{it.iteration:>4}  {it.driver:<11} {it.total_states:>7} {agree:>9} {ret:>9} {it.env_steps:>9}\n")
     out.write(
         f"final: agreement {100 * result.agreement:.2f}% on {result.visited_states} visited states; "
         f"return network {result.network_return:.2f}, program {result.program_return:.2f} "
         f"({args.eval_episodes} episodes)\n"
+        f"env steps: training {result.train_env_steps}, evaluation {result.eval_env_steps}\n"
     )
     return EXIT_OK
 

@@ -1,20 +1,35 @@
-"""Distil a .pol program into a neural policy by DAgger, written to read top to bottom.
+"""Distil a .pol program into a neural policy, written to read top to bottom.
 
-The program is the expert.  Iteration 0 rolls the program out and labels its own states;
-every later iteration rolls out the current network (greedy), labels the states the
+The program is the expert, and it can label any state.  The first data come from one of two
+places (``DistillConfig.states``):
+
+* ``rollouts`` (DAgger from the start): iteration 0 rolls the program out in the
+  environment and labels its own states;
+* ``domain``: iteration 0 draws states uniformly from an observation box
+  (:mod:`saferl.learn.domain`: the spec's ``observations:``, the program's declared ranges,
+  the environment's finite bounds) and labels them, without the environment.  Each
+  *refinement* round then draws a fresh sample of the box, keeps the states where the
+  network disagrees with the program, adds them and Gaussian neighbours of them (the
+  program's decision boundaries, where a network is least sure), and retrains.  Still no
+  environment step.
+
+Every later (DAgger) iteration rolls out the current network (greedy), labels the states the
 *network* visits with the program's action, adds them to the data set (aggregation) and
-retrains the network on everything gathered so far.  Discrete actions are fitted with
+retrains the network on everything gathered so far; those are the only environment steps
+training takes (``train_env_steps``; with ``states="domain"`` and ``iters=0``, none).  Discrete actions are fitted with
 cross-entropy on the program's action index, continuous ones with the mean squared error
 of the squashed action (``tanh`` into the action box, clipped labels).
 
 The result is a model in saferl's format (:mod:`saferl.learn.model`) with no critic, whose
 actor has the same shape and output convention as the PPO (discrete) and TD3 (continuous)
 actors, so ``saferl finetune`` can continue from it.  The report gives the agreement with
-the program on states the final network visits and the mean return of both.
+the program on the states the final (saved) network visits and the mean return of both,
+over the same seeded evaluation episodes; those steps are evaluation (``eval_env_steps``),
+not training.
 
 Stateful (PID) programs are labelled along each trajectory: the program is reset at every
 episode start and advanced on every visited state, so its integral and previous error
-follow the trajectory the network drives.
+follow the trajectory the network drives.  They cannot be distilled from the domain.
 
 This module imports torch at import time; ``import saferl`` never imports it.
 
@@ -39,8 +54,16 @@ import torch.nn.functional as F
 
 from saferl.errors import InputError
 from saferl.extract.rollout import fidelity
+from saferl.learn.domain import (
+    ObservationBox,
+    boundary_states,
+    jitter_states,
+    label_states,
+    observation_box,
+    sample_box,
+)
 from saferl.learn.envs import EnvSignature, env_signature, make_env
-from saferl.learn.evaluate import evaluate_policy, to_env_action
+from saferl.learn.evaluate import to_env_action
 from saferl.learn.model import policy_from_parts
 from saferl.learn.nets import export_tensors, mlp, space_manifest
 from saferl.policy.ast import Program
@@ -75,21 +98,44 @@ class DistillConfig:
     """discrete actions: cross-entropy label smoothing (bounds the logit gap; 0.1 gives the
     preferred action about 95 %).  Off by default: it costs agreement, and fine-tuning
     softens the start itself (:func:`saferl.learn.finetune.finetune_model`)"""
+    states: str = "rollouts"
+    """where iteration 0's states come from: ``rollouts`` (the program drives the
+    environment) or ``domain`` (drawn from the observation box, no environment)"""
+    domain_samples: int = 50_000
+    """``domain``: states drawn for iteration 0, and the fresh sample of each refinement round"""
+    boundary_fraction: float = 0.5
+    """``domain``: the share of each sample drawn near the program's decision boundaries
+    (:func:`saferl.learn.domain.boundary_states`) instead of uniformly"""
+    refine_rounds: int = 4
+    """``domain``: refinement rounds (network disagreements on a fresh sample, and their
+    neighbours, added to the data; no environment)"""
+    refine_max_states: int = 100_000
+    """``domain``: the most states one refinement round adds (a random subset)"""
+    refine_epochs: int = 10
+    """``domain``: passes over the aggregated data set per refinement round"""
+    refine_copies: int = 8
+    """``domain``: Gaussian neighbours added per disagreeing state"""
+    refine_scale: float = 0.01
+    """``domain``: the neighbours' standard deviation, as a fraction of the box's width"""
 
 
 @dataclass(frozen=True)
 class DistillIteration:
-    """One DAgger iteration: who drove, states added and in total, agreement, return."""
+    """One iteration: where its states came from (``program`` / ``network`` rollouts, or
+    ``domain`` samples), states added and in total, agreement, return, environment steps."""
 
     iteration: int
     driver: str
     new_states: int
     total_states: int
     agreement: float
-    """agreement of the network (before this iteration's retraining) on the driven states;
-    NaN at iteration 0, where the program drove and no network existed yet"""
+    """agreement of the network (before this iteration's retraining) on the driven states
+    (``domain``: on the uniform part of the fresh sample, i.e. on the box); NaN at
+    iteration 0, before any network"""
     mean_return: float
-    """mean return of the driver over this iteration's episodes"""
+    """mean return of the driver over this iteration's episodes (NaN for ``domain``)"""
+    env_steps: int = 0
+    """environment steps this iteration took (0 for ``domain``: no environment)"""
 
 
 @dataclass(frozen=True)
@@ -105,15 +151,25 @@ class DistillResult:
     program_return: float
     visited_states: int
     iterations: tuple[DistillIteration, ...] = field(default_factory=tuple)
+    train_env_steps: int = 0
+    """environment steps the training data took (rollouts; 0 when every state came from the domain)"""
+    eval_env_steps: int = 0
+    """environment steps of the final report (the network's and the program's evaluation episodes)"""
+    box: ObservationBox | None = None
+    """the observation box sampled (``states="domain"``)"""
 
     def to_record(self) -> dict[str, Any]:
         """A JSON-ready summary (no tensors)."""
         return {
             "env": self.manifest["env_id"],
+            "states": "rollouts" if self.box is None else "domain",
             "agreement": self.agreement,
             "network_return": self.network_return,
             "program_return": self.program_return,
             "visited_states": self.visited_states,
+            "train_env_steps": self.train_env_steps,
+            "eval_env_steps": self.eval_env_steps,
+            "domain": None if self.box is None else self.box.to_record(),
             "iterations": [asdict(it) for it in self.iterations],
         }
 
@@ -189,20 +245,30 @@ def distill_program(
     config: DistillConfig | None = None,
     progress: Callable[[int, int, float], None] | None = None,
     env_kwargs: dict[str, Any] | None = None,
+    spec: Any = None,
 ) -> DistillResult:
-    """Imitate ``program`` on ``env_id`` with DAgger; return the network and its report.
+    """Imitate ``program`` on ``env_id``; return the network and its report.
 
+    ``config.states`` says where the first states come from (rollouts of the program, or the
+    observation box; see the module docstring); ``spec`` (a :class:`saferl.spec.Spec`) gives
+    the box its ranges (its ``observations:``) and must fit the program.
     ``progress(iteration, iterations, last_agreement)`` is called after each iteration.
-    ``env_kwargs`` go to ``gymnasium.make`` (e.g. a TORCS track and frame limit); with them,
-    the final returns come from the same environment.  A program with several continuous
-    actions (TORCS) is fitted on all of them at once.  InputError when the program does not
-    fit the environment.
+    ``env_kwargs`` go to ``gymnasium.make`` (e.g. a TORCS track and frame limit).  A program
+    with several continuous actions (TORCS) is fitted on all of them at once.  InputError
+    when the program (or the spec) does not fit the environment.
     """
     cfg = config or DistillConfig()
     sig = env_signature(env_id)
     check_program_fits(program, sig)
     if cfg.iters < 0 or cfg.episodes_per_iter < 1 or cfg.epochs < 1 or not cfg.hidden:
         raise InputError("distillation needs iters >= 0, episodes_per_iter >= 1, epochs >= 1 and a hidden layer")
+    if cfg.states not in ("rollouts", "domain"):
+        raise InputError(f"unknown source of states {cfg.states!r}; choose rollouts or domain")
+    if (cfg.domain_samples < 1 or cfg.refine_rounds < 0 or cfg.refine_copies < 0 or not cfg.refine_scale > 0
+            or not 0.0 <= cfg.boundary_fraction <= 1.0):
+        raise InputError("domain distillation needs domain_samples >= 1, boundary_fraction in [0, 1], "
+                         "refine_rounds >= 0, refine_copies >= 0 and refine_scale > 0")
+    box = observation_box(program, sig, spec) if cfg.states == "domain" else None
     torch.set_num_threads(1)
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
@@ -223,9 +289,9 @@ def distill_program(
     t_scale = None if low is None else torch.as_tensor((high - low) / 2.0)
     t_bias = None if low is None else torch.as_tensor((high + low) / 2.0)
 
-    # inputs are standardised with the statistics of the program's own states (set after
-    # iteration 0); on export the scaling is folded into the first layer, so the saved
-    # network reads raw observations like every PPO / TD3 actor
+    # inputs are standardised with the statistics of iteration 0's states; on export the
+    # scaling is folded into the first layer, so the saved network reads raw observations
+    # like every PPO / TD3 actor
     obs_mean = torch.zeros(obs_dim)
     obs_std = torch.ones(obs_dim)
 
@@ -240,14 +306,22 @@ def distill_program(
             out = forward(torch.as_tensor(np.asarray(obs, dtype=np.float32)))
         return int(out.argmax()) if sig.discrete else out.numpy().astype(np.float32)
 
-    def fit(x: np.ndarray, y: np.ndarray) -> None:
+    def act_batch(x: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            out = forward(torch.as_tensor(x))
+        return out.argmax(dim=1, keepdim=True).numpy() if sig.discrete else out.numpy()
+
+    def targets(y: np.ndarray) -> np.ndarray:
+        return y if sig.discrete else np.clip(y, low, high)
+
+    def fit(x: np.ndarray, y: np.ndarray, epochs: int = cfg.epochs) -> None:
         xt = torch.as_tensor(x)
-        yt = torch.as_tensor(y[:, 0]) if sig.discrete else torch.as_tensor(np.clip(y, low, high))
+        yt = torch.as_tensor(y[:, 0]) if sig.discrete else torch.as_tensor(targets(y))
         opt = torch.optim.Adam(net.parameters(), lr=cfg.learning_rate)
         steps_per_epoch = max(1, int(np.ceil(len(x) / cfg.batch_size)))
-        total = cfg.epochs * steps_per_epoch
+        total = epochs * steps_per_epoch
         step = 0
-        for _ in range(cfg.epochs):
+        for _ in range(epochs):
             order = torch.as_tensor(rng.permutation(len(x)))
             for lo in range(0, len(x), cfg.batch_size):
                 for group in opt.param_groups:  # anneal to a tenth
@@ -261,35 +335,66 @@ def distill_program(
                 step += 1
 
     span = 1.0 if high is None else float(np.mean(high - low))
+    tolerance = None if high is None else 0.02 * (high - low)
 
-    # -- iteration 0: the program drives and labels its own states ----------------------
-    xs, ys, _, rets = _rollout(None, expert, env, sig, cfg.episodes_per_iter, cfg.max_steps_per_iter, seed)  # type: ignore[arg-type]
+    def draw(n: int) -> tuple[np.ndarray, int]:
+        """``n`` states of the box, uniform ones first, then ones near the program's
+        boundaries; and how many are uniform."""
+        near = boundary_states(program, box, int(round(cfg.boundary_fraction * n)), sig.discrete, rng, tolerance)  # type: ignore[arg-type]
+        return np.concatenate([sample_box(box, n - len(near), rng), near]), n - len(near)  # type: ignore[arg-type]
+
+    n_iters = cfg.iters + (cfg.refine_rounds if box is not None else 0)
+
+    # -- iteration 0: the program's own rollouts, or states drawn from the box -----------
+    if box is None:
+        xs, ys, _, rets = _rollout(None, expert, env, sig, cfg.episodes_per_iter, cfg.max_steps_per_iter, seed)  # type: ignore[arg-type]
+        history = [DistillIteration(0, "program", len(xs), len(xs), float("nan"), float(np.mean(rets)), len(xs))]
+    else:
+        xs = draw(cfg.domain_samples)[0]
+        ys = label_states(program, xs, sig.discrete)
+        history = [DistillIteration(0, "domain", len(xs), len(xs), float("nan"), float("nan"))]
     data_x, data_y = [xs], [ys]
     obs_mean = torch.as_tensor(xs.mean(axis=0))
     obs_std = torch.as_tensor(np.maximum(xs.std(axis=0), 1e-3))
-    history = [DistillIteration(0, "program", len(xs), len(xs), float("nan"), float(np.mean(rets)))]
-    fit(np.concatenate(data_x), np.concatenate(data_y))
+    fit(xs, ys)
     if progress is not None:
-        progress(0, cfg.iters, float("nan"))
+        progress(0, n_iters, float("nan"))
 
-    # -- iterations 1..N: the network drives, the program labels, the data aggregates ----
-    for it in range(1, cfg.iters + 1):
-        ep_seed = seed + 1_000 * it
-        xs, ys, taken, rets = _rollout(act, expert, env, sig, cfg.episodes_per_iter, cfg.max_steps_per_iter, ep_seed)
-        agree = fidelity(taken, ys if sig.discrete else np.clip(ys, low, high), sig.discrete, span)
+    # -- domain refinement: disagreements on a fresh sample, and their neighbours ----------
+    it = 0
+    for it in range(1, (cfg.refine_rounds if box is not None else 0) + 1):
+        pool, uniform = draw(cfg.domain_samples)
+        want = targets(label_states(program, pool, sig.discrete))
+        got = act_batch(pool)
+        wrong = np.any(got != want, axis=1) if sig.discrete else np.any(np.abs(got - want) > tolerance, axis=1)
+        agree = fidelity(got[:uniform], want[:uniform], sig.discrete, span)
+        xs = np.concatenate([pool[wrong], jitter_states(pool[wrong], box, cfg.refine_copies, cfg.refine_scale, rng)])  # type: ignore[arg-type]
+        xs = xs[rng.permutation(len(xs))[: cfg.refine_max_states]]
+        ys = label_states(program, xs, sig.discrete)
         data_x.append(xs)
         data_y.append(ys)
         total_states = int(sum(len(x) for x in data_x))
-        history.append(DistillIteration(it, "network", len(xs), total_states, agree, float(np.mean(rets))))
+        history.append(DistillIteration(it, "domain", len(xs), total_states, agree, float("nan")))
+        if len(xs):
+            fit(np.concatenate(data_x), np.concatenate(data_y), cfg.refine_epochs)
+        if progress is not None:
+            progress(it, n_iters, agree)
+
+    # -- DAgger: the network drives, the program labels, the data aggregates -------------
+    for k in range(1, cfg.iters + 1):
+        it += 1
+        ep_seed = seed + 1_000 * k
+        xs, ys, taken, rets = _rollout(act, expert, env, sig, cfg.episodes_per_iter, cfg.max_steps_per_iter, ep_seed)
+        agree = fidelity(taken, targets(ys), sig.discrete, span)
+        data_x.append(xs)
+        data_y.append(ys)
+        total_states = int(sum(len(x) for x in data_x))
+        history.append(DistillIteration(it, "network", len(xs), total_states, agree, float(np.mean(rets)), len(xs)))
         fit(np.concatenate(data_x), np.concatenate(data_y))
         if progress is not None:
-            progress(it, cfg.iters, agree)
+            progress(it, n_iters, agree)
 
-    # -- final report: agreement on the final network's own states, returns of both ------
-    eval_seed = seed + 777_000
-    xs, ys, taken, net_returns = _rollout(act, expert, env, sig, cfg.eval_episodes, 10**9, eval_seed)
-    prog_returns = _rollout(None, expert, env, sig, cfg.eval_episodes, 10**9, eval_seed)[3] if env_kwargs else []  # type: ignore[arg-type]
-    agreement = fidelity(taken, ys if sig.discrete else np.clip(ys, low, high), sig.discrete, span)
+    # -- the saved network: raw observations in ------------------------------------------
     if sig.discrete:
         action: dict[str, Any] = {"kind": "discrete", "name": sig.action_name, "labels": list(sig.action_labels or ())}
         output = "logits"
@@ -312,21 +417,32 @@ def distill_program(
             "config": {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(cfg).items()},
         },
     }
-    env.close()
     tensors = export_tensors("actor", net)
     w0 = tensors["actor.0.weight"].astype(np.float64) / obs_std.numpy().astype(np.float64)
     tensors["actor.0.bias"] = (tensors["actor.0.bias"] - w0 @ obs_mean.numpy().astype(np.float64)).astype(np.float32)
     tensors["actor.0.weight"] = w0.astype(np.float32)
-    if env_kwargs:
-        network_return, program_return = float(np.mean(net_returns)), float(np.mean(prog_returns))
-    else:
-        policy = policy_from_parts(manifest, tensors)
-        network_return = evaluate_policy(policy, env_id, episodes=cfg.eval_episodes, seed=eval_seed).mean
-        program_return = evaluate_policy(ProgramPolicy(program), env_id, episodes=cfg.eval_episodes, seed=eval_seed).mean
+
+    # -- final report (evaluation, not training): the saved network's own states and the
+    # returns of both, over the same seeded episodes ----------------------------------------
+    eval_seed = seed + 777_000
+    saved = policy_from_parts(manifest, tensors)
+    xs, ys, taken, net_returns = _rollout(saved.act, expert, env, sig, cfg.eval_episodes, 10**9, eval_seed)
+    prog_states, _, _, prog_returns = _rollout(None, expert, env, sig, cfg.eval_episodes, 10**9, eval_seed)  # type: ignore[arg-type]
+    env.close()
+    agreement = fidelity(taken, targets(ys), sig.discrete, span)
+    network_return, program_return = float(np.mean(net_returns)), float(np.mean(prog_returns))
+    train_steps = int(sum(h.env_steps for h in history))
+    eval_steps = len(xs) + len(prog_states)
     manifest["training"]["distill"] = {
+        "states": cfg.states,
         "agreement": agreement,
         "network_return": network_return,
         "program_return": program_return,
         "eval_episodes": cfg.eval_episodes,
+        "train_env_steps": train_steps,
+        "eval_env_steps": eval_steps,
     }
-    return DistillResult(manifest, tensors, agreement, network_return, program_return, len(xs), tuple(history))
+    if box is not None:
+        manifest["training"]["distill"]["domain"] = box.to_record()
+    return DistillResult(manifest, tensors, agreement, network_return, program_return, len(xs), tuple(history),
+                         train_steps, eval_steps, box)

@@ -101,3 +101,90 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, argv: list[str], messa
 def test_missing_parent_folder_is_exit_2(tmp_path: Path) -> None:
     code, _, err = _cli("distill", str(NEAR_OPTIMAL), "--env", "CartPole-v1", "-o", str(tmp_path / "no" / "m"))
     assert code == 2 and "does not exist" in err
+
+
+# -- distillation from the observation domain (no environment for the training data) -------------
+
+POLE_FOLLOW = ROOT / "specs" / "cartpole" / "pole_follow.yaml"
+INTERMEDIATE = ROOT / "policies" / "cartpole" / "intermediate.pol"
+
+
+def test_domain_distillation_agrees_on_visited_states_with_no_training_env_steps() -> None:
+    from saferl.spec import load_spec
+
+    # CI-sized (5 s): a fifth of the default sample, two refinement rounds, larger steps
+    cfg = DistillConfig(states="domain", iters=0, domain_samples=20_000, refine_rounds=2, batch_size=1024,
+                        learning_rate=0.01, eval_episodes=5)
+    result = distill_program(load_policy(INTERMEDIATE), "CartPole-v1", seed=0, config=cfg, spec=load_spec(POLE_FOLLOW))
+    assert result.train_env_steps == 0 and all(it.env_steps == 0 for it in result.iterations)
+    assert [it.driver for it in result.iterations] == ["domain", "domain", "domain"]
+    # the evaluation episodes are counted apart: the network's and the program's
+    assert result.eval_env_steps == result.visited_states + round(5 * result.program_return)
+    assert result.agreement >= 0.99
+    assert abs(result.network_return - result.program_return) <= 0.05 * result.program_return
+    assert result.box is not None and result.box.sources == ("spec",) * 4
+    assert result.box.low[2] == -0.2095 and result.box.high[3] == 5
+
+
+def test_domain_then_dagger_counts_the_rollouts_as_training_steps() -> None:
+    cfg = DistillConfig(hidden=(16,), states="domain", iters=1, episodes_per_iter=1, domain_samples=500,
+                        refine_rounds=0, epochs=2, eval_episodes=1)
+    # no spec: CartPole's velocities have no finite range anywhere else
+    from saferl.errors import InputError
+
+    with pytest.raises(InputError, match="'cart_velocity' .* has no finite range"):
+        distill_program(load_policy(INTERMEDIATE), "CartPole-v1", seed=0, config=cfg)
+    result = distill_program(load_policy(BANG_BANG), "MountainCarContinuous-v0", seed=0, config=cfg)
+    assert [it.driver for it in result.iterations] == ["domain", "network"]
+    assert result.train_env_steps == result.iterations[1].env_steps == result.iterations[1].new_states > 0
+    assert result.box is not None and result.box.sources == ("program", "program")  # its declared ranges
+
+
+def test_cli_domain_reports_steps_and_the_box(tmp_path: Path) -> None:
+    out_dir = tmp_path / "net"
+    code, out, err = _cli(
+        "distill", str(INTERMEDIATE), "--env", "CartPole-v1", "-o", str(out_dir), "--states", "domain",
+        "--spec", str(POLE_FOLLOW), "--hidden", "16", "--domain-samples", "2000", "--refine", "1",
+        "--eval-episodes", "1",
+    )
+    assert code == 0, err
+    assert "box: cart_position [-2.4, 2.4] (spec), cart_velocity [-5, 5] (spec)" in out
+    assert "env steps: training 0, evaluation " in out
+    record = json.loads((out_dir / "distill.json").read_text())
+    assert record["states"] == "domain" and record["train_env_steps"] == 0
+    assert record["domain"]["pole_angle"] == {"range": [-0.2095, 0.2095], "from": "spec"}
+    assert load_model(out_dir).manifest["training"]["distill"]["train_env_steps"] == 0
+
+
+def _spec(tmp_path: Path, observations: str) -> Path:
+    path = tmp_path / "s.yaml"
+    path.write_text("spec: s\nobservations:\n" + observations + "properties:\n"
+                    "  - id: p\n    kind: bounds\n    action: push\n    allowed: [left, right]\n")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("observations", "extra", "message"),
+    [
+        # a spec for another program: its observation is not the policy's, at its YAML line
+        ("  cart_position: [-2.4, 2.4]\n  position: [-1.2, 0.6]\n", [], "s.yaml:4:3: 'position' is not an observation"),
+        # a range left open: nothing to sample
+        ("  cart_position: [-2.4, 2.4]\n", [], "'cart_velocity' of policy 'cartpole_intermediate' has no finite range"),
+        ("  cart_velocity: [-5, 5]\n", ["--states", "rollouts"], "--spec applies to --states domain only"),
+    ],
+)
+def test_domain_bad_spec_is_one_line_and_exit_2(tmp_path: Path, observations: str, extra: list[str],
+                                                message: str) -> None:
+    spec = _spec(tmp_path, observations)
+    code, out, err = _cli("distill", str(INTERMEDIATE), "--env", "CartPole-v1", "-o", str(tmp_path / "m"),
+                          "--states", "domain", "--spec", str(spec), *extra)
+    assert code == 2 and out == "", err
+    assert err.count("\n") == 1 and message in err, err
+    assert not (tmp_path / "m").exists()
+
+
+def test_domain_refuses_a_pid_program(tmp_path: Path) -> None:
+    code, _, err = _cli("distill", str(ROOT / "policies" / "extracted" / "mountaincar-pid.pol"),
+                        "--env", "MountainCarContinuous-v0",
+                        "-o", str(tmp_path / "m"), "--states", "domain")
+    assert code == 2 and err.count("\n") == 1 and "keeps pid state" in err, err
