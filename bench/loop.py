@@ -4,16 +4,23 @@ Experiments (``--only`` picks some; all print a table, then the figures as JSON 
 last line of stdout):
 
 ``distill``   distillation fidelity of MORL's CartPole levels (near_optimal, intermediate,
-              worst): agreement on the network's visited states, return of both.
+              worst) and of the repaired worst.pol: agreement on the network's visited
+              states, return of both (100 evaluation episodes), training env steps.
 ``morl``      MORL's experiment: PPO from scratch, fine-tuned from the distilled
               unrepaired ``worst.pol`` and from the distilled repaired one (repaired here
               against specs/cartpole/pole_follow.yaml); env steps until the greedy return
               first reaches 475 (median over the seeds; None = not within the budget).
               Same PPO settings in every arm, greedy evaluation (5 episodes) after every
-              update of 512 steps; the count is every training step (fine-tuning: with its
-              softening episode), not the evaluations; the distillation's DAgger rollouts
-              are not in ``median`` (MORL's curves start after behaviour cloning) and are
-              added in ``median_with_distill``.
+              update of 512 steps.  Each seed distils its own network (seed = the PPO
+              seed; ``--distill-seed`` shares one).  Counted, per seed: ``total`` = the
+              distillation's training env steps (``--distill domain``: 0; ``rollouts``:
+              its DAgger rollouts) + every fine-tuning / PPO training step (the softening
+              episode and critic warm-up included); ``median`` counts the fine-tuning
+              alone (MORL's curves start after behaviour cloning).  Never counted, in any
+              arm: greedy evaluations, the distillation's evaluation episodes
+              (``distill_eval_steps``).  The repair's own env steps (its before/after
+              returns and its threshold tuning for return) are measured apart
+              (``repair_env_steps``) and added in ``median_with_repair``.
 ``shield``    the repaired start fine-tuned behind the shield vs unshielded (monitored):
               violations during training, interventions, return.
 ``loop-cartpole`` / ``loop-mountaincar`` / ``loop-pendulum``
@@ -26,6 +33,7 @@ last line of stdout):
     python bench/loop.py                       # full budgets (hours on 2 cores)
     python bench/loop.py --quick               # small budgets (minutes; figures are rough)
     python bench/loop.py --only distill,shield --seeds 2
+    python bench/loop.py --only morl --distill rollouts --distill-seed 0   # the old DAgger figures
 """
 
 from __future__ import annotations
@@ -71,29 +79,41 @@ LOOPS = {
 }
 
 
-def _distilled(program: Any, seed: int, quick: bool) -> NeuralPolicy:
-    return _distilled_counted(program, seed, quick)[0]
+def _distill_config(args: argparse.Namespace, eval_episodes: int) -> DistillConfig:
+    """``--distill domain``: what ``saferl distill --states domain`` does (no env step);
+    ``rollouts``: the DAgger of ``saferl distill``'s defaults (4 x 3 episodes with --quick)."""
+    if args.distill == "domain":
+        return DistillConfig(states="domain", iters=0, eval_episodes=eval_episodes,
+                             domain_samples=20_000 if args.quick else 50_000)
+    return DistillConfig(iters=4 if args.quick else 8, episodes_per_iter=3 if args.quick else 5,
+                         eval_episodes=eval_episodes)
 
 
-def _distilled_counted(program: Any, seed: int, quick: bool) -> tuple[NeuralPolicy, int]:
-    """The distilled network and the environment steps its DAgger rollouts took."""
-    cfg = DistillConfig(iters=4 if quick else 8, episodes_per_iter=3 if quick else 5, eval_episodes=5)
-    r = distill_program(program, "CartPole-v1", seed=seed, config=cfg)
-    return policy_from_parts(r.manifest, r.tensors), sum(it.new_states for it in r.iterations)
+def _distilled(program: Any, seed: int, args: argparse.Namespace) -> NeuralPolicy:
+    return _distilled_counted(program, seed, args).policy
+
+
+def _distilled_counted(program: Any, seed: int, args: argparse.Namespace) -> Any:
+    """The distillation (its ``policy``, training and evaluation env steps, fidelity)."""
+    r = distill_program(program, "CartPole-v1", seed=seed, config=_distill_config(args, 5), spec=load_spec(POLE_FOLLOW))
+    return argparse.Namespace(policy=policy_from_parts(r.manifest, r.tensors), train_steps=r.train_env_steps,
+                              eval_steps=r.eval_env_steps, agreement=r.agreement, network_return=r.network_return)
 
 
 def bench_distill(args: argparse.Namespace) -> list[dict[str, Any]]:
     rows = []
-    for level in LEVELS:
-        program = load_policy(ROOT / "policies" / "cartpole" / f"{level}.pol")
-        t0 = time.perf_counter()
-        cfg = DistillConfig(iters=4 if args.quick else 8, episodes_per_iter=3 if args.quick else 5,
-                            eval_episodes=10 if args.quick else 100)
-        r = distill_program(program, "CartPole-v1", seed=0, config=cfg)
+    programs = [(level, load_policy(ROOT / "policies" / "cartpole" / f"{level}.pol")) for level in LEVELS]
+    programs.append(("worst-repaired", _repaired_worst()[0]))
+    for level, program in programs:
+        t0, cpu0 = time.perf_counter(), time.process_time()
+        cfg = _distill_config(args, 10 if args.quick else 100)
+        r = distill_program(program, "CartPole-v1", seed=0, config=cfg, spec=load_spec(POLE_FOLLOW))
         gap = abs(r.network_return - r.program_return) / max(1.0, abs(r.program_return))
-        rows.append({"program": level, "agreement": r.agreement, "program_return": r.program_return,
-                     "network_return": r.network_return, "return_gap": gap, "episodes": cfg.eval_episodes,
-                     "seconds": time.perf_counter() - t0})
+        rows.append({"program": level, "states": cfg.states, "agreement": r.agreement,
+                     "program_return": r.program_return, "network_return": r.network_return, "return_gap": gap,
+                     "episodes": cfg.eval_episodes, "train_env_steps": r.train_env_steps,
+                     "eval_env_steps": r.eval_env_steps, "seconds": time.perf_counter() - t0,
+                     "cpu_s": time.process_time() - cpu0})
     return rows
 
 
@@ -122,47 +142,81 @@ def _steps_to_solve(run: Any) -> int | None:
     return first[0] if first else None
 
 
-def _repaired_worst() -> Any:
+def _repaired_worst() -> tuple[Any, int]:
+    """worst.pol repaired against pole_follow.yaml, and the CartPole steps the repair took.
+
+    The repair's env steps are counted at the environment (every ``CartPoleEnv.step`` call
+    while it runs): it measures returns before and after, and tunes the thresholds it adds
+    for return; it does not report them itself.
+    """
+    from gymnasium.envs.classic_control.cartpole import CartPoleEnv
+
     from saferl.repair import RepairOptions, repair_policy
 
     worst = load_policy(ROOT / "policies" / "cartpole" / "worst.pol")
-    r = repair_policy(worst, load_spec(POLE_FOLLOW), RepairOptions(env_id="CartPole-v1", env_episodes=20),
-                      policy_path="worst.pol")
+    calls = [0]
+    step = CartPoleEnv.step
+
+    def counted(self: Any, action: Any) -> Any:
+        calls[0] += 1
+        return step(self, action)
+
+    CartPoleEnv.step = counted  # type: ignore[method-assign]
+    try:
+        r = repair_policy(worst, load_spec(POLE_FOLLOW), RepairOptions(env_id="CartPole-v1", env_episodes=20),
+                          policy_path="worst.pol")
+    finally:
+        CartPoleEnv.step = step  # type: ignore[method-assign]
     if r.verdict.value != "SAFE":
         raise RuntimeError(f"repair of worst.pol ended {r.status}")
-    return parse_policy(r.policy_text, "worst-repaired.pol")
+    return parse_policy(r.policy_text, "worst-repaired.pol"), calls[0]
+
+
+def _median(values: list[int | None]) -> float | None:
+    m = statistics.median([v if v is not None else float("inf") for v in values])
+    return None if m == float("inf") else m
 
 
 def bench_morl(args: argparse.Namespace) -> list[dict[str, Any]]:
     budget = args.timesteps or (30_000 if args.quick else 200_000)
     worst = load_policy(ROOT / "policies" / "cartpole" / "worst.pol")
-    repaired = _repaired_worst()
-    programs = {"scratch": None, "distilled-unrepaired": worst, "distilled-repaired": repaired}
-    distilled = {name: None if p is None else _distilled_counted(p, 0, args.quick) for name, p in programs.items()}
+    repaired, repair_steps = _repaired_worst()
+    arms = {"scratch": (None, 0), "distilled-unrepaired": (worst, 0), "distilled-repaired": (repaired, repair_steps)}
     rows = []
-    for name, pair in distilled.items():
-        start, distill_steps = (None, 0) if pair is None else pair
+    for name, (program, repair_env_steps) in arms.items():
         steps: list[int | None] = []
+        totals: list[int | None] = []
+        distill_steps, distill_eval, agreements, start_returns = [], [], [], []
         t0, cpu0 = time.perf_counter(), time.process_time()
-        program = programs[name]
-        start_return = None if start is None else evaluate_policy(start, "CartPole-v1", episodes=20, seed=0).mean
         program_return = None if program is None else evaluate_policy(
             ProgramPolicy(program), "CartPole-v1", episodes=20, seed=0).mean
         for seed in range(args.first_seed, args.first_seed + args.seeds):
+            train_steps = 0
+            if program is not None:
+                d = _distilled_counted(program, seed if args.distill_seed is None else args.distill_seed, args)
+                start, train_steps = d.policy, d.train_steps
+                distill_steps.append(d.train_steps)
+                distill_eval.append(d.eval_steps)
+                agreements.append(round(d.agreement, 4))
+                start_returns.append(evaluate_policy(start, "CartPole-v1", episodes=20, seed=0).mean)
             # the same PPO settings in every arm; greedy evaluation after every update (512 steps)
             cfg = PPOConfig(total_timesteps=budget, eval_every=1, eval_episodes=5, q_eval_transitions=0)
-            if start is None:
-                steps.append(_steps_to_solve(lambda p, s=seed, c=cfg: train_ppo("CartPole-v1", s, c, p)))
+            if program is None:
+                n = _steps_to_solve(lambda p, s=seed, c=cfg: train_ppo("CartPole-v1", s, c, p))
             else:
-                steps.append(_steps_to_solve(lambda p, s=seed, c=cfg, m=start: finetune_model(
-                    m, "CartPole-v1", s, budget, trainer_config=c, eval_episodes=1, progress=p)))
+                n = _steps_to_solve(lambda p, s=seed, c=cfg, m=start: finetune_model(
+                    m, "CartPole-v1", s, budget, trainer_config=c, eval_episodes=1, progress=p))
+            steps.append(n)
+            totals.append(None if n is None else n + train_steps)
         solved = [s for s in steps if s is not None]
-        median = statistics.median([s if s is not None else float("inf") for s in steps])
-        with_distill = statistics.median([s + distill_steps if s is not None else float("inf") for s in steps])
-        rows.append({"start": name, "program_return": program_return, "start_return": start_return,
-                     "steps_to_475": steps, "median": None if median == float("inf") else median,
-                     "distill_steps": distill_steps,
-                     "median_with_distill": None if with_distill == float("inf") else with_distill,
+        median_total = _median(totals)
+        rows.append({"start": name, "program_return": program_return,
+                     "start_return": statistics.median(start_returns) if start_returns else None,
+                     "agreement": agreements or None, "distill": None if program is None else args.distill,
+                     "distill_steps": distill_steps or None, "distill_eval_steps": distill_eval or None,
+                     "finetune_steps": steps, "total": totals, "median": _median(steps), "median_total": median_total,
+                     "repair_env_steps": repair_env_steps,
+                     "median_with_repair": None if median_total is None else median_total + repair_env_steps,
                      "solved": f"{len(solved)}/{len(steps)}", "budget": budget, "seconds": time.perf_counter() - t0,
                      "cpu_s": time.process_time() - cpu0, "load1": os.getloadavg()[0]})
     return rows
@@ -174,8 +228,8 @@ def bench_shield(args: argparse.Namespace) -> list[dict[str, Any]]:
     fallback = load_policy(ROOT / "policies" / "cartpole" / "near_optimal.pol")
     rows = []
     for start_name, program in (("worst", load_policy(ROOT / "policies" / "cartpole" / "worst.pol")),
-                                ("worst-repaired", _repaired_worst())):
-        start = _distilled(program, 0, args.quick)
+                                ("worst-repaired", _repaired_worst()[0])):
+        start = _distilled(program, 0, args)
         for shielded in (False, True):
             t0 = time.perf_counter()
             cfg = PPOConfig(q_eval_transitions=0, eval_episodes=5)
@@ -238,6 +292,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=5, help="seeds of the morl experiment")
     parser.add_argument("--first-seed", type=int, default=0, help="first seed of the morl experiment")
     parser.add_argument("--timesteps", type=int, default=None, help="override the training budget")
+    parser.add_argument("--distill", choices=("domain", "rollouts"), default="domain",
+                        help="how distill / morl / shield distil a program: from the spec's observation box, no env "
+                             "step (default), or DAgger rollouts (the figures before domain distillation)")
+    parser.add_argument("--distill-seed", type=int, default=None,
+                        help="morl: one distillation seed shared by every PPO seed (default: each seed distils)")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     chosen = [x for x in args.only.split(",") if x]
