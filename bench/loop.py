@@ -13,8 +13,8 @@ last line of stdout):
               Same PPO settings in every arm, greedy evaluation (5 episodes) after every
               update of 512 steps.  Each seed distils its own network (seed = the PPO
               seed; ``--distill-seed`` shares one).  Counted, per seed: ``total`` = the
-              distillation's training env steps (``--distill domain``: 0; ``rollouts``:
-              its DAgger rollouts) + every fine-tuning / PPO training step (the softening
+              distillation's training env steps (``--distill rollouts``, the default: its
+              DAgger rollouts; ``domain``: 0) + every fine-tuning / PPO training step (the softening
               episode and critic warm-up included); ``median`` counts the fine-tuning
               alone (MORL's curves start after behaviour cloning).  Never counted, in any
               arm: greedy evaluations, the distillation's evaluation episodes
@@ -33,7 +33,8 @@ last line of stdout):
     python bench/loop.py                       # full budgets (hours on 2 cores)
     python bench/loop.py --quick               # small budgets (minutes; figures are rough)
     python bench/loop.py --only distill,shield --seeds 2
-    python bench/loop.py --only morl --distill rollouts --distill-seed 0   # the old DAgger figures
+    python bench/loop.py --only morl --distill-seed 0      # the figures before per-seed distillation
+    python bench/loop.py --only distill,morl --distill domain   # distilled without env steps
 """
 
 from __future__ import annotations
@@ -292,9 +293,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=5, help="seeds of the morl experiment")
     parser.add_argument("--first-seed", type=int, default=0, help="first seed of the morl experiment")
     parser.add_argument("--timesteps", type=int, default=None, help="override the training budget")
-    parser.add_argument("--distill", choices=("domain", "rollouts"), default="domain",
-                        help="how distill / morl / shield distil a program: from the spec's observation box, no env "
-                             "step (default), or DAgger rollouts (the figures before domain distillation)")
+    parser.add_argument("--distill", choices=("rollouts", "domain"), default="rollouts",
+                        help="how distill / morl / shield distil a program: DAgger rollouts (default; the documented "
+                             "figures before domain distillation), or from the spec's observation box, no env step")
     parser.add_argument("--distill-seed", type=int, default=None,
                         help="morl: one distillation seed shared by every PPO seed (default: each seed distils)")
     args = parser.parse_args(argv)
