@@ -44,7 +44,7 @@ def repair(
     states: Path | None = typer.Option(None, "--states", help="Visited observations (.npy or .csv, one row per step)."),
     max_iters: int = typer.Option(25, "--max-iters", help="CEGIS iterations per policy shape."),
     timeout: float = typer.Option(60.0, "--timeout", help="Seconds for the whole repair."),
-    solver_timeout: float = typer.Option(5.0, "--solver-timeout", help="Seconds per solver call."),
+    solver_timeout: float = typer.Option(5.0, "--solver-timeout", help="Nominal seconds of solver work per call (z3 steps, 2 million a second: the same answer on every machine)."),
     fmt: str = typer.Option("text", "--format", "-f", help="text | json"),
     structural: bool = typer.Option(True, "--structural/--no-structural", help="Allow structural edits (split a leaf, add a guard)."),
     select: str = typer.Option("auto", "--select", help="auto | change | return: how to choose among verified repairs."),

@@ -24,6 +24,7 @@ from saferl.errors import InputError, MissingDependencyError
 from saferl.policy.ast import Program
 from saferl.policy.evaluate import ProgramPolicy, cast_observations, interpret
 from saferl.smt.encode import ProgramEncoder, real, term_abs
+from saferl.smt.order import stable_order
 
 __all__ = ["Visited", "visited_states", "load_states", "make_env", "rollout_states", "mean_return", "behaviour_terms", "changed_fraction"]
 
@@ -195,7 +196,7 @@ def behaviour_terms(program: Program, symbolic: Sequence[int], visited: Visited,
     for obs, st, acts in zip(visited.obs, visited.state_in, visited.actions, strict=True):
         out, _ = enc.step({k: real(v) for k, v in obs.items()}, tuple(real(x) for x in st))
         for a in program.actions:
-            term = out[a.name].simplify()
+            term = stable_order(out[a.name].simplify())
             if term.is_constant():
                 continue
             orig = real(acts[a.name])

@@ -25,8 +25,11 @@ __all__ = ["spec_conflict"]
 MAX_COMBOS = 64
 
 
-def spec_conflict(program: Program, spec: Spec, timeout_s: float = 5.0) -> tuple[Witness, tuple[str, ...]] | None:
-    """A point where no action satisfies every single-step property, with those properties."""
+def spec_conflict(
+    program: Program, spec: Spec, timeout_s: float = 5.0, deadline: float | None = None,
+) -> tuple[Witness, tuple[str, ...]] | None:
+    """A point where no action satisfies every single-step property, with those properties
+    (``timeout_s`` nominal seconds of solver work, :mod:`saferl.smt.work`)."""
     from saferl.repair.points import is_linear, solve_fresh
     from saferl.smt.solve import solve
     from saferl.verify import decode
@@ -56,7 +59,7 @@ def spec_conflict(program: Program, spec: Spec, timeout_s: float = 5.0) -> tuple
         return None
     query = And(per_combo)
     if is_linear(query):  # a context of its own: the same witness run to run
-        status, model, _ = solve_fresh(query, frame.free_symbols(), timeout_s)
+        status, model, _ = solve_fresh(query, frame.free_symbols(), timeout_s, deadline)
     else:
         outcome = solve(query, frame.free_symbols(), "z3", timeout_s)
         status, model = outcome.status, outcome.model

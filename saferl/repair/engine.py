@@ -112,7 +112,7 @@ class RepairOptions:
 
     ``timeout_s`` bounds the whole repair (the closing proof and rollouts included; with
     structural edits on, the parametric search gets half of it first), ``solver_timeout_s``
-    each solver call,
+    each solver call's work in nominal seconds (z3 steps, :mod:`saferl.smt.work`),
     ``max_iters`` the CEGIS rounds per shape.  ``states`` (rows of observations) or
     ``env_id`` supply visited states for the behaviour term (weight ``behaviour_weight``);
     with ``env_id`` the returns before and after are measured over ``env_episodes``
@@ -191,6 +191,10 @@ class _Repairer:
         end = self.deadline if self.shape_deadline is None else min(self.deadline, self.shape_deadline)
         return end - time.perf_counter()
 
+    def shape_end(self) -> float:
+        """When the current shape's share of the budget ends (``time.perf_counter()``)."""
+        return self.deadline if self.shape_deadline is None else min(self.deadline, self.shape_deadline)
+
     def total_left(self) -> float:
         """Seconds left to the whole repair's search."""
         return self.deadline - time.perf_counter()
@@ -244,8 +248,8 @@ class _Repairer:
         for prop in self.spec.properties:
             if self.total_left() <= 0:
                 return False
-            res = check_property(program, prop, self.spec, binding, self.solver_timeout(), extremes=False,
-                                 deadline=time.perf_counter() + max(0.0, self.left()))
+            res = check_property(program, prop, self.spec, binding, self.opts.solver_timeout_s, extremes=False,
+                                 deadline=self.shape_end())
             self.add_points(res.points)
             if res.status != "safe":
                 return False
@@ -260,8 +264,8 @@ class _Repairer:
             if self.total_left() <= 0:
                 unknown.append(prop.id)
                 continue
-            res = check_property(program, prop, self.spec, binding, self.solver_timeout(),
-                                 deadline=time.perf_counter() + max(0.0, self.left()))
+            res = check_property(program, prop, self.spec, binding, self.opts.solver_timeout_s,
+                                 deadline=self.shape_end())
             if res.status == "unsafe":
                 unsafe.append(prop.id)
                 pts += res.points
@@ -330,13 +334,15 @@ class _Repairer:
                 return self._out_of_time(shape, its, space, pc)
             its += 1
             self.iterations += 1
-            opt = problem.solve(self.points, min(timeout_cap, self.solver_timeout()))
+            # solver work in nominal seconds (the same answer on every machine); the wall
+            # clock only ends it with the shape's share of the budget
+            opt = problem.solve(self.points, timeout_cap, self.shape_end())
             if opt.status == "unsat" and pc.margin > 0 and self._exact is not None:
                 pc = self._exact  # the margin is a convenience, never a reason to give up
                 problem = RepairProblem(space, pc, beh)
-                opt = problem.solve(self.points, min(timeout_cap, self.solver_timeout()))
+                opt = problem.solve(self.points, timeout_cap, self.shape_end())
             if opt.status == "unsat":
-                core = conflict_core(space, pc, self.points, self.solver_timeout()) or []
+                core = conflict_core(space, pc, self.points, self.opts.solver_timeout_s, self.shape_end()) or []
                 detail = (
                     f"no values of the {len(space.symbolic)} movable parameters satisfy "
                     f"{len(core) or len(self.points)} counterexample(s) together"
@@ -569,7 +575,7 @@ class _Repairer:
         if param_ok is None and out.status == "unsat":
             from saferl.repair.conflict import spec_conflict
 
-            self.conflict = spec_conflict(self.p0, self.spec, max(1.0, self.solver_timeout()))
+            self.conflict = spec_conflict(self.p0, self.spec, self.opts.solver_timeout_s, self.shape_end())
             if self.conflict is not None:
                 return None, failures, None  # no shape can help: the spec contradicts itself
         violated = sorted({p.property_id for p in self.points})
@@ -800,6 +806,21 @@ def repair_policy(
         >>> r.status, [(c.old, c.new) for c in r.changes]
         ('repaired', [(0.5, 0.2)])
     """
+    from pysmt.environment import pop_env, push_env
+
+    # a pySMT environment of its own: pySMT numbers formula nodes in creation order and its
+    # simplifier orders arguments by those numbers, so formulas built by earlier work in
+    # the process would change the order z3 sees, and with it the repair found
+    push_env()
+    try:
+        return _repair(program, spec, options, policy_path, source_text)
+    finally:
+        pop_env()
+
+
+def _repair(
+    program: Program, spec: Spec, options: RepairOptions | None, policy_path: str, source_text: str | None,
+) -> RepairResult:
     opts = options or RepairOptions()
     if opts.select not in ("auto", "change", "return"):
         raise InputError(f"select must be auto, change or return, got {opts.select!r}")

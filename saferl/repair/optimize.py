@@ -9,6 +9,7 @@ behaviour term counts how much the actions change on visited states.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -21,6 +22,7 @@ from saferl.repair.candidates import BudgetExhausted, PointChecker
 from saferl.repair.points import FreshZ3, Point, PointConstraints, _z3_fraction, gap_terms
 from saferl.repair.space import ParamSpace
 from saferl.smt.encode import real
+from saferl.smt.work import RLIMIT_PER_S, bound, used
 
 __all__ = ["OptOutcome", "RepairProblem", "optimise", "conflict_core", "holds_all", "prettify", "off_boundary"]
 
@@ -94,12 +96,14 @@ class RepairProblem:
                 self.solver.add(zf)
         self.added = len(points)
 
-    def solve(self, points: Sequence[Point], timeout_s: float) -> OptOutcome:
-        """Minimise the weighted change so the property holds at every point."""
+    def solve(self, points: Sequence[Point], timeout_s: float, deadline: float | None = None) -> OptOutcome:
+        """Minimise the weighted change so the property holds at every point, with
+        ``timeout_s`` nominal seconds of solver work (:mod:`saferl.smt.work`: the same
+        answer on every machine) and the wall clock cut at ``deadline``."""
         import z3
 
         self._add_points(points)
-        self.opt.set("timeout", max(1, int(timeout_s * 1000 * OPTIMIZE_SHARE)))
+        bound(self.opt, timeout_s * OPTIMIZE_SHARE, deadline)
         res = self.opt.check()
         if res == z3.unsat:
             return OptOutcome("unsat")
@@ -114,7 +118,7 @@ class RepairProblem:
                 start = self.opt.model()
             except z3.Z3Exception:
                 start = None
-            found = _bisect(self.solver, self.cost, self.lower, timeout_s * (1 - OPTIMIZE_SHARE), start)
+            found = _bisect(self.solver, self.cost, self.lower, timeout_s * (1 - OPTIMIZE_SHARE), start, deadline)
             if found is None:
                 return OptOutcome("unknown", reason=reason)
             m, optimal, lower = found
@@ -143,39 +147,45 @@ BISECT_TOLERANCE = 0.01
 
 
 def _bisect(
-    solver: Any, cost: Any, lower: Fraction, timeout_s: float, start: Any = None,
+    solver: Any, cost: Any, lower: Fraction, timeout_s: float, start: Any = None, deadline: float | None = None,
 ) -> tuple[Any, bool, Fraction] | None:
     """(model, converged, proved lower bound) minimising ``cost`` by bisection, or None.
 
     ``start``, a model already known to satisfy the constraints, is checked and used as the
-    first upper bound; otherwise the solver finds one."""
-    import time
-
+    first upper bound; otherwise the solver finds one.  All checks together get
+    ``timeout_s`` nominal seconds of solver work (counted in z3's resource units, so the
+    bisection stops at the same step on every machine) and end at ``deadline``."""
     import z3
 
-    deadline = time.perf_counter() + timeout_s
-    solver.set("timeout", max(1, int(timeout_s * 1000)))
+    total = max(1, int(timeout_s * RLIMIT_PER_S))
     best = None
     if start is not None and len(start) > 0:
         solver.push()
         hi0 = _z3_fraction(start.eval(cost, model_completion=True))
         solver.add(cost <= z3.RealVal(str(hi0), cost.ctx))
+        bound(solver, timeout_s, deadline, units=total)
         if solver.check() == z3.sat:
             best = solver.model()
         solver.pop()
-    if best is None:
+    if best is None:  # the plain problem can be easier than the one bounded by the start
+        bound(solver, timeout_s, deadline, units=total)
         if solver.check() != z3.sat:
             return None
         best = solver.model()
+    first = used(solver)  # the bisection's steps share one more such budget
+
+    def units_left() -> int:
+        return total - (used(solver) - first)
+
     hi = _z3_fraction(best.eval(cost, model_completion=True))
     lo = min(lower, hi)
     while hi - lo > BISECT_TOLERANCE * max(hi, Fraction(1, 10**6)):
-        left = deadline - time.perf_counter()
-        if left <= 0.05:
+        left = units_left()
+        if left < RLIMIT_PER_S // 20 or (deadline is not None and deadline - time.perf_counter() <= 0.05):
             return best, False, lo
         mid = (lo + hi) / 2
         solver.push()
-        solver.set("timeout", max(1, int(left * 1000)))
+        bound(solver, timeout_s, deadline, units=left)
         solver.add(cost <= z3.RealVal(str(mid), cost.ctx))
         res = solver.check()
         if res == z3.sat:
@@ -189,14 +199,17 @@ def _bisect(
     return best, True, lo
 
 
-def conflict_core(space: ParamSpace, pc: PointConstraints, points: Sequence[Point], timeout_s: float = 5.0) -> list[Point] | None:
+def conflict_core(
+    space: ParamSpace, pc: PointConstraints, points: Sequence[Point], timeout_s: float = 5.0,
+    deadline: float | None = None,
+) -> list[Point] | None:
     """A subset of ``points`` no parameter values can satisfy together (exact, no gaps);
     None when the points are jointly satisfiable or z3 cannot tell."""
     import z3
 
     conv = FreshZ3()
     s = z3.Solver(ctx=conv.ctx)
-    s.set("timeout", max(1, int(timeout_s * 1000)))
+    bound(s, timeout_s, deadline)
     for d in _domain(space, pc.param_symbols):
         s.add(conv(d))
     tags = {}

@@ -22,7 +22,9 @@ from pysmt.shortcuts import FALSE, TRUE, And, Not, Or, Plus
 from saferl.policy.ast import Program
 from saferl.repair.result import Witness
 from saferl.smt.encode import ProgramEncoder, real
+from saferl.smt.order import stable_order
 from saferl.smt.props import Frame, encode_property
+from saferl.smt.work import bound
 from saferl.spec.bind import Binding
 from saferl.spec.load import Property, Spec
 from saferl.verify import Concrete, decode, replay
@@ -82,7 +84,7 @@ def check_property(
     formula, frame = encode_property(prop, spec, binding, encoder)
     symbols = frame.free_symbols()
     if is_linear(formula):  # in a context of its own: the same formula gets the same model
-        status, model, reason = solve_fresh(formula, symbols, timeout_s)
+        status, model, reason = solve_fresh(formula, symbols, timeout_s, deadline)
     else:  # nonlinear: the guarded solver (a killable child process)
         outcome = solve(formula, symbols, "z3", timeout_s)
         status, model, reason = outcome.status, outcome.model, outcome.reason
@@ -116,12 +118,9 @@ def check_property(
         by_coord: dict[FNode, dict[str, dict[FNode, Fraction]]] = {}
         optimum = _Optima(formula, symbols)
         for sense, term in goals:
-            if deadline is not None and time.perf_counter() > deadline:
+            if deadline is not None and deadline - time.perf_counter() < 0.01:
                 break
-            cap = min(timeout_s, 2.0) if deadline is None else min(timeout_s, 2.0, deadline - time.perf_counter())
-            if cap < 0.01:
-                break
-            models = optimum(term, sense, cap)
+            models = optimum(term, sense, min(timeout_s, 2.0), deadline)
             for model in models:
                 add(decode(frame, model, program))
             if models:
@@ -250,14 +249,16 @@ def is_linear(formula: FNode) -> bool:
 
 
 def solve_fresh(
-    formula: FNode, symbols: Sequence[FNode], timeout_s: float,
+    formula: FNode, symbols: Sequence[FNode], timeout_s: float, deadline: float | None = None,
 ) -> tuple[str, dict[FNode, Fraction] | None, str]:
-    """(status, model of ``symbols``, reason) of a linear formula, in a fresh context."""
+    """(status, model of ``symbols``, reason) of a linear formula, in a fresh context, with
+    ``timeout_s`` nominal seconds of solver work (:mod:`saferl.smt.work`) and the wall
+    clock cut at ``deadline``."""
     import z3
 
     conv = FreshZ3()
     s = z3.Solver(ctx=conv.ctx)
-    s.set("timeout", max(1, int(timeout_s * 1000)))
+    bound(s, timeout_s, deadline)
     s.set("random_seed", 0)
     s.add(conv(formula))
     res = s.check()
@@ -288,7 +289,7 @@ class _Optima:
     def _values(self, m: Any) -> dict[FNode, Fraction]:
         return {s: _z3_fraction(m.eval(z, model_completion=True)) for s, z in zip(self.symbols, self.zsyms, strict=True)}
 
-    def __call__(self, term: FNode, sense: str, timeout_s: float) -> list[dict[FNode, Fraction]]:
+    def __call__(self, term: FNode, sense: str, timeout_s: float, deadline: float | None = None) -> list[dict[FNode, Fraction]]:
         """Models minimising (or maximising) ``term``, the optimum last; empty if none.
 
         Where the bound is strict (no optimum, only an infimum ``c + ε``) z3's model may lie
@@ -297,7 +298,7 @@ class _Optima:
 
         self.opt.push()
         try:
-            self.opt.set("timeout", max(1, int(timeout_s * 1000)))
+            bound(self.opt, timeout_s, deadline)
             zt = self.conv(term)
             handle = self.opt.minimize(zt) if sense == "min" else self.opt.maximize(zt)
             if self.opt.check() != z3.sat:
@@ -308,7 +309,7 @@ class _Optima:
                 c = _z3_fraction(val)
                 near = c + _z3_fraction(eps) * max(abs(c), Fraction(1)) * STRICT_STEP
                 self.solver.push()
-                self.solver.set("timeout", max(1, int(timeout_s * 1000)))
+                bound(self.solver, timeout_s, deadline)
                 self.solver.add(zt == z3.RealVal(str(near), self.conv.ctx))
                 if self.solver.check() == z3.sat:
                     out.append(self._values(self.solver.model()))
@@ -444,7 +445,9 @@ class PointConstraints:
             return TRUE()
         if violated.is_true():
             return FALSE()
-        return Not(violated).simplify()
+        # pySMT's simplifier orders arguments by node number (process history): the
+        # solver gets them in an order of the formula's own
+        return stable_order(Not(violated).simplify())
 
     def all_hold(self, points: Sequence[Point]) -> FNode:
         return And([self.holds_at(p) for p in points])

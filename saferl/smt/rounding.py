@@ -340,11 +340,13 @@ class Arith:
         from pysmt.shortcuts import get_free_variables
 
         keep: dict[FNode, FNode] = {}
-        todo = [v for v in get_free_variables(goal) if v in self.definitions]
+        # by name, not pySMT's node numbers (process history): the same order every run
+        todo = sorted((v for v in get_free_variables(goal) if v in self.definitions), key=FNode.symbol_name)
         while todo:
             v = todo.pop()
             if v in keep:
                 continue
             keep[v] = self.definitions[v]
-            todo.extend(w for w in get_free_variables(keep[v]) if w in self.definitions and w not in keep)
+            todo.extend(sorted((w for w in get_free_variables(keep[v]) if w in self.definitions and w not in keep),
+                               key=FNode.symbol_name))
         return list(keep.values())
