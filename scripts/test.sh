@@ -7,4 +7,5 @@ cd "$(dirname "$0")/.."
 if [ -f torcs-robot/install.sh ]; then
   bash torcs-robot/install.sh
 fi
-"$BIN/python" -m pytest -q -p no:cacheprovider tests
+# the slowest tests are listed at the end, so CI logs show where the suite's time goes
+"$BIN/python" -m pytest -q -p no:cacheprovider --durations=30 tests
