@@ -171,8 +171,9 @@ def test_a_pid_inside_an_if_is_not_separated() -> None:
 
 @needs_torcs
 @pytest.mark.integration
-def test_generated_box_step_equals_the_general_step_on_real_torcs() -> None:
-    """Two deterministic races of the shipped driver (jittery steering) on aalborg, in lockstep."""
+def test_native_python_and_general_steps_agree_on_real_torcs() -> None:
+    """Three deterministic races of the shipped driver (jittery steering) on aalborg, in
+    lockstep: the native step, the generated Python step and the general step."""
     from saferl.envs import register_envs
     from saferl.learn.model import load_model
 
@@ -180,21 +181,23 @@ def test_generated_box_step_equals_the_general_step_on_real_torcs() -> None:
     spec, program = load_spec(ROOT / PAIRS[0][0]), load_policy(ROOT / PAIRS[0][1])
     driver = load_model(ROOT / "oracles/torcs-td3")
     shields = [Shield(gym.make("saferl/Torcs-v0", track="aalborg", max_steps=1200), spec, fallback=program,
-                      allow_unverified=True, fast_path=f) for f in (True, False)]
+                      allow_unverified=True, fast_path=f, native=n) for f, n in ((True, True), (True, False), (False, False))]
     try:
-        assert make_box_step(shields[0]) is not None and shields[1]._fast is None
+        assert [s.step_kind for s in shields] == ["native", "python", "general"], shields[0].native_note
+        assert make_box_step(shields[1]) is not None and shields[2]._fast is None
         obs = [s.reset()[0] for s in shields]
         for t in range(1200):
-            assert np.array_equal(obs[0], obs[1]), t
+            assert np.array_equal(obs[0], obs[1]) and np.array_equal(obs[1], obs[2]), t
             action = np.asarray(driver.act(obs[0]), dtype=np.float32).copy()
             action[0] = np.clip(action[0] + (0.3 if t % 2 else -0.3), -1.0, 1.0)
             outs = [s.step(action) for s in shields]
-            assert same(outs[0][4]["saferl"], outs[1][4]["saferl"]), t
-            assert shields[0]._ps == shields[1]._ps, t
+            assert repr(outs[0][4]["saferl"]) == repr(outs[1][4]["saferl"]), t  # native = Python, bit for bit
+            assert same(outs[1][4]["saferl"], outs[2][4]["saferl"]), t
+            assert repr(shields[0]._ps) == repr(shields[1]._ps) and shields[1]._ps == shields[2]._ps, t
             obs = [o[0] for o in outs]
             if outs[0][2] or outs[0][3]:
                 break
-        assert shields[0].totals == shields[1].totals
+        assert shields[0].totals == shields[1].totals == shields[2].totals
         assert shields[0].totals.by_source.get("projection", 0) > 100
     finally:
         for s in shields:
