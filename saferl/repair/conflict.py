@@ -32,6 +32,7 @@ def spec_conflict(
     (``timeout_s`` nominal seconds of solver work, :mod:`saferl.smt.work`)."""
     from saferl.repair.points import is_linear, solve_fresh
     from saferl.smt.solve import solve
+    from saferl.smt.work import wall_limit
     from saferl.verify import decode
 
     if not program.actions or any(a.kind != "discrete" or not a.labels for a in program.actions):
@@ -61,7 +62,7 @@ def spec_conflict(
     if is_linear(query):  # a context of its own: the same witness run to run
         status, model, _ = solve_fresh(query, frame.free_symbols(), timeout_s, deadline)
     else:
-        outcome = solve(query, frame.free_symbols(), "z3", timeout_s)
+        outcome = solve(query, frame.free_symbols(), "z3", wall_limit(timeout_s, deadline))
         status, model = outcome.status, outcome.model
     if status != "sat" or model is None:
         return None

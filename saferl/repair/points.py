@@ -24,7 +24,7 @@ from saferl.repair.result import Witness
 from saferl.smt.encode import ProgramEncoder, real
 from saferl.smt.order import stable_order
 from saferl.smt.props import Frame, encode_property
-from saferl.smt.work import bound
+from saferl.smt.work import bound, wall_limit
 from saferl.spec.bind import Binding
 from saferl.spec.load import Property, Spec
 from saferl.verify import Concrete, decode, replay
@@ -85,8 +85,8 @@ def check_property(
     symbols = frame.free_symbols()
     if is_linear(formula):  # in a context of its own: the same formula gets the same model
         status, model, reason = solve_fresh(formula, symbols, timeout_s, deadline)
-    else:  # nonlinear: the guarded solver (a killable child process)
-        outcome = solve(formula, symbols, "z3", timeout_s)
+    else:  # nonlinear: the guarded solver (a killable child process), on the wall clock
+        outcome = solve(formula, symbols, "z3", wall_limit(timeout_s, deadline))
         status, model, reason = outcome.status, outcome.model, outcome.reason
     if status == "unsat":
         return PropertyCheck(prop.id, "safe")

@@ -19,7 +19,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-__all__ = ["RLIMIT_PER_S", "WALL_SLACK", "bound", "used"]
+__all__ = ["RLIMIT_PER_S", "WALL_SLACK", "bound", "used", "wall_limit"]
 
 #: z3 resource units per nominal second.  z3 counts 0.1-3 million units per CPU second on
 #: this machine depending on the query (repair's bisection on clipped PID terms is the
@@ -51,3 +51,11 @@ def used(solver: Any) -> int:
         return int(solver.statistics().get_key_value("rlimit count"))
     except Exception:  # a check that never ran has no statistics yet
         return 0
+
+
+def wall_limit(work_s: float, deadline: float | None = None) -> float:
+    """Seconds for a call that only a wall clock can bound (the guarded solver's child
+    process): ``work_s``, cut at ``deadline`` (``time.perf_counter()``)."""
+    if deadline is None:
+        return work_s
+    return max(0.05, min(work_s, deadline - time.perf_counter()))
