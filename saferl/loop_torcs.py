@@ -22,6 +22,18 @@
 * **score** (:func:`race_score`): one race from the grid; the loop's "return" of a TORCS
   program is minus that cost, so the best verified program is the fastest lap.
 
+With ``--kind tree`` (PROPEL-Tree) the program is a tree of such laws: :func:`grow_tree`
+turns a flat PID program into one whose split (``if feature <= threshold``, on ``speedX``,
+the free distance ahead ``max(track8, track9, track10)``, ``trackPos`` or ``angle``) and
+threshold are those of a regression tree (scikit-learn's ``DecisionTreeRegressor``, depth
+``tree_depth``) fitted to a driver's ``[accel, brake]`` on the states it visits; the
+steering law stays one law outside the split (the steering smoothness of
+``specs/torcs/track.yaml`` holds across a split), and every leaf starts as a copy of the
+program's throttle and brake laws with constants of its own (each leaf's ``pid`` calls
+are controllers of their own, advancing only when their leaf runs).  From then on the
+tree's structure is kept as a program's is: the projection fits all its constants,
+thresholds included, and the lap search tunes them.
+
 Distillation is :func:`saferl.learn.distill.distill_program` with all three actions and
 the track's env settings (:func:`env_settings`).  Imports torch (through td3) only in
 :func:`finetune_driver`.
@@ -37,7 +49,8 @@ import numpy as np
 from saferl.errors import InputError
 from saferl.policy.ast import Program
 
-__all__ = ["TORCS_ENV_ID", "TorcsLoopConfig", "check_torcs_oracle", "check_torcs_program", "env_settings", "finetune_driver", "project_program", "race_score", "scored_tracks",
+__all__ = ["TORCS_ENV_ID", "TREE_FEATURES", "TorcsLoopConfig", "check_torcs_oracle", "check_torcs_program", "env_settings",
+           "finetune_driver", "grow_tree", "grow_tree_from", "is_tree", "project_program", "race_score", "scored_tracks",
            "tune_laps"]
 
 TORCS_ENV_ID = "saferl/Torcs-v0"
@@ -67,6 +80,8 @@ class TorcsLoopConfig:
     score_seeds: int = 0
     """0: each track raced from the grid; N: from N perturbed starts (seeds 0..N-1, as
     ``saferl torcs search --seeds``), the cost their mean"""
+    tree_depth: int = 1
+    """``--kind tree``: depth of the split grown from a flat program (1: two leaves)"""
 
 
 def _seeds(tc: TorcsLoopConfig) -> list[int | None]:
@@ -154,7 +169,8 @@ def finetune_driver(network: Any, program: Program | None, lam: float, seed: int
 
 
 def _drive(network: Any, tc: TorcsLoopConfig) -> tuple[np.ndarray, np.ndarray, list[int]]:
-    """States the network visits (episodes of the track), its actions, episode starts."""
+    """States the network (or a program policy, reset at each episode) visits (episodes of
+    the track), its actions, episode starts."""
     from saferl.learn.envs import make_env
 
     states: list[np.ndarray] = []
@@ -164,6 +180,8 @@ def _drive(network: Any, tc: TorcsLoopConfig) -> tuple[np.ndarray, np.ndarray, l
     try:
         while len(states) < tc.project_states:
             obs, _ = env.reset()
+            if hasattr(network, "reset"):
+                network.reset()
             starts.append(len(states))
             done = False
             while not done and len(states) < tc.project_states:
@@ -240,3 +258,114 @@ def tune_laps(program: Program, spec: Any, tc: TorcsLoopConfig, seed: int) -> tu
         "verifications": len(result.candidates), "rejected": sum(1 for c in result.candidates if not c.verified),
         "wall_s": result.wall_s, "cpu_s": result.cpu_s,
     }
+
+
+#: what a grown tree may split on: a name and its .pol expression
+TREE_FEATURES: tuple[tuple[str, str], ...] = (
+    ("speedX", "speedX"), ("front", "max(track8, track9, track10)"), ("trackPos", "trackPos"), ("angle", "angle"))
+
+
+def is_tree(program: Program) -> bool:
+    """Whether the program splits (its body has an ``if``): a PROPEL-Tree program."""
+    from saferl.policy.ast import If
+
+    return any(isinstance(stmt, If) for stmt in program.body)
+
+
+def _feature_matrix(states: np.ndarray, obs_names: tuple[str, ...]) -> np.ndarray:
+    col = {name: k for k, name in enumerate(obs_names)}
+    front = np.max(states[:, [col["track8"], col["track9"], col["track10"]]], axis=1)
+    return np.stack([states[:, col["speedX"]], front, states[:, col["trackPos"]], states[:, col["angle"]]],
+                    axis=1).astype(np.float64)
+
+
+def _proportional(expr: Any) -> Any:
+    """``expr`` with every ``pid(signal, target, kp, ki, kd)`` replaced by its proportional
+    term ``kp * (target - signal)``: the same law without state."""
+    from dataclasses import replace
+
+    from saferl.policy.ast import BinOp, Call, Neg, Num, Pid
+
+    if isinstance(expr, Pid):
+        return BinOp("*", Num(expr.kp.value), BinOp("-", Num(expr.target.value), _proportional(expr.signal)))
+    if isinstance(expr, Call):
+        return replace(expr, args=tuple(_proportional(a) for a in expr.args))
+    if isinstance(expr, BinOp):
+        return replace(expr, left=_proportional(expr.left), right=_proportional(expr.right))
+    if isinstance(expr, Neg):
+        return replace(expr, operand=_proportional(expr.operand))
+    return expr
+
+
+def grow_tree(program: Program, states: np.ndarray, actions: np.ndarray, depth: int = 1,
+              seed: int = 0) -> tuple[Program, dict[str, Any]]:
+    """A tree from the flat PID ``program``: splits (and thresholds, 4 significant digits)
+    of a regression tree of ``depth`` fitted to ``actions``' ``[accel, brake]`` on ``states``
+    (rows of the 29 sensors), over :data:`TREE_FEATURES`; one steering law (the program's)
+    before the split.  The leaf the most states reach keeps the program's throttle and
+    brake laws, ``pid`` calls included (so the tree has the program's controllers and
+    their state, which the specs declare); every other leaf has the same laws with each
+    ``pid`` replaced by its proportional term (:func:`_proportional`), constants of its own.
+    A program that already splits is returned as it is.  Also returns the splits grown."""
+    from sklearn.tree import DecisionTreeRegressor
+
+    from saferl.policy import format_policy, parse_policy
+    from saferl.policy.ast import Assign
+    from saferl.policy.printer import format_expr, format_number
+
+    check_torcs_program(program)
+    if is_tree(program):
+        return program, {"grown": False, "splits": []}
+    if not 1 <= depth <= 3:
+        raise InputError(f"the tree depth must be 1, 2 or 3, got {depth}")
+    if len(states) < 2:
+        raise InputError("too few states to grow a tree from")
+    x = _feature_matrix(np.asarray(states, dtype=np.float32), program.obs_names)
+    y = np.clip(np.asarray(actions, dtype=np.float64).reshape(len(states), -1)[:, 1:3], 0.0, 1.0)
+    reg = DecisionTreeRegressor(max_depth=depth, min_samples_leaf=max(1, len(x) // 10), random_state=seed).fit(x, y)
+    tree = reg.tree_
+    values = {stmt.target: stmt.value for stmt in program.body if isinstance(stmt, Assign)}
+    stateful = {a: format_expr(values[a]) for a in ("accel", "brake")}
+    stateless = {a: format_expr(_proportional(values[a])) for a in ("accel", "brake")}
+    lines = [f"steer = {format_expr(values['steer'])}"]
+    splits: list[dict[str, Any]] = []
+    leaves = [k for k in range(tree.node_count) if tree.children_left[k] < 0]
+    pid_leaf = max(leaves, key=lambda k: (int(tree.n_node_samples[k]), -k))
+
+    def split(feature: int, threshold: float, pad: str, left: Any, right: Any) -> None:
+        name, expr = TREE_FEATURES[feature]
+        value = float(f"{threshold:.4g}")
+        splits.append({"feature": name, "threshold": value})
+        lines.append(f"{pad}if {expr} <= {format_number(value)} {{")
+        left(pad + "  ")
+        lines.append(f"{pad}}} else {{")
+        right(pad + "  ")
+        lines.append(f"{pad}}}")
+
+    def leaf(pad: str, laws: dict[str, str]) -> None:
+        lines.extend((f"{pad}accel = {laws['accel']}", f"{pad}brake = {laws['brake']}"))
+
+    def node(k: int, pad: str) -> None:
+        if tree.children_left[k] < 0:
+            leaf(pad, stateful if k == pid_leaf else stateless)
+            return
+        split(int(tree.feature[k]), float(tree.threshold[k]), pad, lambda p: node(int(tree.children_left[k]), p),
+              lambda p: node(int(tree.children_right[k]), p))
+
+    if tree.children_left[0] < 0:  # nothing to split on (constant actions): the median free distance
+        split(1, float(np.median(x[:, 1])), "", lambda p: leaf(p, stateless), lambda p: leaf(p, stateful))
+    else:
+        node(0, "")
+    header = format_policy(program).split("\n\n", 1)[0].splitlines()
+    name = program.name if program.name.endswith("_tree") else program.name + "_tree"
+    text = "\n".join([f"policy {name}", *header[1:], "", *lines]) + "\n"
+    return parse_policy(text, "<grown tree>"), {"grown": True, "splits": splits, "states": int(len(states))}
+
+
+def grow_tree_from(program: Program, driver: Any, tc: TorcsLoopConfig, seed: int) -> tuple[Program, dict[str, Any]]:
+    """:func:`grow_tree` on the states ``driver`` (a network, or the program itself as a
+    :class:`~saferl.policy.evaluate.ProgramPolicy`) visits on the track, and its actions."""
+    if is_tree(program):
+        return program, {"grown": False, "splits": []}
+    states, actions, _ = _drive(driver, tc)
+    return grow_tree(program, states, actions, tc.tree_depth, seed)
