@@ -53,6 +53,7 @@ __all__ = ["LoopConfig", "run_loop", "ITERATIONS_NAME", "BEST_NAME"]
 ITERATIONS_NAME = "iterations.jsonl"
 BEST_NAME = "best.pol"
 CONFIG_NAME = "loop.json"
+GROWN_NAME = "grown.pol"
 START_NAME = "start.json"
 
 
@@ -180,6 +181,26 @@ def run_loop(
         if progress is not None:
             progress(it, stage, message)
 
+    def grow_start(flat: Program, driver: Any) -> Program:
+        # --kind tree on TORCS: a flat PID program becomes a tree (split from a regression
+        # tree on the states driver visits); the grown text is kept, so a resumed run reuses it
+        from saferl.spec.bind import bind_spec
+
+        bind_spec(spec, flat)  # a spec that does not fit is refused before TORCS drives
+        grown_file = out_dir / GROWN_NAME
+        if grown_file.exists():
+            return load_policy(grown_file)
+        if loop_torcs.is_tree(flat):
+            return flat
+        if torcs is None:
+            raise InternalError("trees are grown on saferl/Torcs-v0 only")
+        say(0, "grow", "a tree from the flat program")
+        tree, info = loop_torcs.grow_tree_from(flat, driver, torcs, cfg.seed)
+        _write_atomic(grown_file, format_policy(tree))
+        splits = ", ".join(f"{s['feature']} <= {s['threshold']}" for s in info["splits"])
+        say(0, "grow", f"split on {splits}")
+        return tree
+
     def score_program(prog: Program, seed: int) -> Any:
         # a gymnasium env: the mean return of seeded episodes; TORCS: minus the lap cost of
         # one race from the grid (the lap time in s; 1000 s less half the share covered
@@ -197,14 +218,14 @@ def run_loop(
         from saferl import loop_torcs
 
         torcs = cfg.torcs if cfg.torcs is not None else loop_torcs.TorcsLoopConfig()
-        if cfg.kind != "program" or (program_path is None) == (template_path is None):
-            raise InputError("the loop on saferl/Torcs-v0 projects to PID programs (PROPEL-Prog): it needs "
-                             "--kind program and a --program (from an --oracle: a --template) whose structure it keeps",
-                             hint="trees on TORCS are not built")
+        if (program_path is None) == (template_path is None):
+            raise InputError("the loop on saferl/Torcs-v0 projects to PID programs (--kind program, PROPEL-Prog) or "
+                             "trees of them (--kind tree, PROPEL-Tree): it needs a --program (from an --oracle: a "
+                             "--template) whose structure it keeps")
     elif template_path is not None:
         raise InputError("a template program is for saferl/Torcs-v0 started from an oracle")
     env_kwargs: dict[str, Any] | None = None if torcs is None else loop_torcs.env_settings(torcs)
-    if not sig.discrete and cfg.kind == "tree" and sig.action_dim != 1:
+    if torcs is None and not sig.discrete and cfg.kind == "tree" and sig.action_dim != 1:
         raise InputError(f"{env_id} has {sig.action_dim} action values; extracted programs need one")
     if sig.discrete and cfg.kind == "program":
         raise InputError(f"PID programs need a continuous action; {env_id} is discrete", hint="use --kind tree")
@@ -215,6 +236,8 @@ def run_loop(
     }
     if torcs is not None:
         settings["track"] = torcs.track
+        if cfg.kind == "tree" and torcs.tree_depth != 1:
+            settings["tree_depth"] = torcs.tree_depth
         if torcs.score_tracks:
             settings["score_tracks"] = list(torcs.score_tracks)
         if torcs.score_seeds:
@@ -255,6 +278,8 @@ def run_loop(
         check_program_fits(start_program, sig)
         if torcs is not None:
             loop_torcs.check_torcs_program(start_program)
+            if cfg.kind == "tree":  # PROPEL-Tree: a flat program grows its split on its own states
+                start_program = grow_start(start_program, ProgramPolicy(start_program))
     start_dir = out_dir / "start"
     start_file = out_dir / START_NAME
     if start_program is not None and cfg.tune_generations > 0:
@@ -293,8 +318,12 @@ def run_loop(
                 if torcs is not None:
                     start_record["race"] = stats0.race
                 if best is None or stats0.mean > best["program_return"]:
-                    text0 = chosen_text if chosen_text is not None and start_record["tuned"] else \
-                        start_program_text(Path(str(program_path)))
+                    if chosen_text is not None and start_record["tuned"]:
+                        text0 = chosen_text
+                    elif (out_dir / GROWN_NAME).exists():  # the tree grown from the starting program
+                        text0 = (out_dir / GROWN_NAME).read_text(encoding="utf-8")
+                    else:
+                        text0 = start_program_text(Path(str(program_path)))
                     _write_atomic(out_dir / BEST_NAME, text0 if text0.endswith("\n") else text0 + "\n")
                     best = {"iteration": -1, "program_return": stats0.mean, "digest": policy_digest(chosen),
                             "verdict": Verdict.SAFE.value}
@@ -330,7 +359,7 @@ def run_loop(
         if not isinstance(loaded, Program):
             raise InputError(f"{template_path} is a gridworld subgoal program; the template must be a .pol program")
         loop_torcs.check_torcs_program(loaded)
-        target = loaded
+        target = grow_start(loaded, network) if cfg.kind == "tree" else loaded
     if records:
         last = records[-1]
         network = load_model(out_dir / f"iter-{last['iteration']}" / "distilled")
@@ -378,7 +407,7 @@ def run_loop(
                 raise InternalError("the TORCS loop has no program to project onto")
             projected, fit = loop_torcs.project_program(target, tuned, spec, torcs, seed, str(idir / "extracted.pol"))
             text0 = format_policy(projected)
-            ex = SimpleNamespace(pol_text=text0 if text0.endswith("\n") else text0 + "\n", kind="program",
+            ex = SimpleNamespace(pol_text=text0 if text0.endswith("\n") else text0 + "\n", kind=cfg.kind,
                                  size=len(tunable_parameters_of(projected)), size_unit="constants",
                                  fidelity=1.0 - fit["error"], mean_return=None, fit=fit)
         else:

@@ -102,7 +102,9 @@ def test_from_the_td3_oracle_the_projection_keeps_the_template_and_is_proved(tmp
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (("--kind", "tree"), "saferl loop: error: the loop on saferl/Torcs-v0 projects to PID programs (PROPEL-Prog)"),
+        (("--kind", "tree", "--template", str(FAST)),
+         "saferl loop: error: the loop on saferl/Torcs-v0 projects to PID programs (--kind program, PROPEL-Prog) or "
+         "trees of them (--kind tree, PROPEL-Tree)"),
         (("--track", "nowhere"), "saferl loop: error: unknown track 'nowhere'"),
         (("--template", str(FAST)), "saferl loop: error: the loop on saferl/Torcs-v0 projects to PID programs"),
         (("--score-tracks", "aalborg,nowhere"), "saferl loop: error: unknown track 'nowhere'"),

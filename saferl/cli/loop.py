@@ -50,7 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="saferl/Torcs-v0 with --oracle: the PID program whose structure the projections keep")
     p.add_argument("--out", type=Path, required=True, help="output directory (its parent must exist; reused to resume)")
     p.add_argument("--iters", type=int, default=3, help="iterations in all, finished ones included (default 3)")
-    p.add_argument("--kind", default="tree", help="tree (VIPER) | program (PID synthesis, continuous actions)")
+    p.add_argument("--kind", default="tree", help="tree (VIPER; on saferl/Torcs-v0: PROPEL-Tree, a split grown from the "
+                   "PID program) | program (PID synthesis, continuous actions)")
     p.add_argument("--timesteps", type=int, default=50_000, help="fine-tuning steps per iteration (default 50000)")
     p.add_argument("--lambda", dest="lam", type=float, default=1.0, help="imitation weight towards the last program")
     p.add_argument("--episodes", type=int, default=100, help="episodes scoring each iteration's program (default 100)")
