@@ -118,6 +118,24 @@ def test_a_ci_tree_loop_grows_keeps_and_ships_only_a_proved_tree(tmp_path: Path)
     assert not live_torcs_children()
 
 
+@pytest.mark.integration
+@needs_torcs
+def test_from_the_td3_oracle_the_template_grows_on_the_networks_states(tmp_path: Path) -> None:
+    out_dir = tmp_path / "run"
+    code, _, err = _cli("loop", "--env", "saferl/Torcs-v0", "--spec", str(TRACK), "--oracle",
+                        str(ROOT / "oracles" / "torcs-td3"), "--template", str(CAREFUL), "--kind", "tree",
+                        "--out", str(out_dir), "--iters", "1", "--ci", "--tune", "0")
+    assert code == 0, err
+    grown = load_policy(out_dir / "grown.pol")
+    record = json.loads((out_dir / "iterations.jsonl").read_text())
+    # the projection's elites are proved, starting from the grown (SAFE) template
+    assert record["extracted_verdict"] == "SAFE" and record["repair"] is None
+    assert _shape(load_policy(out_dir / "iter-0" / "extracted.pol")) == _shape(grown)
+    best = load_policy(out_dir / "best.pol")
+    assert is_tree(best) and verify_policy(best, load_spec(TRACK)).verdict is Verdict.SAFE
+    assert not live_torcs_children()
+
+
 @pytest.mark.parametrize(
     ("spec", "program", "message"),
     [
