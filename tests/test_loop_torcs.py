@@ -110,6 +110,8 @@ def test_from_the_td3_oracle_the_projection_keeps_the_template_and_is_proved(tmp
         (("--score-tracks", "aalborg,nowhere"), "saferl loop: error: unknown track 'nowhere'"),
         (("--score-tracks", " , "), "saferl loop: error: --score-tracks names no track"),
         (("--score-seeds", "-1"), "saferl loop: error: --score-seeds must be between 0 and 100, got -1"),
+        (("--tree-depth", "4"), "saferl loop: error: --tree-depth must be 1, 2 or 3, got 4"),
+        (("--tree-depth", "2"), "saferl loop: error: --tree-depth is for --env saferl/Torcs-v0 --kind tree"),
     ],
 )
 def test_bad_torcs_input_is_one_line_and_exit_2(tmp_path: Path, extra: tuple[str, ...], message: str) -> None:

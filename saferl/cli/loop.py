@@ -10,6 +10,8 @@ Example:
         --program policies/cartpole/worst.pol --out runs/cartpole-loop --iters 3
     saferl loop --env saferl/Torcs-v0 --spec specs/torcs/track.yaml --kind program \\
         --program policies/torcs/propel_fast.pol --track g-track-2 --out runs/torcs-loop
+    saferl loop --env saferl/Torcs-v0 --spec specs/torcs/track_speed.yaml --kind tree \\
+        --program policies/torcs/propel_careful.pol --track g-track-2 --out runs/torcs-tree
 """
 
 from __future__ import annotations
@@ -46,6 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--score-seeds", type=int, default=0, metavar="N",
                    help="saferl/Torcs-v0: race each scored track from N perturbed starts, the cost their mean "
                         "(default 0: from the grid)")
+    p.add_argument("--tree-depth", type=int, default=1, metavar="N",
+                   help="saferl/Torcs-v0 --kind tree: depth of the split grown from a flat program, 1-3 (default 1)")
     p.add_argument("--template", type=Path,
                    help="saferl/Torcs-v0 with --oracle: the PID program whose structure the projections keep")
     p.add_argument("--out", type=Path, required=True, help="output directory (its parent must exist; reused to resume)")
@@ -109,6 +113,10 @@ def loop(argv: list[str], out: TextIO, err: TextIO) -> int:
         raise InputError("--track, --score-tracks and --score-seeds are for --env saferl/Torcs-v0")
     if not 0 <= args.score_seeds <= 100:
         raise InputError(f"--score-seeds must be between 0 and 100, got {args.score_seeds}")
+    if not 1 <= args.tree_depth <= 3:
+        raise InputError(f"--tree-depth must be 1, 2 or 3, got {args.tree_depth}")
+    if args.tree_depth != 1 and (args.env != "saferl/Torcs-v0" or args.kind != "tree"):
+        raise InputError("--tree-depth is for --env saferl/Torcs-v0 --kind tree")
     if args.env == "saferl/Torcs-v0":
         from saferl.envs.torcs.tracks import find_track
 
@@ -124,12 +132,13 @@ def loop(argv: list[str], out: TextIO, err: TextIO) -> int:
             for name in scored:
                 find_track(name)
         cfg.torcs = TorcsLoopConfig(track=args.track, tune_iterations=min(args.tune, 4), score_tracks=scored,
-                                    score_seeds=args.score_seeds)
+                                    score_seeds=args.score_seeds, tree_depth=args.tree_depth)
         cfg.timesteps = args.timesteps if "--timesteps" in argv else 5_000
         if args.ci:  # a few seconds of TORCS per stage: races and episodes of 500 steps (10 s simulated)
             cfg.torcs = TorcsLoopConfig(track=args.track, episode_steps=500, race_steps=500, project_states=500,
                                         project_generations=3, tune_iterations=min(args.tune, 1), tune_population=2,
-                                        score_tracks=scored, score_seeds=args.score_seeds)
+                                        score_tracks=scored, score_seeds=args.score_seeds,
+                                        tree_depth=args.tree_depth)
             cfg.timesteps = min(cfg.timesteps, 500)
             cfg.distill_iters, cfg.distill_hidden = 1, (32, 32)
             cfg.repair_timeout_s = 20.0
