@@ -50,7 +50,7 @@ from saferl.errors import InputError
 from saferl.policy.ast import Program
 
 __all__ = ["TORCS_ENV_ID", "TREE_FEATURES", "TorcsLoopConfig", "check_torcs_oracle", "check_torcs_program", "env_settings",
-           "finetune_driver", "grow_tree", "grow_tree_from", "is_tree", "project_program", "race_score", "scored_tracks",
+           "finetune_driver", "free_parameters", "grow_tree", "grow_tree_from", "is_tree", "project_program", "race_score", "scored_tracks",
            "tune_laps"]
 
 TORCS_ENV_ID = "saferl/Torcs-v0"
@@ -223,7 +223,10 @@ def project_program(program: Program, network: Any, spec: Any, tc: TorcsLoopConf
         return float(np.mean(diff**2))
 
     by_id = {p.id: p for p in program.parameters()}
-    params = [by_id[i] for i in tunable_parameters(program)]
+    ids = tunable_parameters(program)
+    if is_tree(program):
+        ids = free_parameters(program, spec, ids) or ids
+    params = [by_id[i] for i in ids]
     if not params:
         raise InputError(f"policy {program.name!r} has no constants to fit")
     cfg = TuneConfig(generations=tc.project_generations, population=12, elites=4, init_std=0.3, sweep_points=0,
@@ -233,7 +236,7 @@ def project_program(program: Program, network: Any, spec: Any, tc: TorcsLoopConf
             score=lambda prog: -error(prog),
             is_safe=lambda prog: verify_policy(prog, spec, policy_path=policy_path).verdict is Verdict.SAFE), cfg,
         scales=[parameter_scale(program, p, None) for p in params], policy_path=policy_path)
-    return result.program, {"states": int(len(states)), "start_error": -result.start_score,
+    return result.program, {"states": int(len(states)), "parameters": len(params), "start_error": -result.start_score,
                             "error": -result.score, "evaluations": result.evaluations,
                             "verifications": result.verifications, "rejected": result.rejected}
 
@@ -249,6 +252,8 @@ def tune_laps(program: Program, spec: Any, tc: TorcsLoopConfig, seed: int) -> tu
     )
 
     ids = tunable_parameters(program)
+    if is_tree(program):
+        ids = free_parameters(program, spec, ids) or ids
     result = search_parameters(program, ids, torcs_lap_cost(scored_tracks(tc), seeds=_seeds(tc), max_steps=tc.race_steps), verify_gate([spec]),
                                SearchOptions(iterations=tc.tune_iterations, population=tc.tune_population, elite=3,
                                              sigma=0.1, seed=seed))
@@ -256,8 +261,31 @@ def tune_laps(program: Program, spec: Any, tc: TorcsLoopConfig, seed: int) -> tu
     return result.best.program, {
         "start_score": -start.cost, "score": -result.best.cost, "evaluations": len(result.candidates),
         "verifications": len(result.candidates), "rejected": sum(1 for c in result.candidates if not c.verified),
-        "wall_s": result.wall_s, "cpu_s": result.cpu_s,
+        "wall_s": result.wall_s, "cpu_s": result.cpu_s, "parameters": len(ids),
     }
+
+
+def free_parameters(program: Program, spec: Any, ids: list[int], step: float = 0.05) -> list[int]:
+    """Of the parameters ``ids`` of a SAFE ``program``, those each of which alone can move by
+    ``step`` of its value either way (4 significant digits) with the program still proved
+    SAFE against ``spec``.  A tree's leaves repeat constants a spec pins (a cap written with
+    the spec's own numbers), and a search that moves every constant at once would leave the
+    verified set at almost every candidate; the trees' projection and lap search move the
+    free ones.  One proof per parameter and direction."""
+    from saferl.policy import format_policy, parse_policy
+    from saferl.results import Verdict
+    from saferl.verify import verify_policy
+
+    values = {p.id: p.value for p in program.parameters()}
+    free = []
+    for i in ids:
+        for sign in (1.0, -1.0):
+            moved = program.with_values({i: float(f"{values[i] * (1.0 + sign * step):.4g}")})
+            if verify_policy(parse_policy(format_policy(moved), "<screened>"), spec).verdict is not Verdict.SAFE:
+                break
+        else:
+            free.append(i)
+    return free
 
 
 #: what a grown tree may split on: a name and its .pol expression

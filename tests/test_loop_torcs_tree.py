@@ -153,3 +153,18 @@ def test_a_tree_loop_refuses_what_does_not_fit_in_one_line(tmp_path: Path, spec:
     assert code == 2 and out == ""
     assert len(err.splitlines()) == 1 and err.startswith(message.format(root=ROOT)), err
     assert not live_torcs_children()
+
+
+def test_the_trees_search_moves_only_what_the_spec_leaves_free() -> None:
+    from saferl.loop_torcs import free_parameters
+
+    tree, _ = grow_tree(load_policy(CAREFUL), *_states(500))
+    by_value: dict[float, list[int]] = {}
+    for p in tree.parameters():
+        by_value.setdefault(p.value, []).append(p.id)
+    gain, capped = by_value[10.73][0], by_value[9.613]  # the steering gain; the throttle cap's slope in both leaves
+    assert len(capped) == 2
+    # track_speed.yaml's throttle-overspeed is written with the cap's own numbers: lowering
+    # its slope leaves the verified set, so it is not searched; the steering gain is free
+    assert free_parameters(tree, load_spec(TRACK_SPEED), [gain, *capped]) == [gain]
+    assert free_parameters(tree, load_spec(TRACK), [gain, *capped]) == [gain, *capped]
