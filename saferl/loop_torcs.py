@@ -28,11 +28,13 @@ the free distance ahead ``max(track8, track9, track10)``, ``trackPos`` or ``angl
 threshold are those of a regression tree (scikit-learn's ``DecisionTreeRegressor``, depth
 ``tree_depth``) fitted to a driver's ``[accel, brake]`` on the states it visits; the
 steering law stays one law outside the split (the steering smoothness of
-``specs/torcs/track.yaml`` holds across a split), and every leaf starts as a copy of the
-program's throttle and brake laws with constants of its own (each leaf's ``pid`` calls
-are controllers of their own, advancing only when their leaf runs).  From then on the
-tree's structure is kept as a program's is: the projection fits all its constants,
-thresholds included, and the lap search tunes them.
+``specs/torcs/track.yaml`` holds across a split); the leaf the driver visits most keeps
+the program's throttle and brake laws and its ``pid`` controllers (the tree's state is the
+program's, which the specs declare), every other leaf the same laws with each ``pid``
+replaced by its proportional term, all with constants of their own.  From then on the
+tree's structure is kept as a program's is, and its thresholds too: the projection and
+the lap search move the other constants that the spec leaves free
+(:func:`tree_parameters`).
 
 Distillation is :func:`saferl.learn.distill.distill_program` with all three actions and
 the track's env settings (:func:`env_settings`).  Imports torch (through td3) only in
@@ -51,7 +53,7 @@ from saferl.policy.ast import Program
 
 __all__ = ["TORCS_ENV_ID", "TREE_FEATURES", "TorcsLoopConfig", "check_torcs_oracle", "check_torcs_program", "env_settings",
            "finetune_driver", "free_parameters", "grow_tree", "grow_tree_from", "is_tree", "project_program", "race_score", "scored_tracks",
-           "tune_laps"]
+           "tree_parameters", "tune_laps"]
 
 TORCS_ENV_ID = "saferl/Torcs-v0"
 
@@ -223,9 +225,7 @@ def project_program(program: Program, network: Any, spec: Any, tc: TorcsLoopConf
         return float(np.mean(diff**2))
 
     by_id = {p.id: p for p in program.parameters()}
-    ids = tunable_parameters(program)
-    if is_tree(program):
-        ids = free_parameters(program, spec, ids) or ids
+    ids = tree_parameters(program, spec) if is_tree(program) else tunable_parameters(program)
     params = [by_id[i] for i in ids]
     if not params:
         raise InputError(f"policy {program.name!r} has no constants to fit")
@@ -251,9 +251,7 @@ def tune_laps(program: Program, spec: Any, tc: TorcsLoopConfig, seed: int) -> tu
         verify_gate,
     )
 
-    ids = tunable_parameters(program)
-    if is_tree(program):
-        ids = free_parameters(program, spec, ids) or ids
+    ids = tree_parameters(program, spec) if is_tree(program) else tunable_parameters(program)
     result = search_parameters(program, ids, torcs_lap_cost(scored_tracks(tc), seeds=_seeds(tc), max_steps=tc.race_steps), verify_gate([spec]),
                                SearchOptions(iterations=tc.tune_iterations, population=tc.tune_population, elite=3,
                                              sigma=0.1, seed=seed))
@@ -263,6 +261,17 @@ def tune_laps(program: Program, spec: Any, tc: TorcsLoopConfig, seed: int) -> tu
         "verifications": len(result.candidates), "rejected": sum(1 for c in result.candidates if not c.verified),
         "wall_s": result.wall_s, "cpu_s": result.cpu_s, "parameters": len(ids),
     }
+
+
+def tree_parameters(program: Program, spec: Any) -> list[int]:
+    """What a tree's projection and lap search move: its tunable constants but the split
+    thresholds (the regression tree's, kept: fitted to imitation, a threshold drifts out of
+    the states' range and a leaf goes dead), screened by :func:`free_parameters`."""
+    from saferl.learn.program_search import tunable_parameters
+
+    kinds = {p.id: p.kind for p in program.parameters()}
+    ids = [i for i in tunable_parameters(program) if kinds[i] != "threshold"]
+    return free_parameters(program, spec, ids) or ids
 
 
 def free_parameters(program: Program, spec: Any, ids: list[int], step: float = 0.05) -> list[int]:

@@ -45,6 +45,10 @@ def _shape(program: object) -> str:
     return re.sub(r"-?\d+(\.\d+)?(e-?\d+)?", "N", format_policy(program))  # type: ignore[arg-type]
 
 
+def _thresholds(program: object) -> list[float]:
+    return [p.value for p in program.parameters() if p.kind == "threshold"]  # type: ignore[attr-defined]
+
+
 def _states(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     # a driver that brakes below 0.3 of free distance ahead and opens the throttle above it
     rng = np.random.default_rng(seed)
@@ -102,8 +106,11 @@ def test_a_ci_tree_loop_grows_keeps_and_ships_only_a_proved_tree(tmp_path: Path)
     assert len(records) == 1 and records[0]["extract"]["kind"] == "tree"
     fit = records[0]["extract"]["fit"]
     assert fit["error"] <= fit["start_error"] and fit["states"] == 500
-    # the projection keeps the grown tree's structure, and every property has a verdict
-    assert _shape(load_policy(out_dir / "iter-0" / "program.pol")) == _shape(grown)
+    # the projection and the lap search keep the grown tree's structure and its thresholds
+    # (the regression tree's); every property has a verdict
+    program = load_policy(out_dir / "iter-0" / "program.pol")
+    assert _shape(program) == _shape(grown)
+    assert _thresholds(program) == _thresholds(grown) and len(_thresholds(grown)) == 1
     assert set(records[0]["properties"]) == {p.id for p in load_spec(TRACK).properties}
     # best.pol is a tree, SAFE on its exact text
     best = load_policy(out_dir / "best.pol")
