@@ -57,6 +57,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="--states domain: states drawn at first and in each refinement round (default 50000)")
     p.add_argument("--refine", type=int, default=None, metavar="K",
                    help="--states domain: refinement rounds on the network's disagreements (default 4)")
+    p.add_argument("--soft-labels", type=float, default=None, metavar="NOISE",
+                   help="--states domain, discrete actions: train on the program's action frequencies on Gaussian "
+                        "neighbours (NOISE x the box's width, e.g. 0.03) rather than its action alone: the network's "
+                        "confidence then falls off towards the program's decision boundaries (fine-tunes faster)")
     p.add_argument("--iters", type=int, default=None,
                    help="DAgger iterations (the network drives) after the first states (default 8; 0 with --states domain)")
     p.add_argument("--episodes", type=int, default=5, help="episodes per DAgger iteration (default 5)")
@@ -76,7 +80,7 @@ def distill(argv: list[str], out: TextIO, err: TextIO) -> int:
     hidden = parse_hidden(args.hidden)
     domain = args.states == "domain"
     if not domain:
-        for name in ("spec", "domain_samples", "refine"):
+        for name in ("spec", "domain_samples", "refine", "soft_labels"):
             if getattr(args, name) is not None:
                 raise InputError(f"--{name.replace('_', '-')} applies to --states domain only")
     iters = args.iters if args.iters is not None else (0 if domain else 8)
@@ -88,6 +92,9 @@ def distill(argv: list[str], out: TextIO, err: TextIO) -> int:
         raise InputError(f"--domain-samples must be between 1 and 10000000, got {samples}")
     if not 0 <= refine <= 100:
         raise InputError(f"--refine must be between 0 and 100, got {refine}")
+    soft = 0.0 if args.soft_labels is None else args.soft_labels
+    if not 0.0 <= soft <= 0.5:
+        raise InputError(f"--soft-labels must be between 0 and 0.5 (a fraction of the box's width), got {soft}")
     for name in ("episodes", "eval_episodes"):
         if not 1 <= getattr(args, name) <= 10_000:
             raise InputError(f"--{name.replace('_', '-')} must be between 1 and 10000")
@@ -114,8 +121,11 @@ def distill(argv: list[str], out: TextIO, err: TextIO) -> int:
     from saferl.learn.model import save_model
 
     check_program_fits(program, sig)
+    if soft > 0 and not sig.discrete:
+        raise InputError(f"--soft-labels applies to discrete actions; {args.env}'s action is continuous")
     cfg = DistillConfig(hidden=hidden, iters=iters, episodes_per_iter=args.episodes, eval_episodes=args.eval_episodes,
-                        states=args.states, domain_samples=samples, refine_rounds=refine)
+                        states=args.states, domain_samples=samples, refine_rounds=refine,
+                        soft_label_noise=soft)
     if domain:
         from saferl.learn.domain import observation_box
 

@@ -61,6 +61,7 @@ from saferl.learn.domain import (
     label_states,
     observation_box,
     sample_box,
+    soft_labels,
 )
 from saferl.learn.envs import EnvSignature, env_signature, make_env
 from saferl.learn.evaluate import to_env_action
@@ -117,6 +118,14 @@ class DistillConfig:
     """``domain``: Gaussian neighbours added per disagreeing state"""
     refine_scale: float = 0.01
     """``domain``: the neighbours' standard deviation, as a fraction of the box's width"""
+    soft_label_noise: float = 0.0
+    """``domain``, discrete actions: train on the program's action frequencies on Gaussian
+    neighbours of each state (standard deviation this fraction of the box's width; 0: the
+    program's action alone) instead of its action alone, so that the network's confidence
+    falls off towards the program's decision boundaries (:func:`saferl.learn.domain.soft_labels`)"""
+    soft_label_floor: float = 0.6
+    """``domain``, with ``soft_label_noise``: the least target probability of the program's own
+    action (> 0.5: the target's preferred action is always the program's)"""
 
 
 @dataclass(frozen=True)
@@ -265,9 +274,11 @@ def distill_program(
     if cfg.states not in ("rollouts", "domain"):
         raise InputError(f"unknown source of states {cfg.states!r}; choose rollouts or domain")
     if (cfg.domain_samples < 1 or cfg.refine_rounds < 0 or cfg.refine_copies < 0 or not cfg.refine_scale > 0
-            or not 0.0 <= cfg.boundary_fraction <= 1.0):
+            or not 0.0 <= cfg.boundary_fraction <= 1.0 or not 0.0 <= cfg.soft_label_noise < float("inf")
+            or not 0.5 < cfg.soft_label_floor <= 1.0):
         raise InputError("domain distillation needs domain_samples >= 1, boundary_fraction in [0, 1], "
-                         "refine_rounds >= 0, refine_copies >= 0 and refine_scale > 0")
+                         "refine_rounds >= 0, refine_copies >= 0, refine_scale > 0, soft_label_noise >= 0 "
+                         "and soft_label_floor in (0.5, 1]")
     box = observation_box(program, sig, spec) if cfg.states == "domain" else None
     torch.set_num_threads(1)
     torch.manual_seed(seed)
@@ -317,6 +328,9 @@ def distill_program(
     def fit(x: np.ndarray, y: np.ndarray, epochs: int = cfg.epochs) -> None:
         xt = torch.as_tensor(x)
         yt = torch.as_tensor(y[:, 0]) if sig.discrete else torch.as_tensor(targets(y))
+        if sig.discrete and box is not None and cfg.soft_label_noise > 0:
+            soft = soft_labels(program, x, y, box, n_out, cfg.soft_label_noise, cfg.soft_label_floor, rng)
+            yt = torch.as_tensor(soft, dtype=torch.float32)
         opt = torch.optim.Adam(net.parameters(), lr=cfg.learning_rate)
         steps_per_epoch = max(1, int(np.ceil(len(x) / cfg.batch_size)))
         total = epochs * steps_per_epoch

@@ -34,7 +34,8 @@ from saferl.learn.envs import EnvSignature
 from saferl.policy.ast import Program
 from saferl.policy.evaluate import ProgramPolicy
 
-__all__ = ["ObservationBox", "observation_box", "sample_box", "boundary_states", "label_states", "jitter_states"]
+__all__ = ["ObservationBox", "observation_box", "sample_box", "boundary_states", "label_states", "jitter_states",
+           "soft_labels"]
 
 
 @dataclass(frozen=True)
@@ -174,3 +175,30 @@ def label_states(program: Program, states: np.ndarray, discrete: bool) -> np.nda
     if discrete:
         return np.asarray(rows, dtype=np.float64).astype(np.int64).reshape(len(rows), -1)
     return np.asarray(rows, dtype=np.float32).reshape(len(rows), -1)
+
+
+def soft_labels(program: Program, states: np.ndarray, labels: np.ndarray, box: ObservationBox, n_actions: int,
+                noise: float, floor: float, rng: np.random.Generator, draws: int = 16) -> np.ndarray:
+    """Discrete actions: per state, the program's action frequencies on ``draws`` Gaussian
+    neighbours (standard deviation ``noise`` times the box's width per observation, clipped
+    into the box), with the program's own action (``labels``, shape (n, 1)) raised to ``floor``
+    where it is less (the other actions share the rest in proportion).  Rows sum to 1.
+
+    Far from the program's decision boundaries that is its action with certainty; near them
+    the target's confidence falls off with the distance, on the program's side of the
+    boundary (``floor`` > 0.5 keeps the target's preferred action the program's).
+    """
+    low, high = np.asarray(box.low), np.asarray(box.high)
+    x = np.asarray(states, dtype=np.float64)
+    rows = np.arange(len(x))
+    freq = np.zeros((len(x), n_actions))
+    for _ in range(draws):
+        near = np.clip(x + rng.standard_normal(x.shape) * noise * (high - low), low, high).astype(np.float32)
+        freq[rows, label_states(program, near, True)[:, 0]] += 1.0 / draws
+    own = np.zeros_like(freq)
+    own[rows, labels[:, 0]] = 1.0
+    p_own = np.maximum(freq[rows, labels[:, 0]], floor)
+    rest = freq * (1.0 - own)
+    total = rest.sum(axis=1)
+    scale = np.divide(1.0 - p_own, total, out=np.zeros_like(total), where=total > 0)
+    return own * p_own[:, None] + rest * scale[:, None]

@@ -188,3 +188,121 @@ def test_domain_refuses_a_pid_program(tmp_path: Path) -> None:
                         "--env", "MountainCarContinuous-v0",
                         "-o", str(tmp_path / "m"), "--states", "domain")
     assert code == 2 and err.count("\n") == 1 and "keeps pid state" in err, err
+
+
+# worst.pol repaired against pole_follow.yaml (what bench/loop.py's morl experiment fine-tunes)
+REPAIRED_WORST = """policy cartpole_worst_repaired
+obs cart_position: float32 in [-4.8, 4.8]
+obs cart_velocity: float32
+obs pole_angle: float32 in [-0.418, 0.418]
+obs pole_angular_velocity: float32
+act push: discrete {left = 0, right = 1}
+
+if pole_angle <= 0 {
+  push = left
+} else {
+  if cart_velocity <= 0.5 {
+    if pole_angular_velocity <= -0.0781 {
+      push = left
+    } else {
+      push = right
+    }
+  } else {
+    push = right
+  }
+}
+"""
+
+
+def test_soft_labels_keep_the_programs_action_and_fall_off_towards_its_boundary() -> None:
+    from saferl.learn.domain import label_states, observation_box, soft_labels
+    from saferl.learn.envs import env_signature
+    from saferl.policy import parse_policy
+    from saferl.spec import load_spec
+
+    program = parse_policy(REPAIRED_WORST)
+    box = observation_box(program, env_signature("CartPole-v1"), load_spec(POLE_FOLLOW))
+    # pole_angle 0.2095 (box edge) down to just above its threshold 0; every other value fixed
+    angles = np.array([0.2, 0.1, 0.05, 0.02, 0.01, 0.003, 0.0005], dtype=np.float32)
+    states = np.zeros((len(angles), 4), dtype=np.float32)
+    states[:, 1], states[:, 2], states[:, 3] = 1.0, angles, 1.0  # cart_velocity > 0.5: right on this side
+    labels = label_states(program, states, True)
+    assert labels[:, 0].tolist() == [1] * len(angles)
+    rng = np.random.default_rng(0)
+    soft = soft_labels(program, states, labels, box, 2, noise=0.03, floor=0.6, rng=rng, draws=400)
+    np.testing.assert_allclose(soft.sum(axis=1), 1.0)
+    right = soft[:, 1]
+    assert right[0] == pytest.approx(1.0) and right[1] == pytest.approx(1.0)  # 8 and 4 standard deviations (0.0126) from the boundary
+    assert np.all(np.diff(right) <= 0.03)  # falls off towards the boundary (up to sampling noise) ...
+    assert 0.6 <= right[-1] < 0.7 and right[-1] == right.min()  # ... to the floor, never past it
+    assert np.all(soft.argmax(axis=1) == labels[:, 0])
+    # noise 0: the program's action alone
+    hard = soft_labels(program, states, labels, box, 2, noise=0.0, floor=0.6, rng=rng)
+    assert np.array_equal(hard, np.tile([0.0, 1.0], (len(angles), 1)))
+
+
+def test_soft_label_domain_distillation_keeps_fidelity_and_softens_the_boundary() -> None:
+    from saferl.learn.domain import label_states
+    from saferl.learn.model import policy_from_parts
+    from saferl.policy import parse_policy
+    from saferl.spec import load_spec
+
+    program = parse_policy(REPAIRED_WORST)
+    # CI-sized (like the test above): a fifth of the default sample, two refinement rounds, larger steps
+    base = dict(states="domain", iters=0, domain_samples=20_000, refine_rounds=2, batch_size=1024,
+                learning_rate=0.01, eval_episodes=5)
+    hard = distill_program(program, "CartPole-v1", seed=0, config=DistillConfig(**base), spec=load_spec(POLE_FOLLOW))
+    soft = distill_program(program, "CartPole-v1", seed=0, config=DistillConfig(**base, soft_label_noise=0.03),
+                           spec=load_spec(POLE_FOLLOW))
+    assert soft.train_env_steps == 0
+    assert soft.manifest["training"]["config"]["soft_label_noise"] == 0.03
+    assert soft.agreement >= 0.98  # at this CI size; bench/loop.py measures the full size (>= 99 %)
+    assert abs(soft.network_return - soft.program_return) <= 0.15 * soft.program_return  # full size: within 1 %
+    # the repair's decision (leaning right, cart_velocity <= 0.5: push left when
+    # pole_angular_velocity <= -0.0781), on the program's own states of that branch with the
+    # angular velocity moved: the hard-label network is about as sure at -0.6 as at -0.15 (a
+    # plateau, then a step at the threshold), the soft-label one grows surer away from it
+    states = np.stack(_program_states(program))
+    branch = states[(states[:, 2] > 0) & (states[:, 1] <= 0.5)]
+    ratios = []
+    for result in (hard, soft):
+        net = policy_from_parts(result.manifest, result.tensors)
+        assert np.mean(net.actor_output(states).argmax(axis=1) == label_states(program, states, True)[:, 0]) >= 0.95
+        margins = []
+        for omega in (-0.6, -0.15):
+            moved = branch.copy()
+            moved[:, 3] = omega
+            logits = net.actor_output(moved)
+            margins.append(float(np.median(logits[:, 0] - logits[:, 1])))  # push left: logit 0 above
+        assert min(margins) > 0
+        ratios.append(margins[0] / margins[1])
+    assert ratios[1] > 1.5 and ratios[1] > ratios[0] + 0.3, ratios
+
+
+def _program_states(program: object) -> list[np.ndarray]:
+    import gymnasium as gym
+
+    policy, env, states = ProgramPolicy(program), gym.make("CartPole-v1"), []  # type: ignore[arg-type]
+    for seed in range(3):
+        obs, _ = env.reset(seed=4242 + seed)
+        done = False
+        while not done:
+            states.append(obs)
+            obs, _, term, trunc, _ = env.step(policy.act(obs))
+            done = term or trunc
+    return states
+
+
+def test_cli_soft_labels_bad_input_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    cases = [
+        (["--states", "rollouts", "--soft-labels", "0.03"], "--soft-labels applies to --states domain only"),
+        (["--states", "domain", "--spec", str(POLE_FOLLOW), "--soft-labels", "0.9"], "--soft-labels must be between"),
+        (["--states", "domain", "--spec", str(POLE_FOLLOW), "--soft-labels", "nan"], "--soft-labels must be between"),
+    ]
+    for extra, message in cases:
+        code, out, err = _cli("distill", str(INTERMEDIATE), "--env", "CartPole-v1", "-o", str(tmp_path / "m"), *extra)
+        assert code == 2 and out == "" and err.count("\n") == 1 and message in err, (extra, err)
+    code, _, err = _cli("distill", str(BANG_BANG), "--env", "MountainCarContinuous-v0", "-o", str(tmp_path / "m"),
+                        "--states", "domain", "--soft-labels", "0.03")
+    assert code == 2 and err.count("\n") == 1 and "--soft-labels applies to discrete actions" in err, err
+    assert not (tmp_path / "m").exists()
