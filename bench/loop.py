@@ -35,6 +35,7 @@ last line of stdout):
     python bench/loop.py --only distill,shield --seeds 2
     python bench/loop.py --only morl --distill-seed 0      # the figures before per-seed distillation
     python bench/loop.py --only distill,morl --distill domain   # distilled without env steps
+    python bench/loop.py --only morl --distill domain --soft-labels 0.03   # ... with soft targets
 """
 
 from __future__ import annotations
@@ -85,7 +86,7 @@ def _distill_config(args: argparse.Namespace, eval_episodes: int) -> DistillConf
     ``rollouts``: the DAgger of ``saferl distill``'s defaults (4 x 3 episodes with --quick)."""
     if args.distill == "domain":
         return DistillConfig(states="domain", iters=0, eval_episodes=eval_episodes,
-                             domain_samples=20_000 if args.quick else 50_000)
+                             domain_samples=20_000 if args.quick else 50_000, soft_label_noise=args.soft_labels)
     return DistillConfig(iters=4 if args.quick else 8, episodes_per_iter=3 if args.quick else 5,
                          eval_episodes=eval_episodes)
 
@@ -216,6 +217,7 @@ def bench_morl(args: argparse.Namespace) -> list[dict[str, Any]]:
                      "agreement": agreements or None, "distill": None if program is None else args.distill,
                      "distill_steps": distill_steps or None, "distill_eval_steps": distill_eval or None,
                      "finetune_steps": steps, "total": totals, "median": _median(steps), "median_total": median_total,
+                     "soft_labels": None if program is None or args.distill != "domain" else args.soft_labels,
                      "repair_env_steps": repair_env_steps,
                      "median_with_repair": None if median_total is None else median_total + repair_env_steps,
                      "solved": f"{len(solved)}/{len(steps)}", "budget": budget, "seconds": time.perf_counter() - t0,
@@ -296,6 +298,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--distill", choices=("rollouts", "domain"), default="rollouts",
                         help="how distill / morl / shield distil a program: DAgger rollouts (default; the documented "
                              "figures before domain distillation), or from the spec's observation box, no env step")
+    parser.add_argument("--soft-labels", type=float, default=0.0, metavar="NOISE",
+                        help="--distill domain: soft targets from Gaussian neighbours, NOISE x the box's width "
+                             "(saferl distill --soft-labels; 0, the default: the program's action alone)")
     parser.add_argument("--distill-seed", type=int, default=None,
                         help="morl: one distillation seed shared by every PPO seed (default: each seed distils)")
     args = parser.parse_args(argv)
