@@ -250,6 +250,15 @@ def _offset_progress(
     return report
 
 
+def _offset_observer(observer: Callable[[int, Any], None], before: int) -> Callable[[int, Any], None]:
+    """The observer with the steps taken before training added (as ``_offset_progress``)."""
+
+    def see(step: int, actor: Any) -> None:
+        observer(before + step, actor)
+
+    return see
+
+
 def finetune_model(
     model: NeuralPolicy,
     env_id: str,
@@ -267,6 +276,7 @@ def finetune_model(
     start_confidence: float = 0.55,
     critic_warmup: int = 1,
     intervention_penalty: float = 5.0,
+    observer: Callable[[int, Any], None] | None = None,
 ) -> FinetuneResult:
     """Continue training ``model`` on ``env_id``; see the module docstring.
 
@@ -277,7 +287,8 @@ def finetune_model(
     not prove SAFE on the spec.  ``progress(step, total, last_greedy_eval_return)`` is the
     trainer's progress callback.  ``start_confidence``, ``critic_warmup`` and
     ``intervention_penalty`` (with a shield) are the fine-tune-only settings above
-    (``critic_warmup`` replaces the PPO config's).
+    (``critic_warmup`` replaces the PPO config's).  ``observer(step, actor)`` (PPO only) sees
+    the torch actor after each policy update (:func:`saferl.learn.ppo.train_ppo`).
     """
     _check_model_fits(model, env_id)
     if timesteps < 1:
@@ -328,7 +339,8 @@ def finetune_model(
         pcfg.critic_warmup = critic_warmup
         imitation = _imitation_loss(program, lam, True, None, None) if program is not None and lam > 0 else None
         manifest, tensors = train_ppo(
-            env_id, seed, pcfg, report, init_actor=actor_tensors, env_factory=make_training_env, imitation=imitation
+            env_id, seed, pcfg, report, init_actor=actor_tensors, env_factory=make_training_env, imitation=imitation,
+            observer=observer if observer is None else _offset_observer(observer, counters.steps),
         )
     else:
         from saferl.learn.td3 import TD3Config, train_td3

@@ -242,6 +242,7 @@ def train_ppo(
     init_actor: dict[str, np.ndarray] | None = None,
     env_factory: Callable[[], Any] | None = None,
     imitation: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+    observer: Callable[[int, nn.Module], None] | None = None,
 ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Train PPO on a discrete-action environment; return (manifest, tensors).
 
@@ -252,6 +253,8 @@ def train_ppo(
     never worse than the start on the evaluation episodes); ``env_factory()`` makes each
     training environment (e.g. behind a shield; evaluation stays on the plain one); and
     ``imitation(obs, logits)`` is a loss term added to every minibatch's loss.
+    ``observer(step, actor)`` sees the actor after each policy update (after its greedy
+    evaluation, before ``progress``), e.g. to measure how far it moved; it must not change it.
     """
     cfg = config or PPOConfig()
     sig = env_signature(env_id)
@@ -379,6 +382,8 @@ def train_ppo(
             last_eval = _greedy_return(actor, env_id, cfg.eval_episodes, seed + 10_000 + update)
             if last_eval >= best_return:
                 best_return, best_actor, best_q, best_v = last_eval, copy.deepcopy(actor), copy.deepcopy(q_net), copy.deepcopy(v_net)
+        if observer is not None:
+            observer(update * batch_size, actor)
         if progress is not None:
             progress(update * batch_size, num_updates * batch_size, last_eval)
     if not cfg.eval_every:

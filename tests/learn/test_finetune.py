@@ -209,3 +209,22 @@ def test_an_intervention_costs_the_trainer_not_the_reported_returns(worst_net: N
     taxed_curve, taxed_q = run(20.0)
     assert taxed_curve == free_curve  # the environment's returns, unshaped
     assert taxed_q < free_q - 1.0  # the critic learnt the penalised rewards
+
+
+def test_observer_sees_the_actor_after_each_policy_update(worst_net: NeuralPolicy) -> None:
+    torch.set_num_threads(1)
+    seen: list[tuple[int, np.ndarray]] = []
+    probe = np.zeros((1, 4), dtype=np.float32)
+
+    def observe(step: int, actor: torch.nn.Module) -> None:
+        with torch.no_grad():
+            seen.append((step, actor(torch.as_tensor(probe)).numpy().copy()))
+
+    result = finetune_model(worst_net, "CartPole-v1", seed=0, timesteps=1536, trainer_config=_tiny_ppo(),
+                            eval_episodes=1, critic_warmup=1, observer=observe)
+    # 3 rollouts of 512 steps: the critic warm-up (no policy update, not observed), then two
+    # updates; each step counts the softening's greedy episode before training too
+    before = result.steps - 1536
+    assert before > 0
+    assert [step for step, _ in seen] == [before + 1024, before + 1536]
+    assert not np.array_equal(seen[0][1], seen[1][1])  # the live actor, moving
