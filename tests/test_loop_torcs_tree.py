@@ -175,3 +175,11 @@ def test_the_trees_search_moves_only_what_the_spec_leaves_free() -> None:
     # its slope leaves the verified set, so it is not searched; the steering gain is free
     assert free_parameters(tree, load_spec(TRACK_SPEED), [gain, *capped]) == [gain]
     assert free_parameters(tree, load_spec(TRACK), [gain, *capped]) == [gain, *capped]
+
+
+@pytest.mark.parametrize("spec", [TRACK, TRACK_SPEED])
+def test_the_shipped_tree_is_a_tree_and_safe(spec: Path) -> None:
+    tree = load_policy(ROOT / "policies" / "torcs" / "propel_tree.pol")
+    assert is_tree(tree) and tree.state_names == load_policy(CAREFUL).state_names
+    result = verify_policy(tree, load_spec(spec))
+    assert {r.property_id: r.verdict for r in result.results} == {p.id: Verdict.SAFE for p in load_spec(spec).properties}
