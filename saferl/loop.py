@@ -29,7 +29,10 @@ record lists every property's verdict under ``properties``.
 On ``saferl/Torcs-v0`` (real TORCS, three actions) the stages are those of
 :mod:`saferl.loop_torcs`: TD3 on one track, a projection that fits the constants of the
 last program (its structure kept) to the network's actions inside the verified set, a
-gate-first lap-time search, and a program's "return" that is minus its lap cost.
+gate-first lap-time search, and a program's "return" that is minus its lap cost; with
+``--kind tree`` a flat starting program (or template) is first grown into a tree
+(``grown.pol``: a regression tree's split of the throttle and brake,
+:func:`saferl.loop_torcs.grow_tree`) whose structure and thresholds the stages then keep.
 
 This module imports torch through ``saferl.learn`` only when :func:`run_loop` runs;
 ``saferl.learn`` never imports it.
