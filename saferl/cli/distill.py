@@ -60,7 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--soft-labels", type=float, default=None, metavar="NOISE",
                    help="--states domain, discrete actions: train on the program's action frequencies on Gaussian "
                         "neighbours (NOISE x the box's width, e.g. 0.03) rather than its action alone: the network's "
-                        "confidence then falls off towards the program's decision boundaries (fine-tunes faster)")
+                        "confidence then falls off towards the program's decision boundaries (docs/loop.md: what it does "
+                        "to fine-tuning)")
     p.add_argument("--iters", type=int, default=None,
                    help="DAgger iterations (the network drives) after the first states (default 8; 0 with --states domain)")
     p.add_argument("--episodes", type=int, default=5, help="episodes per DAgger iteration (default 5)")
