@@ -27,6 +27,12 @@ SPEED = {**TRACK, "throttle-overspeed": S, "brake-overspeed": S, "drift-left-eas
         ("prior_window.pol", "smooth_window.yaml", SMOOTH),
         ("propel_careful.pol", "track_speed.yaml", SPEED),
         ("propel_careful.pol", "track.yaml", TRACK),
+        # its drift caps jump with the position and heading, which smoothness leaves free
+        ("propel_careful.pol", "smooth.yaml", {**SMOOTH, "accel-smooth": U}),
+        # propel_careful with the throttle capped at 0.2 + 0.63: all three driving specs
+        ("propel_steady.pol", "track_speed.yaml", SPEED),
+        ("propel_steady.pol", "track.yaml", TRACK),
+        ("propel_steady.pol", "smooth.yaml", SMOOTH),
         # propel_fast's brake is a PD controller (its derivative state can cancel the
         # proportional term) and it does not ease off when drifting wide: refuted
         ("propel_fast.pol", "track_speed.yaml",
