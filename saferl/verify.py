@@ -316,6 +316,20 @@ def _decide(
                     )
                     if again.status == "sat":
                         found = _replay_model(prop, spec, binding, frame, again.model)
+            if found is None:
+                # the model may sit on the requirement's boundary, where only the rounding
+                # the real encoding allows (but float64 never makes) violates it: look for a
+                # violation by a clear margin, which replays when it exists
+                for deeper in _deeper_violations(formula):
+                    if left() <= 0.01:
+                        break
+                    again = solve(
+                        deeper, frame.free_symbols(), solver, max(left(), 0.001), deadline=deadline, converters=converters
+                    )
+                    if again.status == "sat":
+                        found = _replay_model(prop, spec, binding, frame, again.model)
+                    if found is not None or again.status == "unsat":
+                        break
             if found is not None:
                 return _Decision(
                     "unsafe", time.perf_counter() - start, "violated (counterexample replayed)", *found,
@@ -344,6 +358,48 @@ def _decide(
             f"the bit-precise counterexample to {prop.id!r} did not replay on the concrete evaluator; please report it"
         )
     return _Decision("unsafe", elapsed, "violated (counterexample replayed)", *found, real_status=real_status)
+
+
+#: margins (relative to the bound, at least absolute) by which a deeper violation is sought
+DEEPER_MARGINS = (10**-9, 10**-6, 10**-3)
+
+
+def _deeper_violations(formula: FNode) -> list[FNode]:
+    """The violation formula ``rest and not (a1 <= b1 and ...)`` with some ``a_i`` above
+    ``b_i`` by each margin of :data:`DEEPER_MARGINS` (of ``max(1, |b_i|)`` for a constant
+    ``b_i``), largest first; empty when the requirement is not made of such bounds.  Only a
+    search for counterexamples: what it finds is replayed, and what it misses is left to
+    the bit-precise check."""
+    from fractions import Fraction
+
+    from pysmt.shortcuts import GT, And, Or, Plus, Real
+
+    conjuncts: list[FNode] = []
+    stack = [formula]
+    while stack:  # the conjunction flattened, in order
+        node = stack.pop()
+        if node.is_and():
+            stack.extend(reversed(node.args()))
+        else:
+            conjuncts.append(node)
+    negated = [c for c in conjuncts if c.is_not()]
+    if len(negated) != 1:
+        return []
+    last = negated[0]
+    rest = [c for c in conjuncts if c is not last]
+    req = last.arg(0)
+    parts = list(req.args()) if req.is_and() else [req]
+    if not parts or not all(p.is_le() or p.is_lt() for p in parts):
+        return []
+    out = []
+    for m in reversed(DEEPER_MARGINS):
+        over = []
+        for p in parts:
+            a, b = p.arg(0), p.arg(1)
+            scale = max(Fraction(1), abs(Fraction(b.constant_value()))) if b.is_constant() else Fraction(1)
+            over.append(GT(a, Plus(b, Real(Fraction(m) * scale))))
+        out.append(And([*rest, Or(over)]))
+    return out
 
 
 def _replay_model(

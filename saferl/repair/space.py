@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
-from saferl.policy.ast import Assign, BinOp, Compare, If, Label, Num, Obs, Param, Pid, Program, Stmt, walk
+from saferl.policy.ast import BinOp, Compare, Label, Num, Obs, Param, Pid, Program, walk
 from saferl.spec.load import Spec
 
 __all__ = ["ParamSpace", "build_space", "threshold_obs", "MOVABLE_KINDS"]
@@ -20,8 +20,6 @@ __all__ = ["ParamSpace", "build_space", "threshold_obs", "MOVABLE_KINDS"]
 MOVABLE_KINDS = ("threshold", "leaf", "gain", "constant")
 #: a constant (a coefficient, a clip bound) moves at most this many times its scale
 CONSTANT_RANGE = 10.0
-#: a new split's threshold stays this share of its range (the leaf's box) inside both ends
-SPLIT_INSIDE = 2.0**-20
 
 
 @dataclass
@@ -89,72 +87,6 @@ def _scale_of_obs(program: Program, spec: Spec, name: str, value: float) -> floa
     return max(abs(value), 1.0)
 
 
-def _obs_domain(program: Program, spec: Spec, name: str) -> tuple[float, float] | None:
-    """The finite range an observation is verified over (the spec's, else its declaration's)."""
-    if name in spec.domains:
-        lo, hi = spec.domains[name]
-    else:
-        decl = program.observation(name)
-        if decl.low is None or decl.high is None:
-            return None
-        lo, hi = decl.low, decl.high
-    if not (float("-inf") < lo < hi < float("inf")):
-        return None
-    return float(lo), float(hi)
-
-
-Box = dict[str, tuple[float, float]]
-
-
-def _narrow(box: Box, cond: object, holds: bool) -> Box:
-    """``box`` cut by a simple comparison ``obs op constant`` (or its negation); other
-    conditions leave it as it is (a box that is too large only weakens the bound)."""
-    if not (isinstance(cond, Compare) and cond.op in ("<", "<=", ">", ">=")):
-        return box
-    if isinstance(cond.left, Obs) and isinstance(cond.right, Num):
-        name, c, op = cond.left.name, float(cond.right.value), cond.op
-    elif isinstance(cond.right, Obs) and isinstance(cond.left, Num):
-        name, c = cond.right.name, float(cond.left.value)
-        op = {"<": ">", "<=": ">=", ">": "<", ">=": "<="}[cond.op]
-    else:
-        return box
-    upper = (op in ("<", "<=")) == holds  # the condition (or its negation) bounds from above
-    lo, hi = box.get(name, (float("-inf"), float("inf")))
-    out = dict(box)
-    out[name] = (lo, min(hi, c)) if upper else (max(lo, c), hi)
-    return out
-
-
-def _split_boxes(body: tuple[Stmt, ...], box: Box, out: dict[int, Box]) -> None:
-    """For every comparison of an ``if``: the box of simple path conditions it is under."""
-    for st in body:
-        if isinstance(st, Assign) or not isinstance(st, If):
-            continue
-        here = box
-        for cond, branch in st.branches:
-            out[id(cond)] = here
-            _split_boxes(branch, _narrow(here, cond, True), out)
-            here = _narrow(here, cond, False)
-        _split_boxes(st.orelse, here, out)
-
-
-def _split_range(program: Program, spec: Spec, param: Param, name: str) -> tuple[float, float] | None:
-    """Where a new split's threshold keeps both sides non-empty: inside the observation's
-    verified domain, cut by the path conditions above the split."""
-    dom = _obs_domain(program, spec, name)
-    boxes: dict[int, Box] = {}
-    _split_boxes(program.body, {}, boxes)
-    for node in walk(program.body):
-        if isinstance(node, Compare) and (node.left is param.node or node.right is param.node):
-            lo, hi = boxes.get(id(node), {}).get(name, (float("-inf"), float("inf")))
-            if dom is not None:
-                lo, hi = max(lo, dom[0]), min(hi, dom[1])
-            if float("-inf") < lo < hi < float("inf"):
-                return lo, hi
-            return None
-    return None
-
-
 def build_space(
     program: Program, spec: Spec, base: Mapping[int, float] | None = None,
     new: Collection[int] = (), kinds: Collection[str] = MOVABLE_KINDS,
@@ -203,12 +135,5 @@ def build_space(
         weights[k] = 1.0 / scale
         if k in new and p.kind == "threshold":
             weights[k] = 1e-3 / scale  # no original value: only a tie-breaker
-            rng = _split_range(program, spec, p, thr_obs[k]) if k in thr_obs else None
-            if rng is not None:
-                # a split keeps both sides inside the leaf's box on the verified domain: a
-                # threshold at or past its end hands the whole leaf to the new one (a
-                # replacement, not a split)
-                lo, hi = rng
-                bounds[k] = (lo + SPLIT_INSIDE * (hi - lo), hi - SPLIT_INSIDE * (hi - lo))
         symbolic.append(k)
     return ParamSpace(program, params, tuple(symbolic), ref, weights, discrete, scales, frozenset(new), bounds)

@@ -31,10 +31,10 @@ HARD = {
     # (cost ~105); its bisections run at 0.1 M z3 steps per second
     ("propel_prog.pol", "track_speed.yaml"): 30.0,
     # the caps that keep it SAFE against track_speed.yaml jump with trackPos and angle, which
-    # the smoothness property leaves free: a split on rpm cannot help (one at the end of
-    # rpm's domain, "accel = 0" everywhere, is refused as no split), and its parametric
-    # repair (kp 3.059 -> 0.80, found with --solver-timeout 40 in 170 s) comes from
-    # optimisations at 0.2-0.3 M z3 steps per second, where the wall clock still decides
+    # the smoothness property leaves free; its only quick repair splits line 47 on rpm at the
+    # end of rpm's domain ("accel = 0" everywhere), and its parametric repair (kp 3.059 ->
+    # 0.80, found with --solver-timeout 40 in 170 s) comes from optimisations at 0.2-0.3 M
+    # z3 steps per second, where the wall clock still decides
     ("propel_careful.pol", "smooth.yaml"): 30.0,
 }
 

@@ -80,36 +80,3 @@ def test_three_regions_need_two_splits() -> None:
     assert ", then split" in result.reason
     assert result.edits[0].old_text == "a = l"
     assert verify_policy(parse_policy(result.policy_text), spec).verdict is Verdict.SAFE
-
-
-SPLIT_TREE = (
-    "policy p\nobs x: float32 in [-1, 1]\nobs y: float32 in [0, 2]\nact a: continuous [-5, 5]\n"
-    "if x <= 0.5 {\n  a = 1\n} else {\n  a = 2\n}\n"
-)
-SPLIT_SPEC = (
-    "observations: {x: [-1, 1], y: [0, 2]}\nproperties:\n"
-    "  - {id: p, kind: invariant, when: x > 0.7, require: a <= 1.5}\n"
-)
-
-
-def test_a_new_split_keeps_both_sides_inside_the_leaf_box() -> None:
-    # a threshold at or past the end of the leaf's box would hand the whole leaf to the
-    # new one: a replacement dressed up as a split (seen: "if rpm <= 1.2 { accel = 0 }"
-    # on a domain rpm in [0, 1.2])
-    from saferl.repair.edits import candidate_edits
-    from saferl.repair.points import Point
-    from saferl.repair.space import build_space
-
-    program, spec = parse_policy(SPLIT_TREE), parse_spec(SPLIT_SPEC)
-    point = Point("p", (("t", (("x", 0.7000000476837158), ("y", 0.0))),), ())
-    seen = 0
-    for cand in candidate_edits(program, spec, [point], ["p"]):
-        new = [k for k, o in cand.origin.items() if o is None]
-        space = build_space(cand.program, spec, new=new)
-        for k in new:
-            if space.params[k].kind == "threshold":
-                lo, hi = space.bounds[k]
-                assert 0.5 < lo < hi < 1.0  # the else side of x <= 0.5, inside x's [-1, 1]
-                seen += 1
-    assert seen >= 2  # both split orders (and the guard) were bounded
-

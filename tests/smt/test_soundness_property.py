@@ -119,3 +119,19 @@ def test_safe_means_no_sampled_violation_and_unsafe_replays(c: tuple[str, str, l
             values = {**obs, **acts, **binding.labels}
             assert eval_sexpr(when, lambda v: values[v.name])
             assert not eval_sexpr(require, lambda v: values[v.name])
+
+
+def test_a_boundary_model_that_does_not_replay_gives_way_to_a_clear_violation() -> None:
+    # found by the property test above: f reaches 2.345 against a bound of 1.0, but the
+    # real encoding's first model is x = y = 0, where f is exactly 1.0 in float64 (only the
+    # rounding the encoding allows exceeds it); the bit-precise check then timed out and the
+    # verdict was UNKNOWN after 10 s.  A violation by a clear margin is found and replayed.
+    policy = ("policy r\nobs x: float32\nobs y: float32\nact a: discrete {left = 0, right = 1}\n"
+              "act f: continuous\na = right f = 0.425 * x + 0.755 * y + 1.0")
+    spec = ("observations:\n  x: [-0.499, 0.5]\n  y: [-1.5, 1.5]\nproperties:\n"
+            "  - {id: rng, kind: bounds, action: f, range: [-1.75, 1.0]}\n")
+    result = verify_policy(parse_policy(policy), parse_spec(spec))
+    r = result.results[0]
+    assert r.verdict is Verdict.UNSAFE, r.message
+    assert r.counterexample is not None and r.counterexample.replayed
+    assert r.counterexample.steps[-1].actions["f"] > 1.0
