@@ -87,6 +87,9 @@ def _distill_config(args: argparse.Namespace, eval_episodes: int) -> DistillConf
     if args.distill == "domain":
         return DistillConfig(states="domain", iters=0, eval_episodes=eval_episodes,
                              domain_samples=20_000 if args.quick else 50_000, soft_label_noise=args.soft_labels)
+    if args.distill == "augmented":  # saferl distill --iters 1 --episodes 2 --augment 40
+        return DistillConfig(iters=1, episodes_per_iter=2, augment_copies=40, augment_scale=0.2,
+                             eval_episodes=eval_episodes)
     return DistillConfig(iters=4 if args.quick else 8, episodes_per_iter=3 if args.quick else 5,
                          eval_episodes=eval_episodes)
 
@@ -295,9 +298,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=5, help="seeds of the morl experiment")
     parser.add_argument("--first-seed", type=int, default=0, help="first seed of the morl experiment")
     parser.add_argument("--timesteps", type=int, default=None, help="override the training budget")
-    parser.add_argument("--distill", choices=("rollouts", "domain"), default="rollouts",
+    parser.add_argument("--distill", choices=("rollouts", "domain", "augmented"), default="rollouts",
                         help="how distill / morl / shield distil a program: DAgger rollouts (default; the documented "
-                             "figures before domain distillation), or from the spec's observation box, no env step")
+                             "figures before domain distillation), from the spec's observation box (no env step), or "
+                             "a short DAgger whose visited states bring 40 labelled neighbours each "
+                             "(saferl distill --iters 1 --episodes 2 --augment 40)")
     parser.add_argument("--soft-labels", type=float, default=0.0, metavar="NOISE",
                         help="--distill domain: soft targets from Gaussian neighbours, NOISE x the box's width "
                              "(saferl distill --soft-labels; 0, the default: the program's action alone)")

@@ -1,6 +1,7 @@
 """Why a distilled start fine-tunes fast or slowly: MORL's repaired CartPole program, per seed.
 
 For each way of distilling the repaired ``worst.pol`` (``rollouts``: DAgger, 8 x 5 episodes;
+``augmented``: DAgger, 1 x 2 episodes, 40 labelled neighbours per visited state;
 ``domain``: ``saferl distill --states domain``; ``domain-soft``: the same with
 ``--soft-labels``), and each seed, it distils a network and measures, on the states of 5 of
 the program's own episodes:
@@ -69,13 +70,17 @@ if pole_angle <= 0 {
   }
 }
 """
-KINDS = ("rollouts", "domain", "domain-soft")
+KINDS = ("rollouts", "domain", "domain-soft", "augmented")
 SOLVED = 475.0
 
 
-def _config(kind: str, soft: float) -> DistillConfig:
+def _config(kind: str, args: argparse.Namespace) -> DistillConfig:
     if kind == "rollouts":
         return DistillConfig(iters=8, episodes_per_iter=5, eval_episodes=5)
+    if kind == "augmented":
+        return DistillConfig(iters=args.aug_iters, episodes_per_iter=args.aug_episodes, eval_episodes=5,
+                             augment_copies=args.aug_copies, augment_scale=args.aug_scale)
+    soft = args.soft_labels
     return DistillConfig(states="domain", iters=0, eval_episodes=5, domain_samples=50_000,
                          soft_label_noise=soft if kind == "domain-soft" else 0.0)
 
@@ -86,7 +91,7 @@ def _median(values: np.ndarray) -> float:
 
 def run_one(kind: str, seed: int, args: argparse.Namespace, program: Any, states: np.ndarray) -> dict[str, Any]:
     t0 = time.perf_counter()
-    r = distill_program(program, "CartPole-v1", seed=seed, config=_config(kind, args.soft_labels),
+    r = distill_program(program, "CartPole-v1", seed=seed, config=_config(kind, args),
                         spec=load_spec(ROOT / "specs" / "cartpole" / "pole_follow.yaml"))
     start = policy_from_parts(r.manifest, r.tensors)
     labels = label_states(program, states, True)[:, 0]
@@ -132,7 +137,8 @@ def run_one(kind: str, seed: int, args: argparse.Namespace, program: Any, states
             "program_return": r.program_return, "start_return": returns[0] if returns else None,
             "margin_repair": _median(margin[repair]), "margin_rest": _median(margin[~repair]),
             "repair_share": float(np.mean(repair)), "updates": updates,
-            "steps_to_475": first[0] if first else None, "seconds": time.perf_counter() - t0}
+            "steps_to_475": first[0] if first else None,
+            "distill_env_steps": r.train_env_steps, "seconds": time.perf_counter() - t0}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -140,6 +146,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1")
     parser.add_argument("--only", default=",".join(KINDS), help=f"comma-separated: {', '.join(KINDS)}")
     parser.add_argument("--soft-labels", type=float, default=0.03, metavar="NOISE", help="domain-soft's noise")
+    parser.add_argument("--aug-iters", type=int, default=1, help="augmented: DAgger iterations (default 1)")
+    parser.add_argument("--aug-episodes", type=int, default=2, help="augmented: episodes per iteration (default 2)")
+    parser.add_argument("--aug-copies", type=int, default=40, help="augmented: neighbours per state (default 40)")
+    parser.add_argument("--aug-scale", type=float, default=0.2, help="augmented: their spread (default 0.2)")
     parser.add_argument("--updates", type=int, default=3, help="policy updates to follow (default 3)")
     parser.add_argument("--timesteps", type=int, default=20_000, help="fine-tuning budget (default 20000)")
     args = parser.parse_args(argv)
@@ -156,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
         ups = "  ".join(f"{u['greedy_return']:.0f}/{u['agree_program']:.3f}/{u['agree_lean']:.3f}"
                         if u["greedy_return"] is not None else "-" for u in row["updates"])
         print(f"{row['distill']:>12} {row['seed']:>4} {row['agreement']:>6.3f} {row['margin_repair']:>8.3f} "
-              f"{row['margin_rest']:>7.3f}  start {row['start_return']:.0f}  {ups:<56} {row['steps_to_475']}")
+              f"{row['margin_rest']:>7.3f}  start {row['start_return']:.0f}  {ups:<56} {row['steps_to_475']} (+{row['distill_env_steps']} distill)")
     print(json.dumps({"morl_start": rows}))
     return 0
 

@@ -306,3 +306,49 @@ def test_cli_soft_labels_bad_input_is_one_line_and_exit_2(tmp_path: Path) -> Non
                         "--states", "domain", "--soft-labels", "0.03")
     assert code == 2 and err.count("\n") == 1 and "--soft-labels applies to discrete actions" in err, err
     assert not (tmp_path / "m").exists()
+
+
+def test_augmented_dagger_agrees_from_a_few_hundred_env_steps() -> None:
+    """Labelled neighbours of the visited states stand in for most of DAgger's rollouts: one
+    iteration of two episodes agrees >= 99 % on the network's own states, and only the
+    rollouts count as training env steps (the neighbours take none)."""
+    from saferl.policy import parse_policy
+
+    program = parse_policy(REPAIRED_WORST)
+    cfg = DistillConfig(iters=1, episodes_per_iter=2, augment_copies=40, augment_scale=0.2, eval_episodes=5)
+    r = distill_program(program, "CartPole-v1", seed=3, config=cfg)
+    assert r.agreement >= 0.99, r.agreement
+    assert abs(r.network_return - r.program_return) <= 0.05 * r.program_return
+    driven = [it.env_steps for it in r.iterations]
+    assert r.train_env_steps == sum(driven) < 1_500
+    # every rollout state came with 40 neighbours
+    assert r.iterations[0].new_states == 41 * r.iterations[0].env_steps
+    assert r.iterations[-1].total_states == 41 * r.train_env_steps
+
+
+def test_cli_augment_reports_rollout_steps_only(tmp_path: Path) -> None:
+    code, out, err = _cli("distill", str(NEAR_OPTIMAL), "--env", "CartPole-v1", "-o", str(tmp_path / "m"),
+                          "--iters", "1", "--episodes", "1", "--augment", "5", "--eval-episodes", "2", "-f", "json")
+    assert code == 0, err
+    rec = json.loads(out)
+    steps = [it["env_steps"] for it in rec["iterations"]]
+    assert rec["train_env_steps"] == sum(steps) > 0
+    assert rec["iterations"][-1]["total_states"] == 6 * sum(steps)
+    assert load_model(tmp_path / "m").manifest["training"]["config"]["augment_copies"] == 5
+
+
+def test_cli_augment_bad_input_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    cases = [
+        (["--states", "domain", "--spec", str(POLE_FOLLOW), "--augment", "10"], "--augment applies to --states rollouts only"),
+        (["--augment-scale", "0.1"], "--augment-scale needs --augment"),
+        (["--augment", "-1"], "--augment must be between 0 and 1000"),
+        (["--augment", "4", "--augment-scale", "0"], "--augment-scale must be above 0"),
+        (["--augment", "4", "--augment-scale", "nan"], "--augment-scale must be above 0"),
+    ]
+    for extra, message in cases:
+        code, out, err = _cli("distill", str(INTERMEDIATE), "--env", "CartPole-v1", "-o", str(tmp_path / "m"), *extra)
+        assert code == 2 and out == "" and err.count("\n") == 1 and message in err, (extra, err)
+    code, _, err = _cli("distill", str(ROOT / "policies" / "extracted" / "mountaincar-pid.pol"),
+                        "--env", "MountainCarContinuous-v0", "-o", str(tmp_path / "m"), "--augment", "4")
+    assert code == 2 and err.count("\n") == 1 and "keeps pid state" in err, err
+    assert not (tmp_path / "m").exists()
