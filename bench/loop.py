@@ -235,16 +235,18 @@ def bench_shield(args: argparse.Namespace) -> list[dict[str, Any]]:
     rows = []
     for start_name, program in (("worst", load_policy(ROOT / "policies" / "cartpole" / "worst.pol")),
                                 ("worst-repaired", _repaired_worst()[0])):
-        start = _distilled(program, 0, args)
-        for shielded in (False, True):
-            t0 = time.perf_counter()
-            cfg = PPOConfig(q_eval_transitions=0, eval_episodes=5)
-            r = finetune_model(start, "CartPole-v1", 0, budget, fallback=fallback, trainer_config=cfg,
-                               shield_spec=spec if shielded else None, monitor_spec=None if shielded else spec,
-                               eval_episodes=20 if args.quick else 100)
-            rows.append({"start": start_name, "shielded": shielded, "violations": r.violations,
-                         "interventions": r.interventions if shielded else None, "start_return": r.start_return,
-                         "final_return": r.final_return, "steps": r.steps, "seconds": time.perf_counter() - t0})
+        for seed in range(args.first_seed, args.first_seed + args.shield_seeds):
+            start = _distilled(program, seed, args)
+            for shielded in (False, True):
+                t0, cpu0 = time.perf_counter(), time.process_time()
+                cfg = PPOConfig(q_eval_transitions=0, eval_episodes=5)
+                r = finetune_model(start, "CartPole-v1", seed, budget, fallback=fallback, trainer_config=cfg,
+                                   shield_spec=spec if shielded else None, monitor_spec=None if shielded else spec,
+                                   eval_episodes=20 if args.quick else 100)
+                rows.append({"start": start_name, "seed": seed, "shielded": shielded, "violations": r.violations,
+                             "interventions": r.interventions if shielded else None, "start_return": r.start_return,
+                             "final_return": r.final_return, "steps": r.steps, "seconds": time.perf_counter() - t0,
+                             "cpu_s": time.process_time() - cpu0})
     return rows
 
 
@@ -297,6 +299,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small budgets (rough figures)")
     parser.add_argument("--seeds", type=int, default=5, help="seeds of the morl experiment")
     parser.add_argument("--first-seed", type=int, default=0, help="first seed of the morl experiment")
+    parser.add_argument("--shield-seeds", type=int, default=1,
+                        help="shield: seeds from --first-seed, each with its own distilled starts (default 1)")
     parser.add_argument("--timesteps", type=int, default=None, help="override the training budget")
     parser.add_argument("--distill", choices=("rollouts", "domain", "augmented"), default="rollouts",
                         help="how distill / morl / shield distil a program: DAgger rollouts (default; the documented "
