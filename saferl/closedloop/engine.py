@@ -48,6 +48,9 @@ FOREVER_SIMULATION_STEPS = 1000
 FOREVER_BOUNDED_STEPS = 1_000_000
 MAX_GRID_DIMS = 3  # a 4-D grid within the cell budget is too coarse to be worth its time
 INVARIANT_SHARE = 0.5  # of the time left after falsification; the bounded fallback gets the rest
+#: when a bounded proof stops short, the time left runs up to this many further falsification
+#: rounds (each as many fresh random starts as the first) before the verdict is UNKNOWN
+MORE_FALSIFICATION_ROUNDS = 32
 
 
 @dataclass(frozen=True)
@@ -196,10 +199,14 @@ def check_property(
         "simulated_steps": sim.steps_simulated,
         "steps_per_s": round(sim.steps_simulated / max(sim.seconds, 1e-9)),
     }
-    if sim.violation is not None:
-        replayed = replay_in_gymnasium(model, program, prop, sim.violation)
+
+    def refuted(violation: Trajectory) -> ClosedLoopOutcome:
+        replayed = replay_in_gymnasium(model, program, prop, violation)
         return done(Verdict.UNSAFE, f"{replayed.reason} from {_fmt(replayed.states[0])} (replayed in gymnasium)",
                     "closedloop:falsify", cex=_counterexample(prop, model, replayed, program), trajectory=replayed, stats=stats)
+
+    if sim.violation is not None:
+        return refuted(sim.violation)
     # 2. proofs
     if prop.kind == "safety" and prop.steps is None:
         now = time.perf_counter()
@@ -233,6 +240,11 @@ def check_property(
             return done(Verdict.SAFE, msg, "closedloop:invariant", proved_steps=prop.steps + 1, invariant=grid, stats=stats)
     bounded = _bounded(model, program, prop, sim, deadline, prop.steps, keep_tube)
     stats["sets"] = bounded.boxes
+    if not bounded.complete:
+        # the proof stopped short: a violation may be rarer than the first sample could see
+        found = _falsify_more(model, program, prop, count, opts.seed, deadline, sim.seconds, stats)
+        if found is not None:
+            return refuted(found)
     if bounded.complete:
         what = f"every initial state reaches the goal within {bounded.proved} steps" if prop.kind == "reach" else f"proved for {prop.steps} steps"
         return done(Verdict.SAFE, f"{what} ({bounded.boxes} sets propagated)", "closedloop:bounded",
@@ -242,6 +254,33 @@ def check_property(
     else:
         msg = f"undecided: {bounded.reason}"
     return done(Verdict.UNKNOWN, msg, "closedloop:bounded", proved_steps=bounded.proved, tube=bounded.tube, stats=stats)
+
+
+def _falsify_more(
+    model: Model, program: Program, prop: ClosedLoopProperty, count: int, seed: int, deadline: float,
+    round_s: float, stats: dict[str, Any],
+) -> Trajectory | None:
+    """Up to :data:`MORE_FALSIFICATION_ROUNDS` rounds of ``count`` fresh random starts each,
+    each only while the deadline leaves time for it (``round_s``: the first simulation's
+    time, then the last round's); the first violation found, or None.  Adds the rounds'
+    steps to ``stats``."""
+    steps = prop.steps if prop.steps is not None else FOREVER_SIMULATION_STEPS
+    for k in range(1, MORE_FALSIFICATION_ROUNDS + 1):
+        t0 = time.perf_counter()
+        if t0 + round_s > deadline:
+            break
+        rng = np.random.default_rng([seed, k])
+        boxes = prop.initial
+        which = rng.integers(len(boxes), size=count)
+        lo = np.array([[b[0] for b in boxes[i]] for i in which])
+        hi = np.array([[b[1] for b in boxes[i]] for i in which])
+        sim = simulate(model, program, prop, rng.uniform(lo, hi), steps)
+        stats["simulated_steps"] = stats.get("simulated_steps", 0) + sim.steps_simulated
+        stats["falsification_rounds"] = k
+        if sim.violation is not None:
+            return sim.violation
+        round_s = time.perf_counter() - t0
+    return None
 
 
 def _bounded(

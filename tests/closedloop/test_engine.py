@@ -132,3 +132,39 @@ def test_cartpole_pole_only_invariant_holds_on_long_sampled_trajectories():
         first, _, leaves = grid.index_ranges(s[:, grid.dims], s[:, grid.dims])
         assert not leaves.any() and alive[first[:, 0], first[:, 1]].all(), f"left the invariant at step {t}"
         s = model.concrete_step(s, act_points(program, model.concrete_observe(s)))
+
+
+def test_a_rare_violation_is_found_when_the_bounded_proof_stops_short():
+    """The VIPER tree lets the cart leave |x| <= 2.4 before step 500 from about one reset
+    state in 10,000 (23 of 200,000 sampled): the first 4,000 starts miss it, the bounded
+    proof stops at a set that may violate, and the time left goes to fresh starts until one
+    violates; the trajectory is replayed in gymnasium (UNKNOWN before this)."""
+    import time
+
+    from saferl.spec import load_spec
+
+    program = load_policy(ROOT / "policies/extracted/cartpole-viper.pol")
+    spec = load_spec(ROOT / "specs/closedloop/cartpole-full.yaml")
+    t0 = time.perf_counter()
+    (out,) = check_closed_loop(program, spec, ClosedLoopOptions(timeout_s=60))
+    assert out.result.verdict is Verdict.UNSAFE, out.result.message
+    assert "replayed in gymnasium" in out.result.message
+    states = out.trajectory.states
+    assert np.all(np.abs(states[0]) <= 0.05)
+    assert abs(states[-1][0]) > 2.4 and len(states) <= 501
+    assert out.stats["falsification_rounds"] >= 1
+    assert time.perf_counter() - t0 < 60
+
+
+def test_more_falsification_keeps_to_the_deadline():
+    """A bounded proof that stops short with no time left: no extra round starts."""
+    import time
+
+    from saferl.spec import load_spec
+
+    program = load_policy(ROOT / "policies/extracted/cartpole-viper.pol")
+    spec = load_spec(ROOT / "specs/closedloop/cartpole-full.yaml")
+    t0 = time.perf_counter()
+    (out,) = check_closed_loop(program, spec, ClosedLoopOptions(timeout_s=1.5))
+    assert out.result.verdict in (Verdict.UNKNOWN, Verdict.UNSAFE)
+    assert time.perf_counter() - t0 < 1.5 + 2.0
