@@ -242,7 +242,7 @@ def check_property(
     stats["sets"] = bounded.boxes
     if not bounded.complete:
         # the proof stopped short: a violation may be rarer than the first sample could see
-        found = _falsify_more(model, program, prop, count, opts.seed, deadline, sim.seconds, stats)
+        found = _falsify_more(model, program, prop, count, sim_steps, opts.seed, deadline, sim.seconds, stats)
         if found is not None:
             return refuted(found)
     if bounded.complete:
@@ -257,24 +257,18 @@ def check_property(
 
 
 def _falsify_more(
-    model: Model, program: Program, prop: ClosedLoopProperty, count: int, seed: int, deadline: float,
+    model: Model, program: Program, prop: ClosedLoopProperty, count: int, steps: int, seed: int, deadline: float,
     round_s: float, stats: dict[str, Any],
 ) -> Trajectory | None:
-    """Up to :data:`MORE_FALSIFICATION_ROUNDS` rounds of ``count`` fresh random starts each,
-    each only while the deadline leaves time for it (``round_s``: the first simulation's
-    time, then the last round's); the first violation found, or None.  Adds the rounds'
-    steps to ``stats``."""
-    steps = prop.steps if prop.steps is not None else FOREVER_SIMULATION_STEPS
+    """Up to :data:`MORE_FALSIFICATION_ROUNDS` rounds of ``count`` starts each (the initial
+    set's corners and fresh random points, a new seed per round), each only while the
+    deadline leaves time for it (``round_s``: the first simulation's time, then the last
+    round's); the first violation found, or None.  Adds the rounds' steps to ``stats``."""
     for k in range(1, MORE_FALSIFICATION_ROUNDS + 1):
         t0 = time.perf_counter()
         if t0 + round_s > deadline:
             break
-        rng = np.random.default_rng([seed, k])
-        boxes = prop.initial
-        which = rng.integers(len(boxes), size=count)
-        lo = np.array([[b[0] for b in boxes[i]] for i in which])
-        hi = np.array([[b[1] for b in boxes[i]] for i in which])
-        sim = simulate(model, program, prop, rng.uniform(lo, hi), steps)
+        sim = simulate(model, program, prop, initial_samples(prop, count, seed + 7919 * k), steps)
         stats["simulated_steps"] = stats.get("simulated_steps", 0) + sim.steps_simulated
         stats["falsification_rounds"] = k
         if sim.violation is not None:
